@@ -1,0 +1,117 @@
+#include "app/cli.hpp"
+
+#include "app/commands.hpp"
+#include "assets/assets.hpp"
+#include "config/model.hpp"
+#include "util/interrupt.hpp"
+#include "util/log.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <cstdlib>
+#include <map>
+
+namespace mlplat::app {
+
+namespace {
+
+struct Planned {
+  const char* name;
+  const char* summary;
+};
+
+// Listed in --help from the first version so that the shape of the tool is visible; each says it is
+// not built yet until it is.
+constexpr Planned k_not_built[] = {
+  {"doctor", "Read-only preflight checks on every host, with fixes"},
+  {"plan", "Show the commands install would run on each host, changing nothing"},
+  {"install", "Install the cluster and the ML platform (--profile onprem|gcp|ibm-vpc)"},
+  {"status", "Show the state of the cluster and the platform"},
+  {"kubeconfig", "Fetch the admin kubeconfig (0600)"},
+  {"reset", "Remove what mlplat installed from the hosts"},
+  {"upgrade", "Upgrade the cluster and the platform one supported step"},
+  {"certs", "Show or rotate the ingress certificates"},
+  {"matrix", "Show the compatibility matrix and check the config against it"},
+  {"bundle", "Create, verify and list offline artifact bundles"},
+};
+
+} // namespace
+
+int run_cli(int argc, char** argv)
+{
+  CLI::App app{"mlplat: bare Linux VMs to a Kubernetes cluster with Kubeflow Pipelines over HTTPS", "mlplat"};
+  app.require_subcommand(1);
+  app.fallthrough(); // global options may follow the subcommand
+  app.footer("Exit codes: 0 ok, 1 failed, 2 bad config or usage, 3 preflight failed, 4 connect/auth failed,\n"
+             "5 host key not trusted, 6 locked by another run, 7 partial (resumable), 130 interrupted.\n"
+             "See docs/exit-codes.md.");
+
+  GlobalOptions global;
+  std::string output = "text";
+  app.add_option("-c,--config", global.config, "Cluster file")->capture_default_str()->envname("MLPLAT_CONFIG");
+  app.add_flag("-v,--verbose", global.verbose, "More output (debug lines on stderr)");
+  app.add_option("--output", output, "Result format")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+  app.add_option("--log-file", global.log_file, "Also write a debug log to this file (0600)");
+  app.add_flag("--yes", global.yes, "Answer yes to confirmations");
+  app.add_option("--concurrency", global.concurrency, "Hosts worked on at once")->check(CLI::Range(1, 1024))->capture_default_str();
+  app.add_option("--data-dir", global.data_dir, "Read data files (profiles, checks, manifests) from this directory first")
+    ->envname("MLPLAT_DATA_DIR");
+
+  InitOptions init;
+  auto* init_cmd = app.add_subcommand("init", "Write a commented starter cluster file");
+  init_cmd->add_option("--profile", init.profile, "Infrastructure profile")
+    ->check(CLI::IsMember(config::profiles()))
+    ->capture_default_str();
+  init_cmd->add_flag("--force", init.force, "Overwrite an existing file");
+
+  auto* facts_cmd = app.add_subcommand("facts", "Connect to every host (read-only) and show its facts");
+  auto* version_cmd = app.add_subcommand("version", "Show the version");
+
+  std::map<CLI::App*, std::string> not_built;
+  for (const auto& p : k_not_built) {
+    auto* sub = app.add_subcommand(p.name, p.summary);
+    sub->allow_extras(); // the options are not defined yet; the command refuses anyway
+    not_built[sub] = p.name;
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? k_exit_ok : k_exit_config;
+  }
+
+  global.output = output == "json" ? Output::json : Output::text;
+  log::set_stderr_level(global.verbose > 0 ? log::Level::debug : log::Level::info);
+  if (!global.log_file.empty()) {
+    std::string why;
+    if (!log::open_file(global.log_file, why)) {
+      log::error("cannot open log file {}: {}", global.log_file, why);
+      return k_exit_failed;
+    }
+  }
+  assets::set_override_dir(global.data_dir);
+
+  int rc = k_exit_ok;
+  if (init_cmd->parsed()) {
+    rc = cmd_init(global, init);
+  } else if (facts_cmd->parsed()) {
+    rc = cmd_facts(global);
+  } else if (version_cmd->parsed()) {
+    rc = cmd_version(global);
+  } else {
+    for (const auto& [sub, name] : not_built) {
+      if (sub->parsed()) {
+        rc = cmd_not_built(name);
+      }
+    }
+  }
+  if (interrupt::requested()) {
+    log::error("interrupted");
+    return k_exit_interrupted;
+  }
+  return rc;
+}
+
+} // namespace mlplat::app

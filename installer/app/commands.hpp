@@ -1,0 +1,29 @@
+// The commands behind `mlplat <command>`. Each returns the process exit code (docs/exit-codes.md) and
+// reports expected failures itself; exceptions reaching main are bugs.
+#pragma once
+
+#include "app/options.hpp"
+#include "util/error.hpp"
+
+#include <string>
+
+namespace mlplat::app {
+
+// --- Interface ---
+
+// `mlplat init`: writes a commented starter cluster file for a profile; never overwrites without --force.
+int cmd_init(const GlobalOptions& global, const InitOptions& options);
+
+// `mlplat facts`: connects to every host (read-only) and shows what each one is.
+int cmd_facts(const GlobalOptions& global);
+
+// `mlplat version`: the program version and the library versions it runs with.
+int cmd_version(const GlobalOptions& global);
+
+// A command that is listed but not built yet: says so and exits 1. It never pretends to work.
+int cmd_not_built(const std::string& name);
+
+// Prints `error` to stderr (or as JSON on stdout with --output json) and returns its exit code.
+int report_error(const GlobalOptions& global, const Error& error);
+
+} // namespace mlplat::app

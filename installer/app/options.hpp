@@ -1,0 +1,26 @@
+// Command-line options as plain data, filled by CLI11 in cli.cpp and read by the commands, which can
+// therefore be called (and tested) without CLI11.
+#pragma once
+
+#include <string>
+
+namespace mlplat::app {
+
+enum class Output { text, json };
+
+struct GlobalOptions {
+  std::string config = "mlplat.yaml";
+  int verbose = 0;
+  Output output = Output::text;
+  std::string log_file;
+  bool yes = false;
+  size_t concurrency = 32;
+  std::string data_dir;
+};
+
+struct InitOptions {
+  std::string profile = "onprem";
+  bool force = false;
+};
+
+} // namespace mlplat::app

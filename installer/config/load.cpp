@@ -1,0 +1,613 @@
+#include "config/load.hpp"
+
+#include "util/fs.hpp"
+#include "util/net.hpp"
+#include "util/text.hpp"
+
+#include <fmt/core.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <list>
+#include <filesystem>
+#include <functional>
+#include <regex>
+#include <set>
+#include <unistd.h>
+
+namespace mlplat::config {
+
+namespace {
+
+// Collects every problem found, each with its position.
+struct Problems {
+  std::string file;
+  std::vector<Error> list;
+
+  Location at(const YAML::Mark& mark) const
+  {
+    if (mark.is_null()) {
+      return Location{file, 1, 1};
+    }
+    return Location{file, mark.line + 1, mark.column + 1};
+  }
+
+  void add(Location where, std::string message, std::string fix = {})
+  {
+    Error e;
+    e.code = ErrorCode::config_invalid;
+    e.message = std::move(message);
+    e.fix = std::move(fix);
+    e.where = std::move(where);
+    list.push_back(std::move(e));
+  }
+
+  void add(const YAML::Mark& mark, std::string message, std::string fix = {})
+  {
+    add(at(mark), std::move(message), std::move(fix));
+  }
+};
+
+std::string describe(const YAML::Node& node)
+{
+  switch (node.Type()) {
+  case YAML::NodeType::Map: return "a mapping";
+  case YAML::NodeType::Sequence: return "a list";
+  case YAML::NodeType::Scalar: return fmt::format("'{}'", node.Scalar());
+  case YAML::NodeType::Null: return "nothing";
+  case YAML::NodeType::Undefined: return "nothing";
+  }
+  return "?";
+}
+
+std::string child_path(const std::string& parent, const std::string& key)
+{
+  return parent.empty() ? key : parent + "." + key;
+}
+
+// yaml-cpp keeps one of two equal keys silently; find them all, at every depth.
+void check_duplicate_keys(const YAML::Node& node, Problems& problems, const std::string& path)
+{
+  if (node.IsMap()) {
+    std::map<std::string, YAML::Mark> seen;
+    for (const auto& kv : node) {
+      const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
+      const auto [it, inserted] = seen.emplace(key, kv.first.Mark());
+      if (!inserted) {
+        problems.add(kv.first.Mark(),
+                     fmt::format("{}: duplicate key '{}' (first written at line {}, column {})",
+                                 path.empty() ? std::string("top level") : path, key, it->second.line + 1,
+                                 it->second.column + 1),
+                     "remove one of them; YAML keeps only one value and mlplat will not guess which");
+      }
+      check_duplicate_keys(kv.second, problems, child_path(path, key));
+    }
+  } else if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i) {
+      check_duplicate_keys(node[i], problems, fmt::format("{}[{}]", path, i));
+    }
+  }
+}
+
+enum class Need { optional, required };
+
+// Reads one YAML mapping. Each accessor records the key it asks for; finish() reports every key that
+// no accessor asked for as unknown, with the closest known key as a suggestion.
+class MapReader {
+public:
+  MapReader(Problems& problems, Cluster& cluster, const YAML::Node& node, std::string path)
+    : m_problems(problems), m_cluster(cluster), m_node(node), m_path(std::move(path))
+  {
+    m_valid = node.IsMap();
+    if (!m_valid) {
+      problems.add(node.Mark(), fmt::format("{}: expected a mapping, found {}", m_path, describe(node)));
+    }
+  }
+
+  bool valid() const { return m_valid; }
+  const std::string& path() const { return m_path; }
+
+  bool str(const std::string& key, std::string& out, Need need = Need::optional)
+  {
+    const YAML::Node* node = get(key, need);
+    if (node == nullptr) {
+      return false;
+    }
+    if (!node->IsScalar() || node->Scalar().empty()) {
+      type_error(key, *node, "a string");
+      return false;
+    }
+    out = node->Scalar();
+    return true;
+  }
+
+  bool integer(const std::string& key, int& out, int min, int max)
+  {
+    const YAML::Node* node = get(key, Need::optional);
+    if (node == nullptr) {
+      return false;
+    }
+    int value = 0;
+    const std::string& s = node->IsScalar() ? node->Scalar() : std::string();
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+    if (!node->IsScalar() || ec != std::errc() || end != s.data() + s.size()) {
+      type_error(key, *node, "an integer");
+      return false;
+    }
+    if (value < min || value > max) {
+      m_problems.add(node->Mark(), fmt::format("{}: {} is out of range", child_path(m_path, key), value),
+                     fmt::format("use a value from {} to {}", min, max));
+      return false;
+    }
+    out = value;
+    return true;
+  }
+
+  bool boolean(const std::string& key, bool& out)
+  {
+    const YAML::Node* node = get(key, Need::optional);
+    if (node == nullptr) {
+      return false;
+    }
+    if (!node->IsScalar() || (node->Scalar() != "true" && node->Scalar() != "false")) {
+      type_error(key, *node, "true or false");
+      return false;
+    }
+    out = node->Scalar() == "true";
+    return true;
+  }
+
+  template<typename E>
+  bool choice(const std::string& key, E& out, const std::vector<std::pair<std::string, E>>& options,
+              Need need = Need::optional)
+  {
+    std::string value;
+    if (!str(key, value, need)) {
+      return false;
+    }
+    std::vector<std::string> names;
+    for (const auto& [name, e] : options) {
+      if (name == value) {
+        out = e;
+        return true;
+      }
+      names.push_back(name);
+    }
+    const auto guess = text::did_you_mean(value, names);
+    m_problems.add(get(key, need)->Mark(),
+                   fmt::format("{}: '{}' is not one of {}", child_path(m_path, key), value, text::join(names, ", ")),
+                   guess ? fmt::format("did you mean '{}'?", *guess) : fmt::format("use one of {}", text::join(names, ", ")));
+    return false;
+  }
+
+  bool sub(const std::string& key, const std::function<void(MapReader&)>& fn, Need need = Need::optional)
+  {
+    const YAML::Node* node = get(key, need);
+    if (node == nullptr) {
+      return false;
+    }
+    MapReader child(m_problems, m_cluster, *node, child_path(m_path, key));
+    if (!child.valid()) {
+      return false;
+    }
+    fn(child);
+    child.finish();
+    return true;
+  }
+
+  bool list(const std::string& key, const std::function<void(const YAML::Node&, const std::string&)>& fn,
+            Need need = Need::optional)
+  {
+    const YAML::Node* node = get(key, need);
+    if (node == nullptr) {
+      return false;
+    }
+    if (!node->IsSequence()) {
+      type_error(key, *node, "a list");
+      return false;
+    }
+    for (size_t i = 0; i < node->size(); ++i) {
+      const std::string item_path = fmt::format("{}[{}]", child_path(m_path, key), i);
+      record(item_path, (*node)[i]);
+      fn((*node)[i], item_path);
+    }
+    return true;
+  }
+
+  bool string_map(const std::string& key, std::map<std::string, std::string>& out)
+  {
+    const YAML::Node* node = get(key, Need::optional);
+    if (node == nullptr) {
+      return false;
+    }
+    if (!node->IsMap()) {
+      type_error(key, *node, "a mapping of strings");
+      return false;
+    }
+    for (const auto& kv : *node) {
+      if (!kv.second.IsScalar()) {
+        m_problems.add(kv.second.Mark(), fmt::format("{}.{}: expected a string, found {}", child_path(m_path, key),
+                                                     kv.first.Scalar(), describe(kv.second)));
+        continue;
+      }
+      out[kv.first.Scalar()] = kv.second.Scalar();
+    }
+    return true;
+  }
+
+  void finish()
+  {
+    for (const auto& kv : m_node) {
+      const std::string key = kv.first.Scalar();
+      if (m_known.count(key) != 0) {
+        continue;
+      }
+      const auto guess = text::did_you_mean(key, m_asked);
+      m_problems.add(kv.first.Mark(), fmt::format("{}: unknown key '{}'", m_path.empty() ? std::string("top level") : m_path, key),
+                     guess ? fmt::format("did you mean '{}'?", *guess)
+                           : fmt::format("known keys here: {}", text::join(m_asked, ", ")));
+    }
+  }
+
+private:
+  const YAML::Node* get(const std::string& key, Need need)
+  {
+    if (m_known.insert(key).second) {
+      m_asked.push_back(key);
+    }
+    if (!m_valid) {
+      return nullptr;
+    }
+    for (const auto& kv : m_node) {
+      if (kv.first.Scalar() == key) {
+        if (kv.second.IsNull() && need == Need::optional) {
+          return nullptr; // `key:` with nothing means "not set"
+        }
+        m_found.push_front(kv.second);
+        record(child_path(m_path, key), kv.second);
+        return &m_found.front();
+      }
+    }
+    if (need == Need::required) {
+      m_problems.add(m_node.Mark(), fmt::format("{}: missing required key '{}'", m_path.empty() ? std::string("top level") : m_path, key),
+                     fmt::format("add '{}:' here", key));
+    }
+    return nullptr;
+  }
+
+  void type_error(const std::string& key, const YAML::Node& node, const std::string& expected)
+  {
+    m_problems.add(node.Mark(), fmt::format("{}: expected {}, found {}", child_path(m_path, key), expected, describe(node)));
+  }
+
+  void record(const std::string& path, const YAML::Node& node)
+  {
+    m_cluster.positions[path] = m_problems.at(node.Mark());
+  }
+
+  Problems& m_problems;
+  Cluster& m_cluster;
+  const YAML::Node& m_node;
+  std::string m_path;
+  bool m_valid = false;
+  std::set<std::string> m_known;
+  std::vector<std::string> m_asked;
+  std::list<YAML::Node> m_found; // stable addresses for returned nodes
+};
+
+void decode_ssh(MapReader& r, SshSettings& s)
+{
+  r.str("user", s.user);
+  r.integer("port", s.port, 1, 65535);
+  r.str("keyPath", s.key_path);
+  r.boolean("agent", s.agent);
+  r.str("knownHosts", s.known_hosts);
+  r.choice<HostKeyPolicy>("hostKeyPolicy", s.host_key_policy,
+                          {{"strict", HostKeyPolicy::strict}, {"accept-new", HostKeyPolicy::accept_new}});
+  r.integer("connectTimeoutSeconds", s.connect_timeout_seconds, 1, 600);
+  r.sub("bastion", [&](MapReader& b) {
+    Bastion bastion;
+    b.str("address", bastion.address, Need::required);
+    b.integer("port", bastion.port, 1, 65535);
+    b.str("user", bastion.user);
+    b.str("keyPath", bastion.key_path);
+    s.bastion = bastion;
+  });
+}
+
+void decode(const YAML::Node& root, Cluster& c, Problems& p)
+{
+  MapReader top(p, c, root, "");
+  if (!top.valid()) {
+    return;
+  }
+  std::string api_version;
+  std::string kind;
+  if (top.str("apiVersion", api_version, Need::required) && api_version != k_api_version) {
+    p.add(c.where("apiVersion"), fmt::format("apiVersion: '{}' is not supported", api_version),
+          fmt::format("use 'apiVersion: {}'", k_api_version));
+  }
+  if (top.str("kind", kind, Need::required) && kind != k_kind) {
+    p.add(c.where("kind"), fmt::format("kind: '{}' is not supported", kind), fmt::format("use 'kind: {}'", k_kind));
+  }
+  top.sub("metadata", [&](MapReader& m) { m.str("name", c.name, Need::required); }, Need::required);
+  top.sub(
+    "spec",
+    [&](MapReader& spec) {
+      std::vector<std::pair<std::string, std::string>> profile_options;
+      for (const auto& name : profiles()) {
+        profile_options.emplace_back(name, name);
+      }
+      spec.choice<std::string>("profile", c.profile, profile_options);
+      spec.sub("versions", [&](MapReader& v) {
+        for (const auto& component : version_components()) {
+          std::string version;
+          if (v.str(component, version)) {
+            c.versions[component] = version;
+          }
+        }
+      });
+      // spec.ssh first: hosts start from these defaults, whatever the order in the file.
+      spec.sub("ssh", [&](MapReader& s) { decode_ssh(s, c.ssh); });
+      spec.list(
+        "hosts",
+        [&](const YAML::Node& node, const std::string& path) {
+          MapReader h(p, c, node, path);
+          if (!h.valid()) {
+            return;
+          }
+          Host host;
+          host.ssh = c.ssh;
+          h.str("name", host.name, Need::required);
+          h.str("address", host.address, Need::required);
+          h.str("internalAddress", host.internal_address);
+          h.choice<Role>("role", host.role, {{"control-plane", Role::control_plane}, {"worker", Role::worker}},
+                         Need::required);
+          h.string_map("labels", host.labels);
+          h.sub("ssh", [&](MapReader& s) { decode_ssh(s, host.ssh); });
+          h.finish();
+          if (host.internal_address.empty()) {
+            host.internal_address = host.address;
+          }
+          c.hosts.push_back(std::move(host));
+        },
+        Need::required);
+      spec.sub("network", [&](MapReader& n) {
+        n.str("podCIDR", c.network.pod_cidr);
+        n.str("serviceCIDR", c.network.service_cidr);
+        n.choice<Cni>("cni", c.network.cni, {{"calico", Cni::calico}, {"flannel", Cni::flannel}});
+        int mtu = 0;
+        if (n.integer("mtu", mtu, 576, 9216)) {
+          c.network.mtu = mtu;
+        }
+      });
+      spec.sub("storage", [&](MapReader& s) { s.str("basePath", c.storage.base_path); });
+      spec.sub("ingress", [&](MapReader& i) {
+        i.str("domain", c.ingress.domain);
+        i.choice<Expose>("expose", c.ingress.expose,
+                         {{"nodeport", Expose::nodeport}, {"hostnetwork", Expose::hostnetwork},
+                          {"loadbalancer", Expose::loadbalancer}});
+        i.sub("tls", [&](MapReader& t) {
+          t.choice<TlsMode>("mode", c.ingress.tls.mode,
+                            {{"self-signed", TlsMode::self_signed}, {"provided", TlsMode::provided}, {"acme", TlsMode::acme}});
+          t.str("certFile", c.ingress.tls.cert_file);
+          t.str("keyFile", c.ingress.tls.key_file);
+          t.str("caFile", c.ingress.tls.ca_file);
+        });
+      });
+      spec.sub("pipelines", [&](MapReader& pl) {
+        pl.boolean("enabled", c.pipelines.enabled);
+        pl.str("namespace", c.pipelines.name_space);
+      });
+    },
+    Need::required);
+  top.finish();
+}
+
+bool is_dns_label(const std::string& s)
+{
+  static const std::regex re("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
+  return std::regex_match(s, re);
+}
+
+bool is_dns_name(const std::string& s)
+{
+  if (s.empty() || s.size() > 253) {
+    return false;
+  }
+  for (const auto& label : text::split(s, '.')) {
+    if (!is_dns_label(label)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void check_file(const Cluster& c, Problems& p, const std::string& path_key, const std::string& file,
+                const std::string& what, std::set<std::string>& reported)
+{
+  const std::string expanded = fs::expand_home(file);
+  if (!reported.insert(path_key + "=" + expanded).second) {
+    return;
+  }
+  if (::access(expanded.c_str(), R_OK) != 0) {
+    p.add(c.where(path_key), fmt::format("{}: {} '{}' does not exist or is not readable", path_key, what, expanded),
+          "fix the path, or create the file (for SSH keys: ssh-keygen -t ed25519 -f <path>)");
+  }
+}
+
+// The dotted path under which an effective host setting was written: the host's override if it has
+// one, else the spec.ssh default.
+std::string ssh_key_path(const Cluster& c, size_t host_index, const std::string& key)
+{
+  const std::string own = fmt::format("spec.hosts[{}].ssh.{}", host_index, key);
+  return c.positions.count(own) != 0 ? own : "spec.ssh." + key;
+}
+
+void validate(const Cluster& c, Problems& p)
+{
+  if (!c.name.empty() && !is_dns_label(c.name)) {
+    p.add(c.where("metadata.name"), fmt::format("metadata.name: '{}' is not a valid name", c.name),
+          "use lowercase letters, digits and '-', at most 63 characters, starting and ending with a letter or digit");
+  }
+
+  // Hosts: at least one control plane; names and addresses unique.
+  if (c.positions.count("spec.hosts") != 0 && c.hosts.empty()) {
+    p.add(c.where("spec.hosts"), "spec.hosts: the list is empty", "add at least one host with role: control-plane");
+  }
+  const bool has_cp = std::any_of(c.hosts.begin(), c.hosts.end(), [](const Host& h) { return h.role == Role::control_plane; });
+  if (!c.hosts.empty() && !has_cp) {
+    p.add(c.where("spec.hosts"), "spec.hosts: no host has role control-plane",
+          "set 'role: control-plane' on one host (or three, for a highly available control plane)");
+  }
+  std::map<std::string, size_t> names;
+  std::map<std::string, size_t> addresses;
+  std::set<std::string> reported_files;
+  const auto pod = net::parse_cidr(c.network.pod_cidr);
+  const auto svc = net::parse_cidr(c.network.service_cidr);
+  for (size_t i = 0; i < c.hosts.size(); ++i) {
+    const Host& h = c.hosts[i];
+    const std::string path = fmt::format("spec.hosts[{}]", i);
+    if (!h.name.empty()) {
+      if (!is_dns_name(h.name)) {
+        p.add(c.where(path + ".name"), fmt::format("{}.name: '{}' is not a valid node name", path, h.name),
+              "use lowercase letters, digits, '-' and '.' (a DNS name); Kubernetes node names must be");
+      }
+      if (auto [it, inserted] = names.emplace(h.name, i); !inserted) {
+        p.add(c.where(path + ".name"),
+              fmt::format("{}.name: '{}' is already used by spec.hosts[{}] (line {})", path, h.name, it->second,
+                          c.where(fmt::format("spec.hosts[{}].name", it->second)).line),
+              "give every host a unique name");
+      }
+    }
+    std::set<std::string> own; // a host may use one address for both fields
+    for (const auto& [field, value] : {std::pair{"address", h.address}, std::pair{"internalAddress", h.internal_address}}) {
+      if (value.empty() || !own.insert(value).second) {
+        continue;
+      }
+      const std::string field_path = path + "." + field;
+      const bool written = c.positions.count(field_path) != 0;
+      const auto ip = net::parse_ip(value);
+      if (!ip && (std::string(field) == "internalAddress" || !is_dns_name(value))) {
+        p.add(c.where(field_path), fmt::format("{}: '{}' is not an IP address{}", field_path, value,
+                                               std::string(field) == "address" ? " or a DNS name" : ""),
+              std::string(field) == "internalAddress" ? "internalAddress must be the IP the node uses inside the cluster"
+                                                      : "use the address mlplat can reach the host at");
+        continue;
+      }
+      if (auto [it, inserted] = addresses.emplace(value, i); !inserted && written) {
+        p.add(c.where(field_path), fmt::format("{}: '{}' is already used by host '{}'", field_path, value, c.hosts[it->second].name),
+              "every host needs its own address");
+      }
+    }
+    // The address the cluster uses must not fall inside the pod or service range.
+    if (const auto ip = net::parse_ip(h.internal_address); ip) {
+      const std::string field_path = path + (c.positions.count(path + ".internalAddress") ? ".internalAddress" : ".address");
+      for (const auto& [range, name] : {std::pair{&pod, "podCIDR"}, std::pair{&svc, "serviceCIDR"}}) {
+        if (*range && net::contains(**range, *ip)) {
+          p.add(c.where(field_path), fmt::format("{}: {} lies inside spec.network.{} {}", field_path, h.internal_address, name, (*range)->text),
+                "choose pod and service ranges that contain no host address");
+        }
+      }
+    }
+    // Authentication must be possible: a key file, or the agent.
+    if (!h.ssh.agent && h.ssh.key_path.empty()) {
+      p.add(c.where(c.positions.count(path + ".ssh") ? path + ".ssh" : (c.positions.count("spec.ssh") ? "spec.ssh" : path)),
+            fmt::format("{}: no SSH key for host '{}'", path, h.name), "set spec.ssh.keyPath, or 'agent: true' to use ssh-agent");
+    }
+    if (!h.ssh.key_path.empty()) {
+      check_file(c, p, ssh_key_path(c, i, "keyPath"), h.ssh.key_path, "SSH key file", reported_files);
+    }
+    if (h.ssh.bastion && !h.ssh.bastion->key_path.empty()) {
+      check_file(c, p, ssh_key_path(c, i, "bastion") + ".keyPath", h.ssh.bastion->key_path, "bastion key file", reported_files);
+    }
+  }
+
+  // Network ranges: parsable, and pod and service ranges disjoint.
+  if (!pod) {
+    p.add(c.where("spec.network.podCIDR"), "spec.network.podCIDR: " + pod.error().message, pod.error().fix);
+  }
+  if (!svc) {
+    p.add(c.where("spec.network.serviceCIDR"), "spec.network.serviceCIDR: " + svc.error().message, svc.error().fix);
+  }
+  if (pod && svc && net::overlaps(*pod, *svc)) {
+    p.add(c.where("spec.network.serviceCIDR"),
+          fmt::format("spec.network.serviceCIDR: {} overlaps spec.network.podCIDR {}", svc->text, pod->text),
+          "choose disjoint ranges, e.g. podCIDR 10.244.0.0/16 and serviceCIDR 10.96.0.0/12");
+  }
+
+  if (!c.storage.base_path.empty() && c.storage.base_path.front() != '/') {
+    p.add(c.where("spec.storage.basePath"), fmt::format("spec.storage.basePath: '{}' is not an absolute path", c.storage.base_path),
+          "use an absolute path such as /var/openebs/local");
+  }
+  if (!c.ingress.domain.empty() && !is_dns_name(c.ingress.domain)) {
+    p.add(c.where("spec.ingress.domain"), fmt::format("spec.ingress.domain: '{}' is not a valid DNS name", c.ingress.domain),
+          "use a name such as ml.example.com");
+  }
+  if (c.ingress.tls.mode == TlsMode::provided) {
+    for (const auto& [key, value] : {std::pair{"certFile", c.ingress.tls.cert_file}, std::pair{"keyFile", c.ingress.tls.key_file}}) {
+      const std::string key_path = std::string("spec.ingress.tls.") + key;
+      if (value.empty()) {
+        p.add(c.where("spec.ingress.tls.mode"), fmt::format("spec.ingress.tls: mode 'provided' needs {}", key),
+              fmt::format("add '{}: <path>' under spec.ingress.tls", key));
+      } else {
+        check_file(c, p, key_path, value, "file", reported_files);
+      }
+    }
+  }
+  if (!is_dns_label(c.pipelines.name_space)) {
+    p.add(c.where("spec.pipelines.namespace"), fmt::format("spec.pipelines.namespace: '{}' is not a valid namespace", c.pipelines.name_space),
+          "use lowercase letters, digits and '-'");
+  }
+}
+
+} // namespace
+
+Result<Cluster> load_text(std::string_view text, const std::string& file_name)
+{
+  Problems problems{file_name, {}};
+  Cluster cluster;
+  cluster.source_file = file_name;
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    problems.add(e.mark, fmt::format("not valid YAML: {}", e.msg), "fix the syntax at this position");
+  }
+  if (problems.list.empty() && (root.IsNull() || !root.IsDefined())) {
+    problems.add(Location{file_name, 1, 1}, "the file is empty", "run 'mlplat init --profile=onprem' to write a starter file");
+  }
+  if (problems.list.empty()) {
+    check_duplicate_keys(root, problems, "");
+    decode(root, cluster, problems);
+    if (problems.list.empty()) {
+      validate(cluster, problems);
+    }
+  }
+  if (!problems.list.empty()) {
+    std::stable_sort(problems.list.begin(), problems.list.end(), [](const Error& a, const Error& b) {
+      return std::pair(a.where->line, a.where->column) < std::pair(b.where->line, b.where->column);
+    });
+    Error e;
+    e.code = ErrorCode::config_invalid;
+    e.message = fmt::format("{}: {} problem{} found", file_name, problems.list.size(), problems.list.size() == 1 ? "" : "s");
+    e.children = std::move(problems.list);
+    return tl::unexpected(std::move(e));
+  }
+  return cluster;
+}
+
+Result<Cluster> load_file(const std::string& path)
+{
+  auto text = fs::read_file(path);
+  if (!text) {
+    Error e = text.error();
+    e.code = ErrorCode::config_invalid;
+    e.fix = "pass the cluster file with -c/--config, or create one with 'mlplat init --profile=onprem'";
+    return tl::unexpected(std::move(e));
+  }
+  return load_text(*text, path);
+}
+
+} // namespace mlplat::config

@@ -1,0 +1,113 @@
+// The cluster description (mlplat.yaml), Kubernetes-style: apiVersion mlplat.dev/v1alpha1, kind Cluster.
+// Plain data; load.hpp fills it from YAML and validates it; nothing here talks to a host.
+#pragma once
+
+#include "util/error.hpp"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mlplat::config {
+
+// --- Interface ---
+
+inline constexpr const char* k_api_version = "mlplat.dev/v1alpha1";
+inline constexpr const char* k_kind = "Cluster";
+
+enum class Role { control_plane, worker };
+enum class HostKeyPolicy { strict, accept_new };
+enum class Cni { calico, flannel };
+enum class TlsMode { self_signed, provided, acme };
+enum class Expose { nodeport, hostnetwork, loadbalancer };
+
+// An SSH jump host. Connections to cluster hosts are tunnelled through it with OpenSSH's `ssh -W`.
+struct Bastion {
+  std::string address;
+  int port = 22;
+  std::string user;      // defaults to the host's ssh user
+  std::string key_path;  // defaults to the host's key
+};
+
+// How to reach a host. spec.ssh gives defaults; spec.hosts[].ssh overrides them key by key.
+struct SshSettings {
+  std::string user = "root";
+  int port = 22;
+  std::string key_path;                    // private key file; empty means use the agent
+  bool agent = false;                      // authenticate with ssh-agent ($SSH_AUTH_SOCK)
+  std::string known_hosts = "~/.ssh/known_hosts";
+  HostKeyPolicy host_key_policy = HostKeyPolicy::strict;
+  std::optional<Bastion> bastion;
+  int connect_timeout_seconds = 10;
+};
+
+struct Host {
+  std::string name;
+  std::string address;           // where mlplat connects
+  std::string internal_address;  // the cluster-internal address (defaults to address)
+  Role role = Role::worker;
+  std::map<std::string, std::string> labels;
+  SshSettings ssh;               // effective settings after overrides
+};
+
+struct Network {
+  std::string pod_cidr = "10.244.0.0/16";
+  std::string service_cidr = "10.96.0.0/12";
+  Cni cni = Cni::calico;
+  std::optional<int> mtu;        // empty: from the profile
+};
+
+struct Storage {
+  std::string base_path = "/var/openebs/local";
+};
+
+struct Tls {
+  TlsMode mode = TlsMode::self_signed;
+  std::string cert_file;
+  std::string key_file;
+  std::string ca_file;
+};
+
+struct Ingress {
+  std::string domain;
+  Tls tls;
+  Expose expose = Expose::nodeport;
+};
+
+struct Pipelines {
+  bool enabled = true;
+  std::string name_space = "kubeflow";
+};
+
+struct Cluster {
+  std::string name;
+  std::string profile = "onprem";
+  std::map<std::string, std::string> versions;  // component -> version; empty means matrix default
+  SshSettings ssh;                               // the defaults
+  std::vector<Host> hosts;
+  Network network;
+  Storage storage;
+  Ingress ingress;
+  Pipelines pipelines;
+
+  std::string source_file;                       // the file it was read from
+  std::map<std::string, Location> positions;     // dotted path ("spec.hosts[1].address") -> where it was written
+
+  // Where `path` was written, or the file's first line when it was not written (a default).
+  Location where(const std::string& path) const;
+  // The host named `name`, or nullptr.
+  const Host* find_host(const std::string& name) const;
+};
+
+// Names used in files and messages.
+std::string to_string(Role role);
+std::string to_string(HostKeyPolicy policy);
+
+// The components spec.versions accepts.
+const std::vector<std::string>& version_components();
+
+// The profiles mlplat knows.
+const std::vector<std::string>& profiles();
+
+} // namespace mlplat::config

@@ -1,0 +1,330 @@
+#!/usr/bin/env bash
+# mlplat testbed: N test hosts on this machine, each a real OpenSSH server in its own network, mount
+# and UTS namespaces, on one bridge in one dedicated subnet. Each host has its own hostname, its own
+# writable view of /etc, /var, /usr, /opt, /home and /root (overlayfs over the machine's; what the
+# installer writes lands in that host alone, under $TB_DIR/hosts/node-N/upper), its own /run and /tmp,
+# and shaped /proc files. Needs root (network namespaces); traffic never leaves the testbed subnet.
+#
+#   testbed.sh up N            bring up node-1..node-N (idempotent: running hosts are kept)
+#   testbed.sh down            stop everything and remove every trace (also after a crash)
+#   testbed.sh status          one line per host
+#   testbed.sh exec HOST CMD   run CMD as root inside HOST's view (nsenter)
+#   testbed.sh knob HOST FILE  replace a shaped file (/proc/swaps, /proc/meminfo, /proc/modules,
+#                              /etc/os-release, /etc/machine-id) of HOST with stdin
+#   testbed.sh kill-sshd HOST  kill every sshd of HOST (listener and sessions): a dropped connection
+#   testbed.sh restart HOST    restart HOST (new mount namespace, same files)
+#   testbed.sh rekey HOST [--restore]  give HOST a new host key (or its original one) and restart it
+#   testbed.sh env             print shell variables describing the testbed
+#
+# Environment: MLPLAT_TESTBED_DIR (default /tmp/mlplat-testbed), MLPLAT_TESTBED_NET (first three
+# octets of the /24, default 10.199.0; hosts get .11 to .110, the bridge .1).
+set -euo pipefail
+
+TB_DIR=${MLPLAT_TESTBED_DIR:-/tmp/mlplat-testbed}
+TB_NET=${MLPLAT_TESTBED_NET:-10.199.0}
+BRIDGE=mlpbr0
+NS_PREFIX=mlp-
+MAX_HOSTS=100
+USER_OK=mlp          # non-root user with NOPASSWD sudo
+USER_PW=mlpnopw      # non-root user whose sudo wants a password
+KEY_PASSPHRASE=mlplat-test-passphrase
+
+die() { echo "testbed: $*" >&2; exit 1; }
+host_index() { [[ $1 =~ ^node-([0-9]+)$ ]] || die "unknown host '$1' (hosts are node-1..node-$MAX_HOSTS)"; echo "${BASH_REMATCH[1]}"; }
+host_addr() { echo "$TB_NET.$((10 + $1))"; }
+host_dir() { echo "$TB_DIR/hosts/node-$1"; }
+ns_of() { echo "${NS_PREFIX}node-$1"; }
+
+sshd_pid() { # pid of the host's listening sshd, or nothing
+  local f; f="$(host_dir "$1")/run/sshd-mlplat.pid"
+  [[ -s $f ]] && kill -0 "$(cat "$f")" 2>/dev/null && cat "$f"
+  return 0
+}
+
+require_root() { [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces and mounts)"; }
+
+make_keys() {
+  mkdir -p "$TB_DIR/keys"; chmod 0700 "$TB_DIR" "$TB_DIR/keys"
+  [[ -f $TB_DIR/keys/id_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C mlplat-testbed -f "$TB_DIR/keys/id_ed25519"
+  [[ -f $TB_DIR/keys/id_wrong ]] || ssh-keygen -q -t ed25519 -N '' -C mlplat-testbed-unauthorized -f "$TB_DIR/keys/id_wrong"
+  [[ -f $TB_DIR/keys/id_passphrase ]] ||
+    ssh-keygen -q -t ed25519 -N "$KEY_PASSPHRASE" -C mlplat-testbed-passphrase -f "$TB_DIR/keys/id_passphrase"
+  echo "$KEY_PASSPHRASE" > "$TB_DIR/keys/passphrase"; chmod 0600 "$TB_DIR/keys/passphrase"
+}
+
+network_up() {
+  if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+    ip link add "$BRIDGE" type bridge
+    ip addr add "$TB_NET.1/24" dev "$BRIDGE"
+  fi
+  ip link set "$BRIDGE" up
+  # With br_netfilter, bridged frames cross the FORWARD chain: let the testbed talk to itself.
+  if command -v iptables >/dev/null 2>&1 && ! iptables -C FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null; then
+    iptables -I FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null || true
+  fi
+}
+
+# Files a host starts with: users, sudoers, sshd config and keys, identity, shaped /proc files.
+prepare_host() {
+  local i=$1 name="node-$1" dir addr
+  dir=$(host_dir "$i"); addr=$(host_addr "$i")
+  mkdir -p "$dir"/{run/sshd,run/lock,tmp,knobs} "$dir"/upper/{etc,var,usr,opt,home,root} "$dir"/work/{etc,var,usr,opt,home,root}
+  chmod 0755 "$dir/run" "$dir/run/sshd"; chmod 1777 "$dir/tmp" "$dir/run/lock"
+  local etc=$dir/upper/etc
+  mkdir -p "$etc/ssh/authorized_keys" "$etc/sudoers.d"
+  if [[ ! -f $etc/ssh/mlplat_host_ed25519_key ]]; then
+    ssh-keygen -q -t ed25519 -N '' -C "$name" -f "$etc/ssh/mlplat_host_ed25519_key"
+    cp -p "$etc/ssh/mlplat_host_ed25519_key" "$dir/host_key.orig"
+    cp -p "$etc/ssh/mlplat_host_ed25519_key.pub" "$dir/host_key.orig.pub"
+  fi
+  cat > "$etc/ssh/sshd_mlplat.conf" <<EOF
+ListenAddress $addr:22
+HostKey /etc/ssh/mlplat_host_ed25519_key
+PidFile /run/sshd-mlplat.pid
+UsePAM no
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthorizedKeysFile /etc/ssh/authorized_keys/%u
+MaxStartups 1000:30:2000
+MaxSessions 200
+LogLevel INFO
+PrintMotd no
+Subsystem sftp internal-sftp
+EOF
+  local pub pass_pub; pub=$(cat "$TB_DIR/keys/id_ed25519.pub"); pass_pub=$(cat "$TB_DIR/keys/id_passphrase.pub")
+  for u in root $USER_OK $USER_PW; do printf '%s\n%s\n' "$pub" "$pass_pub" > "$etc/ssh/authorized_keys/$u"; done
+  chmod 0644 "$etc"/ssh/authorized_keys/*
+  # Users exist only inside the test hosts: the machine's files plus ours.
+  { grep -v -e "^$USER_OK:" -e "^$USER_PW:" /etc/passwd
+    echo "$USER_OK:x:2001:2001:mlplat test user:/home/$USER_OK:/bin/bash"
+    echo "$USER_PW:x:2002:2002:mlplat test user without NOPASSWD:/home/$USER_PW:/bin/bash"; } > "$etc/passwd"
+  { grep -v -e "^$USER_OK:" -e "^$USER_PW:" /etc/group
+    echo "$USER_OK:x:2001:"; echo "$USER_PW:x:2002:"; } > "$etc/group"
+  { grep -v -e "^$USER_OK:" -e "^$USER_PW:" /etc/shadow
+    echo "$USER_OK:*:19000:0:99999:7:::"
+    echo "$USER_PW:*:19000:0:99999:7:::"; } > "$etc/shadow" # no NOPASSWD: sudo -n refuses
+  chmod 0644 "$etc/passwd" "$etc/group"; chmod 0640 "$etc/shadow"; chgrp shadow "$etc/shadow" 2>/dev/null || true
+  echo "$USER_OK ALL=(ALL) NOPASSWD: ALL" > "$etc/sudoers.d/mlplat-testbed"
+  echo "$USER_PW ALL=(ALL) ALL" >> "$etc/sudoers.d/mlplat-testbed"
+  chmod 0440 "$etc/sudoers.d/mlplat-testbed"
+  mkdir -p "$dir/upper/home/$USER_OK" "$dir/upper/home/$USER_PW"
+  chown 2001:2001 "$dir/upper/home/$USER_OK"; chown 2002:2002 "$dir/upper/home/$USER_PW"
+  # Identity: own hostname (sudo must resolve it without DNS), own machine-id, a Debian 12 os-release.
+  echo "$name" > "$etc/hostname"
+  printf '127.0.0.1 localhost\n%s %s\n' "$addr" "$name" > "$etc/hosts"
+  printf 'options timeout:1 attempts:1\n' > "$etc/resolv.conf"
+  [[ -f $etc/machine-id ]] || (head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n'; echo) > "$etc/machine-id"
+  [[ -f $etc/os-release ]] || cat > "$etc/os-release" <<'EOF'
+PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+VERSION="12 (bookworm)"
+VERSION_CODENAME=bookworm
+ID=debian
+EOF
+  # Shaped /proc files (bind-mounted over the real ones; `knob` rewrites them in place).
+  [[ -f $dir/knobs/swaps ]] || printf 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n' > "$dir/knobs/swaps"
+  [[ -f $dir/knobs/meminfo ]] || sed -e 's/^MemTotal:.*/MemTotal:       16777216 kB/' -e 's/^SwapTotal:.*/SwapTotal:             0 kB/' \
+    -e 's/^SwapFree:.*/SwapFree:              0 kB/' /proc/meminfo > "$dir/knobs/meminfo"
+  # Kernels built without module support have no /proc/modules (this CI kind): nothing to shape then.
+  [[ -f $dir/knobs/modules || ! -f /proc/modules ]] || cp /proc/modules "$dir/knobs/modules"
+  cat > "$dir/init.sh" <<EOF
+#!/bin/sh
+# Runs inside the host's new mount and UTS namespaces (and its network namespace).
+set -e
+hostname $name
+for d in etc var usr opt home root; do
+  mount -t overlay "mlplat-\$d" -o "lowerdir=/\$d,upperdir=$dir/upper/\$d,workdir=$dir/work/\$d" "/\$d"
+done
+for f in swaps meminfo modules; do
+  if [ -f "$dir/knobs/\$f" ] && [ -e "/proc/\$f" ]; then mount --bind "$dir/knobs/\$f" "/proc/\$f"; fi
+done
+mount --bind "$dir/run" /run
+mount --bind "$dir/tmp" /tmp
+exec /usr/sbin/sshd -D -f /etc/ssh/sshd_mlplat.conf -E /run/sshd.log
+EOF
+  chmod 0755 "$dir/init.sh"
+}
+
+start_host() {
+  local i=$1 ns; ns=$(ns_of "$i")
+  if ! ip netns list | grep -qw "$ns"; then
+    ip netns add "$ns"
+    ip link add "mlpv$i" type veth peer name eth0 netns "$ns"
+    ip link set "mlpv$i" master "$BRIDGE" up
+    ip netns exec "$ns" ip addr add "$(host_addr "$i")/24" dev eth0
+    ip netns exec "$ns" ip link set eth0 up
+    ip netns exec "$ns" ip link set lo up
+  fi
+  rm -f "$(host_dir "$i")/run/sshd-mlplat.pid"
+  setsid ip netns exec "$ns" unshare --mount --uts --propagation private --fork "$(host_dir "$i")/init.sh" \
+    > "$(host_dir "$i")/init.log" 2>&1 < /dev/null &
+}
+
+wait_hosts() { # wait until every listed host's sshd accepts connections (bounded: 20 s)
+  local deadline=$((SECONDS + 20)) i
+  for i in "$@"; do
+    until [[ -n $(sshd_pid "$i") ]] && ip netns exec "$(ns_of "$i")" bash -c "exec 3<>/dev/tcp/$(host_addr "$i")/22" 2>/dev/null; do
+      ((SECONDS < deadline)) || die "node-$i: sshd did not start within 20 s: $(tail -n 3 "$(host_dir "$i")/init.log" "$(host_dir "$i")/run/sshd.log" 2>/dev/null)"
+      sleep 0.05
+    done
+  done
+}
+
+write_known_hosts_and_config() {
+  local n=$1 i
+  : > "$TB_DIR/known_hosts.tmp"
+  for ((i = 1; i <= n; i++)); do
+    echo "$(host_addr "$i") $(cut -d' ' -f1,2 "$(host_dir "$i")/host_key.orig.pub")" >> "$TB_DIR/known_hosts.tmp"
+  done
+  mv "$TB_DIR/known_hosts.tmp" "$TB_DIR/known_hosts"
+  { cat <<EOF
+# Generated by tests/testbed/testbed.sh: the testbed as an mlplat cluster file.
+apiVersion: mlplat.dev/v1alpha1
+kind: Cluster
+metadata:
+  name: testbed
+spec:
+  profile: onprem
+  ssh:
+    user: root
+    keyPath: $TB_DIR/keys/id_ed25519
+    knownHosts: $TB_DIR/known_hosts
+    hostKeyPolicy: strict
+  hosts:
+EOF
+    for ((i = 1; i <= n; i++)); do
+      printf '    - name: node-%d\n      address: %s\n      role: %s\n' "$i" "$(host_addr "$i")" \
+        "$([[ $i -eq 1 ]] && echo control-plane || echo worker)"
+    done; } > "$TB_DIR/mlplat.yaml"
+  echo "$n" > "$TB_DIR/size"
+}
+
+cmd_up() {
+  local n=${1:-3} i started=()
+  [[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= MAX_HOSTS)) || die "up: N must be 1..$MAX_HOSTS"
+  require_root
+  command -v sshd >/dev/null || [[ -x /usr/sbin/sshd ]] || die "sshd is missing (apt-get install openssh-server)"
+  mkdir -p "$TB_DIR/hosts"
+  make_keys
+  network_up
+  for ((i = 1; i <= n; i++)); do
+    if [[ -z $(sshd_pid "$i") ]]; then
+      # A half-started host from a crashed run: clear its processes, keep its files.
+      stop_host_processes "$i"
+      prepare_host "$i"
+      start_host "$i"
+      started+=("$i")
+    fi
+  done
+  wait_hosts "${started[@]}"
+  local size=$n
+  [[ -f $TB_DIR/size ]] && (( $(cat "$TB_DIR/size") > size )) && size=$(cat "$TB_DIR/size")
+  write_known_hosts_and_config "$size"
+  echo "testbed: $size hosts up (${#started[@]} started now) in $TB_NET.0/24; cluster file $TB_DIR/mlplat.yaml"
+}
+
+stop_host_processes() {
+  local ns; ns=$(ns_of "$1")
+  ip netns list | grep -qw "$ns" || return 0
+  local pids; pids=$(ip netns pids "$ns" 2>/dev/null || true)
+  [[ -n $pids ]] && kill -9 $pids 2>/dev/null || true
+  # The unshare parents live outside the namespace's pid list until their child dies: wait briefly.
+  local deadline=$((SECONDS + 5))
+  while [[ -n $(ip netns pids "$ns" 2>/dev/null) ]] && ((SECONDS < deadline)); do sleep 0.05; done
+}
+
+cmd_down() {
+  require_root
+  local ns
+  for ns in $(ip netns list | awk '{print $1}' | grep "^${NS_PREFIX}node-" || true); do
+    local pids; pids=$(ip netns pids "$ns" 2>/dev/null || true)
+    [[ -n $pids ]] && kill -9 $pids 2>/dev/null || true
+  done
+  sleep 0.1
+  for ns in $(ip netns list | awk '{print $1}' | grep "^${NS_PREFIX}node-" || true); do
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  pkill -9 -f "$TB_DIR/hosts/node-[0-9]*/init.sh" 2>/dev/null || true
+  iptables -D FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null || true
+  ip link del "$BRIDGE" 2>/dev/null || true
+  rm -rf "$TB_DIR"
+  echo "testbed: down"
+}
+
+cmd_status() {
+  local n=0 i
+  [[ -f $TB_DIR/size ]] && n=$(cat "$TB_DIR/size")
+  for ((i = 1; i <= n; i++)); do
+    local pid; pid=$(sshd_pid "$i")
+    printf 'node-%-3d %-15s %s\n' "$i" "$(host_addr "$i")" "$([[ -n $pid ]] && echo "up (sshd $pid)" || echo down)"
+  done
+}
+
+cmd_exec() {
+  local i; i=$(host_index "$1"); shift
+  local pid; pid=$(sshd_pid "$i")
+  [[ -n $pid ]] || die "node-$i is not running"
+  nsenter -t "$pid" -m -u -n -- "$@"
+}
+
+cmd_knob() {
+  local i; i=$(host_index "$1")
+  case $2 in
+    /proc/swaps|/proc/meminfo|/proc/modules) cat > "$(host_dir "$i")/knobs/${2#/proc/}" ;; # in place: the bind mount follows
+    /etc/os-release|/etc/machine-id) cmd_exec "$1" sh -c "cat > $2" ;;
+    *) die "knob: no knob for '$2'" ;;
+  esac
+}
+
+cmd_kill_sshd() {
+  local i; i=$(host_index "$1")
+  local ns pids; ns=$(ns_of "$i")
+  pids=$(for p in $(ip netns pids "$ns"); do [[ $(cat "/proc/$p/comm" 2>/dev/null) == sshd ]] && echo "$p"; done)
+  [[ -n $pids ]] && kill -9 $pids 2>/dev/null || true
+}
+
+cmd_restart() {
+  local i; i=$(host_index "$1")
+  require_root
+  stop_host_processes "$i"
+  start_host "$i"
+  wait_hosts "$i"
+}
+
+cmd_rekey() {
+  local i dir; i=$(host_index "$1"); dir=$(host_dir "$i")
+  local key=$dir/upper/etc/ssh/mlplat_host_ed25519_key
+  stop_host_processes "$i"
+  if [[ ${2:-} == --restore ]]; then
+    cp -p "$dir/host_key.orig" "$key"; cp -p "$dir/host_key.orig.pub" "$key.pub"
+  else
+    rm -f "$key" "$key.pub"; ssh-keygen -q -t ed25519 -N '' -C "node-$i-replaced" -f "$key"
+  fi
+  start_host "$i"
+  wait_hosts "$i"
+}
+
+cmd_env() {
+  echo "TB_DIR=$TB_DIR"
+  echo "TB_NET=$TB_NET"
+  echo "TB_KEY=$TB_DIR/keys/id_ed25519"
+  echo "TB_KNOWN_HOSTS=$TB_DIR/known_hosts"
+  echo "TB_CONFIG=$TB_DIR/mlplat.yaml"
+  echo "TB_SIZE=$(cat "$TB_DIR/size" 2>/dev/null || echo 0)"
+}
+
+case ${1:-} in
+  up) cmd_up "${2:-3}" ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  exec) [[ $# -ge 3 ]] || die "usage: exec HOST CMD..."; shift; cmd_exec "$@" ;;
+  knob) [[ $# -eq 3 ]] || die "usage: knob HOST FILE < content"; cmd_knob "$2" "$3" ;;
+  kill-sshd) cmd_kill_sshd "$2" ;;
+  restart) cmd_restart "$2" ;;
+  rekey) cmd_rekey "$2" "${3:-}" ;;
+  env) cmd_env ;;
+  *) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
