@@ -62,17 +62,29 @@ std::string known_hosts_name(const Endpoint& ep)
   return ep.port == 22 ? ep.address : fmt::format("[{}]:{}", ep.address, ep.port);
 }
 
-// The 1-based line of `file` that holds `entry`, or 0.
-int line_of(const std::string& file, const std::string& entry)
+// The first known_hosts entry for `name` (hashed names included): its 1-based line and the
+// fingerprint of the key it records. line 0 when there is none.
+struct RecordedKey {
+  int line = 0;
+  std::string fingerprint = "(no entry)";
+};
+
+RecordedKey find_recorded_key(const std::string& file, const std::string& name);
+
+RecordedKey find_recorded_key(const std::string& file, const std::string& name)
 {
   std::ifstream in(file);
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
-    if (text::trim(line) == text::trim(entry)) {
-      return n;
+    ssh_knownhosts_entry* entry = nullptr;
+    if (ssh_known_hosts_parse_line(name.c_str(), line.c_str(), &entry) == SSH_OK && entry != nullptr) {
+      RecordedKey found{n, entry->publickey != nullptr ? fingerprint(entry->publickey) : "(unreadable key)"};
+      ssh_knownhosts_entry_free(entry);
+      return found;
     }
+    ssh_knownhosts_entry_free(entry);
   }
-  return 0;
+  return {};
 }
 
 Retryable classify_connection_error(const std::string& message)
@@ -230,24 +242,12 @@ Status verify_host_key(ssh_session s, const Endpoint& ep)
     return {};
   case SSH_KNOWN_HOSTS_CHANGED:
   case SSH_KNOWN_HOSTS_OTHER: {
-    ssh_knownhosts_entry* entry = nullptr;
-    ssh_session_get_known_hosts_entry(s, &entry);
-    std::string expected = "(unknown)";
-    int line = 0;
-    if (entry != nullptr) {
-      if (entry->publickey != nullptr) {
-        expected = fingerprint(entry->publickey);
-      }
-      if (entry->unparsed != nullptr) {
-        line = line_of(ep.known_hosts, entry->unparsed);
-      }
-      ssh_knownhosts_entry_free(entry);
-    }
+    const RecordedKey recorded = find_recorded_key(ep.known_hosts, name);
     return tl::unexpected(host_error(
       ep, ErrorCode::host_key_changed,
       fmt::format("HOST KEY MISMATCH for {}: {}:{} records {}, but the host presented {}{}. Someone may be "
                   "intercepting the connection, or the host was reinstalled. mlplat will not connect.",
-                  name, ep.known_hosts, line, expected, presented,
+                  name, ep.known_hosts, recorded.line, recorded.fingerprint, presented,
                   state == SSH_KNOWN_HOSTS_OTHER ? " (a key of another type)" : ""),
       fmt::format("check the new fingerprint on the host's console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub); "
                   "only if it matches {}, remove the old entry with: ssh-keygen -R '{}' -f {}",

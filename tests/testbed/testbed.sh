@@ -231,9 +231,13 @@ stop_host_processes() {
   ip netns list | grep -qw "$ns" || return 0
   local pids; pids=$(ip netns pids "$ns" 2>/dev/null || true)
   [[ -n $pids ]] && kill -9 $pids 2>/dev/null || true
-  # The unshare parents live outside the namespace's pid list until their child dies: wait briefly.
-  local deadline=$((SECONDS + 5))
-  while [[ -n $(ip netns pids "$ns" 2>/dev/null) ]] && ((SECONDS < deadline)); do sleep 0.05; done
+  # A killed task leaves the namespace's pid list before its listening socket is gone: wait for both
+  # (bounded), so a restart can bind port 22 again.
+  local deadline=$((SECONDS + 10))
+  while [[ -n $(ip netns pids "$ns" 2>/dev/null) || -n $(ip netns exec "$ns" ss -Hltn 'sport = :22' 2>/dev/null) ]]; do
+    ((SECONDS < deadline)) || die "node-$1: processes or port 22 still busy 10 s after kill"
+    sleep 0.05
+  done
 }
 
 cmd_down() {
@@ -282,7 +286,7 @@ cmd_knob() {
 cmd_kill_sshd() {
   local i; i=$(host_index "$1")
   local ns pids; ns=$(ns_of "$i")
-  pids=$(for p in $(ip netns pids "$ns"); do [[ $(cat "/proc/$p/comm" 2>/dev/null) == sshd ]] && echo "$p"; done)
+  pids=$(for p in $(ip netns pids "$ns"); do if [[ $(cat "/proc/$p/comm" 2>/dev/null) == sshd ]]; then echo "$p"; fi; done)
   [[ -n $pids ]] && kill -9 $pids 2>/dev/null || true
 }
 

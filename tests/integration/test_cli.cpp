@@ -1,0 +1,156 @@
+// The mlplat binary as a user meets it: commands, exit codes, messages, files it writes.
+#include "support/catch.hpp"
+
+#include "integration/testbed.hpp"
+#include "util/fs.hpp"
+
+#include <nlohmann/json.hpp>
+#include <sys/stat.h>
+
+#include <fstream>
+
+using namespace mlplat;
+using namespace std::chrono_literals;
+
+namespace {
+
+ProcessResult mlplat_run(std::vector<std::string> args)
+{
+  args.insert(args.begin(), MLPLAT_BINARY);
+  auto r = run_process(args, 120s);
+  REQUIRE(r);
+  return *r;
+}
+
+bool contains(const std::string& haystack, const std::string& needle)
+{
+  return haystack.find(needle) != std::string::npos;
+}
+
+// A cluster file for testbed hosts `nodes`, with the given known_hosts file.
+std::string write_cluster(const std::string& dir, const std::vector<int>& nodes, const std::string& known_hosts)
+{
+  std::string text = "apiVersion: mlplat.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: cli-test\nspec:\n  ssh:\n"
+                     "    keyPath: " + testbed::key() + "\n    knownHosts: " + known_hosts + "\n    connectTimeoutSeconds: 2\n  hosts:\n";
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    text += "    - name: node-" + std::to_string(nodes[i]) + "\n      address: " +
+            (nodes[i] > 0 ? testbed::address(nodes[i]) : testbed::net() + ".251") + "\n      role: " +
+            (i == 0 ? "control-plane" : "worker") + "\n";
+  }
+  const std::string path = dir + "/mlplat.yaml";
+  REQUIRE(fs::write_file_atomic(path, text, 0644));
+  return path;
+}
+
+} // namespace
+
+TEST_CASE("--help lists every command and the exit codes", "[cli]")
+{
+  const auto r = mlplat_run({"--help"});
+  CHECK(r.exit_code == 0);
+  for (const char* cmd : {"init", "doctor", "plan", "install", "status", "kubeconfig", "reset", "upgrade", "certs",
+                          "matrix", "bundle", "version"}) {
+    CHECK(contains(r.out, std::string("  ") + cmd + " "));
+  }
+  CHECK(contains(r.out, "5 host key not trusted"));
+}
+
+TEST_CASE("commands not built yet say so and exit 1", "[cli]")
+{
+  for (const char* cmd : {"doctor", "plan", "install", "status", "kubeconfig", "reset", "upgrade", "certs", "matrix", "bundle"}) {
+    const auto r = mlplat_run({cmd});
+    CHECK(r.exit_code == 1);
+    CHECK(contains(r.err, std::string("'mlplat ") + cmd + "' is not built yet"));
+    CHECK(r.out.empty());
+  }
+}
+
+TEST_CASE("usage errors exit 2", "[cli]")
+{
+  CHECK(mlplat_run({}).exit_code == 2);
+  CHECK(mlplat_run({"init", "--profile=aws"}).exit_code == 2);
+  CHECK(mlplat_run({"version", "--output", "yaml"}).exit_code == 2);
+}
+
+TEST_CASE("init writes a starter, refuses to overwrite it, and --force replaces it", "[cli]")
+{
+  const std::string dir = testbed::temp_dir("cli-init");
+  const std::string file = dir + "/mlplat.yaml";
+  auto first = mlplat_run({"init", "--profile=ibm-vpc", "-c", file});
+  CHECK(first.exit_code == 0);
+  const auto written = fs::read_file(file);
+  REQUIRE(written);
+  CHECK(contains(*written, "profile: ibm-vpc"));
+  { std::ofstream(file, std::ios::app) << "# my edits\n"; }
+  auto second = mlplat_run({"init", "--profile=gcp", "-c", file});
+  CHECK(second.exit_code == 2);
+  CHECK(contains(second.err, "already exists"));
+  CHECK(contains(*fs::read_file(file), "# my edits")); // untouched
+  auto forced = mlplat_run({"init", "--profile=gcp", "-c", file, "--force"});
+  CHECK(forced.exit_code == 0);
+  CHECK(contains(*fs::read_file(file), "profile: gcp"));
+}
+
+TEST_CASE("a bad cluster file exits 2 before any connection, naming file:line:column", "[cli]")
+{
+  const std::string dir = testbed::temp_dir("cli-bad");
+  const std::string file = dir + "/bad.yaml";
+  REQUIRE(fs::write_file_atomic(file, "apiVersion: mlplat.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: x\nspec:\n  hostz: []\n", 0644));
+  const auto r = mlplat_run({"facts", "-c", file});
+  CHECK(r.exit_code == 2);
+  CHECK(contains(r.err, file + ":6:3: spec: unknown key 'hostz'"));
+  CHECK(contains(r.err, "did you mean 'hosts'?"));
+  const auto json = mlplat_run({"facts", "-c", file, "--output", "json"});
+  CHECK(json.exit_code == 2);
+  const auto parsed = nlohmann::json::parse(json.out);
+  CHECK(parsed["error"]["exitCode"] == 2);
+  CHECK(parsed["error"]["errors"][0]["line"] == 6);
+  CHECK(parsed["error"]["errors"][0]["column"] == 3);
+}
+
+TEST_CASE("facts shows every host of the testbed, as text and as JSON", "[cli]")
+{
+  const std::string dir = testbed::temp_dir("cli-facts");
+  const std::string file = write_cluster(dir, {61, 62, 63}, testbed::known_hosts());
+  const auto text = mlplat_run({"facts", "-c", file, "--log-file", dir + "/run.log", "-v"});
+  INFO(text.err);
+  CHECK(text.exit_code == 0);
+  for (int n : {61, 62, 63}) {
+    CHECK(contains(text.out, "node-" + std::to_string(n) + " "));
+  }
+  CHECK(contains(text.out, "debian 12"));
+  struct stat st {};
+  REQUIRE(::stat((dir + "/run.log").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  CHECK(contains(*fs::read_file(dir + "/run.log"), "node-62: run: "));
+
+  const auto json = mlplat_run({"facts", "-c", file, "--output", "json"});
+  CHECK(json.exit_code == 0);
+  const auto parsed = nlohmann::json::parse(json.out);
+  REQUIRE(parsed["hosts"].size() == 3);
+  CHECK(parsed["hosts"][1]["name"] == "node-62");
+  CHECK(parsed["hosts"][1]["facts"]["hostname"] == "node-62");
+  CHECK(parsed["hosts"][1]["facts"]["os.id"] == "debian");
+  CHECK(parsed["hosts"][0]["facts"]["machine_id"] != parsed["hosts"][1]["facts"]["machine_id"]);
+}
+
+TEST_CASE("facts exits 4 when a host is unreachable, still showing the others", "[cli]")
+{
+  const std::string dir = testbed::temp_dir("cli-unreachable");
+  const std::string file = write_cluster(dir, {61, 0}, testbed::known_hosts());
+  const auto r = mlplat_run({"facts", "-c", file});
+  CHECK(r.exit_code == 4);
+  CHECK(contains(r.out, "node-61 "));
+  CHECK(contains(r.out, "unreachable"));
+  CHECK(contains(r.err, "1 of 2 hosts failed"));
+}
+
+TEST_CASE("facts exits 5 when a host key is not trusted", "[cli]")
+{
+  const std::string dir = testbed::temp_dir("cli-hostkey");
+  REQUIRE(fs::write_file_atomic(dir + "/known_hosts", "", 0600));
+  const std::string file = write_cluster(dir, {64}, dir + "/known_hosts");
+  const auto r = mlplat_run({"facts", "-c", file});
+  CHECK(r.exit_code == 5);
+  CHECK(contains(r.err, "is not in " + dir + "/known_hosts and hostKeyPolicy is strict"));
+}

@@ -1,0 +1,79 @@
+// Test helpers for the testbed brought up by tests/testbed/testbed.sh (the CTest fixture "testbed").
+// Host use is partitioned so tests can run in parallel: each test that changes a host owns it.
+//   node-1 general exec     node-2 sudo         node-3 uploads, known_hosts policies
+//   node-4 replaced key     node-5 killed sshd   node-6 bastion, node-7 behind it
+//   node-8 wrong key        node-9 dropped port  node-10 agent
+//   node-11..60 fan-out     node-61..64 CLI tests
+#pragma once
+
+#include "transport/session.hpp"
+#include "util/process.hpp"
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace testbed {
+
+inline std::string dir()
+{
+  const char* d = std::getenv("MLPLAT_TESTBED_DIR");
+  return d != nullptr ? d : "/tmp/mlplat-testbed";
+}
+
+inline std::string net()
+{
+  const char* n = std::getenv("MLPLAT_TESTBED_NET");
+  return n != nullptr ? n : "10.199.0";
+}
+
+inline std::string address(int n)
+{
+  return net() + "." + std::to_string(10 + n);
+}
+
+inline std::string key()
+{
+  return dir() + "/keys/id_ed25519";
+}
+
+inline std::string known_hosts()
+{
+  return dir() + "/known_hosts";
+}
+
+// Endpoint for node-n with the testbed's key and known_hosts (strict).
+inline mlplat::transport::Endpoint endpoint(int n, const std::string& user = "root")
+{
+  mlplat::transport::Endpoint ep;
+  ep.name = "node-" + std::to_string(n);
+  ep.address = address(n);
+  ep.user = user;
+  ep.key_path = key();
+  ep.known_hosts = known_hosts();
+  ep.connect_timeout = std::chrono::seconds(5);
+  return ep;
+}
+
+// Runs tests/testbed/testbed.sh with `args`; the test fails when it fails.
+inline mlplat::ProcessResult script(const std::vector<std::string>& args)
+{
+  std::vector<std::string> argv{MLPLAT_TESTBED_SCRIPT};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = mlplat::run_process(argv, std::chrono::seconds(60));
+  if (!r || !r->ok()) {
+    throw std::runtime_error("testbed.sh failed: " + (r ? r->err : r.error().message));
+  }
+  return *r;
+}
+
+// A fresh temporary directory for one test.
+inline std::string temp_dir(const std::string& name)
+{
+  const std::string path = "/tmp/mlplat-test-" + name + "-" + std::to_string(::getpid());
+  mlplat::run_process({"rm", "-rf", path}, std::chrono::seconds(10));
+  mlplat::run_process({"mkdir", "-p", "-m", "0700", path}, std::chrono::seconds(10));
+  return path;
+}
+
+} // namespace testbed
