@@ -2,6 +2,7 @@
 #include "support/catch.hpp"
 
 #include "config/model.hpp"
+#include "facts/facts.hpp"
 #include "integration/testbed.hpp"
 #include "transport/fleet.hpp"
 #include "util/fs.hpp"
@@ -207,6 +208,15 @@ TEST_CASE("sudo without NOPASSWD gives the sudoers fix; with it, root works", "[
   auto user_only = ok->run(command("id -u"));
   REQUIRE(user_only);
   CHECK(user_only->out == "2001\n");
+
+  // requiretty: refused at once with the sudoers line that fixes it.
+  testbed::script({"exec", "node-2", "sh", "-c", "echo 'Defaults:mlp requiretty' > /etc/sudoers.d/zz-tty && chmod 0440 /etc/sudoers.d/zz-tty"});
+  auto tty = ok->exec(root_cmd);
+  testbed::script({"exec", "node-2", "rm", "-f", "/etc/sudoers.d/zz-tty"});
+  REQUIRE_FALSE(tty);
+  CHECK(tty.error().code == ErrorCode::sudo_failed);
+  CHECK(contains(tty.error().message, "requires a TTY"));
+  CHECK(contains(tty.error().fix, "Defaults:mlp !requiretty"));
 
   auto nopw = connect_ok(testbed::endpoint(2, "mlpnopw"));
   const auto start = std::chrono::steady_clock::now();
@@ -438,4 +448,39 @@ TEST_CASE("dry-run records mutating commands and uploads and runs only read-only
   CHECK(contains(plan[1].description, "upload /tmp/mlplat-dry-run-upload"));
   CHECK_FALSE(std::filesystem::exists(testbed::dir() + "/hosts/node-1/tmp/mlplat-dry-run-marker"));
   CHECK_FALSE(std::filesystem::exists(testbed::dir() + "/hosts/node-1/tmp/mlplat-dry-run-upload"));
+}
+
+TEST_CASE("testbed knobs shape one host's facts and leave the others alone", "[ssh][testbed]")
+{
+  auto set = [](const std::string& file, const std::string& content) {
+    auto r = run_process({"sh", "-c", std::string(MLPLAT_TESTBED_SCRIPT) + " knob node-64 " + file}, 30s, content);
+    REQUIRE(r);
+    REQUIRE(r->ok());
+  };
+  set("/proc/swaps", "Filename\tType\tSize\tUsed\tPriority\n/swapfile file 2097148 0 -2\n");
+  set("/proc/meminfo", "MemTotal:        1048576 kB\nSwapTotal:       2097148 kB\n");
+  set("/etc/os-release", "ID=ubuntu\nVERSION_ID=\"18.04\"\nPRETTY_NAME=\"Ubuntu 18.04\"\n");
+  set("/etc/machine-id", "0123456789abcdef0123456789abcdef\n");
+  set("/sys/class/dmi/id/product_uuid", "4c4c4544-0000-1111-2222-333344445555\n");
+
+  Fleet fleet({testbed::endpoint(63), testbed::endpoint(64)}, FleetOptions{});
+  const auto results = facts::gather(fleet);
+  REQUIRE(results[0]);
+  REQUIRE(results[1]);
+  const auto& healthy = *results[0];
+  const auto& shaped = *results[1];
+  CHECK(shaped.get("hostname") == "node-64");
+  CHECK(shaped.get("os.id") == "ubuntu");
+  CHECK(shaped.get("os.version") == "18.04");
+  CHECK(shaped.get("memory.kib") == "1048576");
+  CHECK(shaped.get("swap.kib") == "2097148");
+  CHECK(shaped.get("machine_id") == "0123456789abcdef0123456789abcdef");
+  CHECK(shaped.get("product_uuid") == "4c4c4544-0000-1111-2222-333344445555");
+  CHECK(healthy.get("hostname") == "node-63");
+  CHECK(healthy.get("os.id") == "debian");
+  CHECK(healthy.get("swap.kib") == "0");
+  CHECK(healthy.get("product_uuid").size() == 36);
+  CHECK(healthy.get("product_uuid") != shaped.get("product_uuid"));
+  CHECK(healthy.get("machine_id").size() == 32);
+  CHECK(healthy.get("addresses").find("eth0=" + testbed::address(63) + "/24") != std::string::npos);
 }

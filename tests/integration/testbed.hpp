@@ -3,7 +3,7 @@
 //   node-1 general exec     node-2 sudo         node-3 uploads, known_hosts policies
 //   node-4 replaced key     node-5 killed sshd   node-6 bastion, node-7 behind it
 //   node-8 wrong key        node-9 dropped port  node-10 agent
-//   node-11..60 fan-out     node-61..64 CLI tests
+//   node-11..60 fan-out     node-61..63 CLI tests   node-64 knobs (read-only CLI test too)
 #pragma once
 
 #include "transport/session.hpp"

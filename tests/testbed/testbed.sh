@@ -9,8 +9,9 @@
 #   testbed.sh down            stop everything and remove every trace (also after a crash)
 #   testbed.sh status          one line per host
 #   testbed.sh exec HOST CMD   run CMD as root inside HOST's view (nsenter)
-#   testbed.sh knob HOST FILE  replace a shaped file (/proc/swaps, /proc/meminfo, /proc/modules,
-#                              /etc/os-release, /etc/machine-id) of HOST with stdin
+#   testbed.sh knob HOST FILE  replace a shaped file of HOST with stdin: /proc/swaps, /proc/meminfo,
+#                              /proc/modules (kernels with modules only), /etc/os-release,
+#                              /etc/machine-id, /sys/class/dmi/id/product_uuid
 #   testbed.sh kill-sshd HOST  kill every sshd of HOST (listener and sessions): a dropped connection
 #   testbed.sh restart HOST    restart HOST (new mount namespace, same files)
 #   testbed.sh rekey HOST [--restore]  give HOST a new host key (or its original one) and restart it
@@ -128,6 +129,10 @@ EOF
   [[ -f $dir/knobs/swaps ]] || printf 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n' > "$dir/knobs/swaps"
   [[ -f $dir/knobs/meminfo ]] || sed -e 's/^MemTotal:.*/MemTotal:       16777216 kB/' -e 's/^SwapTotal:.*/SwapTotal:             0 kB/' \
     -e 's/^SwapFree:.*/SwapFree:              0 kB/' /proc/meminfo > "$dir/knobs/meminfo"
+  # DMI identity: a read-only overlay layer over /sys/class adds dmi/id/product_uuid (absent on these
+  # machines, present on real VMs); unique per host unless a knob makes two equal.
+  mkdir -p "$dir/sysclass/dmi/id"
+  [[ -f $dir/sysclass/dmi/id/product_uuid ]] || cat /proc/sys/kernel/random/uuid > "$dir/sysclass/dmi/id/product_uuid"
   # Kernels built without module support have no /proc/modules (this CI kind): nothing to shape then.
   [[ -f $dir/knobs/modules || ! -f /proc/modules ]] || cp /proc/modules "$dir/knobs/modules"
   cat > "$dir/init.sh" <<EOF
@@ -141,6 +146,7 @@ done
 for f in swaps meminfo modules; do
   if [ -f "$dir/knobs/\$f" ] && [ -e "/proc/\$f" ]; then mount --bind "$dir/knobs/\$f" "/proc/\$f"; fi
 done
+mount -t overlay mlplat-sysclass -o "lowerdir=$dir/sysclass:/sys/class" /sys/class
 mount --bind "$dir/run" /run
 mount --bind "$dir/tmp" /tmp
 exec /usr/sbin/sshd -D -f /etc/ssh/sshd_mlplat.conf -E /run/sshd.log
@@ -278,6 +284,7 @@ cmd_knob() {
   local i; i=$(host_index "$1")
   case $2 in
     /proc/swaps|/proc/meminfo|/proc/modules) cat > "$(host_dir "$i")/knobs/${2#/proc/}" ;; # in place: the bind mount follows
+    /sys/class/dmi/id/product_uuid) cat > "$(host_dir "$i")/sysclass/dmi/id/product_uuid" ;;
     /etc/os-release|/etc/machine-id) cmd_exec "$1" sh -c "cat > $2" ;;
     *) die "knob: no knob for '$2'" ;;
   esac
