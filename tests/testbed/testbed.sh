@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # mlplat testbed: N test hosts on this machine, each a real OpenSSH server in its own network, mount
 # and UTS namespaces, on one bridge in one dedicated subnet. Each host has its own hostname, its own
-# writable view of /etc, /var, /usr, /opt, /home and /root (overlayfs over the machine's; what the
-# installer writes lands in that host alone, under $TB_DIR/hosts/node-N/upper), its own /run and /tmp,
-# and shaped /proc files. Needs root (network namespaces); traffic never leaves the testbed subnet.
+# writable view of /etc, /var, /usr and /opt (overlayfs over the machine's; what the installer writes
+# lands in that host alone, under $TB_DIR/hosts/node-N/upper), fresh /root and /home, its own /run
+# and /tmp, and shaped /proc and DMI files. Needs root (network namespaces); traffic never leaves the testbed subnet.
 #
 #   testbed.sh up N            bring up node-1..node-N (idempotent: running hosts are kept)
 #   testbed.sh down            stop everything and remove every trace (also after a crash)
@@ -69,7 +69,12 @@ network_up() {
 prepare_host() {
   local i=$1 name="node-$1" dir addr
   dir=$(host_dir "$i"); addr=$(host_addr "$i")
-  mkdir -p "$dir"/{run/sshd,run/lock,tmp,knobs} "$dir"/upper/{etc,var,usr,opt,home,root} "$dir"/work/{etc,var,usr,opt,home,root}
+  mkdir -p "$dir"/{run/sshd,run/lock,tmp,knobs,home} "$dir"/upper/{etc,var,usr,opt} "$dir"/work/{etc,var,usr,opt}
+  # Fresh home directories, as on a new VM: never the operator's own /root or /home.
+  if [[ ! -d $dir/root ]]; then
+    mkdir -m 0700 "$dir/root"
+    cp -a /etc/skel/. "$dir/root/" 2>/dev/null || true
+  fi
   chmod 0755 "$dir/run" "$dir/run/sshd"; chmod 1777 "$dir/tmp" "$dir/run/lock"
   local etc=$dir/upper/etc
   mkdir -p "$etc/ssh/authorized_keys" "$etc/sudoers.d"
@@ -110,8 +115,8 @@ EOF
   echo "$USER_OK ALL=(ALL) NOPASSWD: ALL" > "$etc/sudoers.d/mlplat-testbed"
   echo "$USER_PW ALL=(ALL) ALL" >> "$etc/sudoers.d/mlplat-testbed"
   chmod 0440 "$etc/sudoers.d/mlplat-testbed"
-  mkdir -p "$dir/upper/home/$USER_OK" "$dir/upper/home/$USER_PW"
-  chown 2001:2001 "$dir/upper/home/$USER_OK"; chown 2002:2002 "$dir/upper/home/$USER_PW"
+  mkdir -p "$dir/home/$USER_OK" "$dir/home/$USER_PW"
+  chown 2001:2001 "$dir/home/$USER_OK"; chown 2002:2002 "$dir/home/$USER_PW"
   # Identity: own hostname (sudo must resolve it without DNS), own machine-id, a Debian 12 os-release.
   echo "$name" > "$etc/hostname"
   printf '127.0.0.1 localhost\n%s %s\n' "$addr" "$name" > "$etc/hosts"
@@ -140,13 +145,15 @@ EOF
 # Runs inside the host's new mount and UTS namespaces (and its network namespace).
 set -e
 hostname $name
-for d in etc var usr opt home root; do
+for d in etc var usr opt; do
   mount -t overlay "mlplat-\$d" -o "lowerdir=/\$d,upperdir=$dir/upper/\$d,workdir=$dir/work/\$d" "/\$d"
 done
 for f in swaps meminfo modules; do
   if [ -f "$dir/knobs/\$f" ] && [ -e "/proc/\$f" ]; then mount --bind "$dir/knobs/\$f" "/proc/\$f"; fi
 done
 mount -t overlay mlplat-sysclass -o "lowerdir=$dir/sysclass:/sys/class" /sys/class
+mount --bind "$dir/root" /root
+mount --bind "$dir/home" /home
 mount --bind "$dir/run" /run
 mount --bind "$dir/tmp" /tmp
 exec /usr/sbin/sshd -D -f /etc/ssh/sshd_mlplat.conf -E /run/sshd.log

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what mlplat needs to build and test on Debian 12, and only what is missing.
+# Every package is from Debian 12 main: no backports, no other registry.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libssh-dev libyaml-cpp-dev libcurl4-openssl-dev libboost-dev libboost-filesystem-dev
+  libfmt-dev libcli11-dev libexpected-dev nlohmann-json3-dev libssl-dev catch2
+  # the testbed: real OpenSSH servers in network namespaces, sudo for the non-root test users
+  openssh-server openssh-client sudo iproute2 iptables util-linux procps bc
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+as_root=()
+[[ $(id -u) -eq 0 ]] || as_root=(sudo)
+"${as_root[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Debian starts the machine's own sshd on install; the testbed runs its own per host and does not need it.
