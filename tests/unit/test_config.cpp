@@ -76,6 +76,33 @@ bool contains(const std::string& haystack, const std::string& needle)
   return haystack.find(needle) != std::string::npos;
 }
 
+// What one error must say: where (1-based; column 0 = not checked), part of its message, part of its fix.
+struct Expected {
+  int line;
+  int column;
+  std::string message;
+  std::string fix = {};
+};
+
+// Loads `text`, which must give exactly the one error `want` describes.
+void expect_error(const std::string& text, const Expected& want)
+{
+  const Error e = only_error(text);
+  INFO(e.render());
+  CHECK(e.where->line == want.line);
+  if (want.column != 0) {
+    CHECK(e.where->column == want.column);
+  }
+  CHECK(contains(e.message, want.message));
+  CHECK(contains(e.fix, want.fix));
+}
+
+// The valid file with one change.
+std::string good_with(const std::string& from, const std::string& to)
+{
+  return replace_all(k_good, from, to);
+}
+
 } // namespace
 
 TEST_CASE("a valid file loads with every value and default", "[config]")
@@ -96,27 +123,20 @@ TEST_CASE("a valid file loads with every value and default", "[config]")
 
 TEST_CASE("unknown key is reported with its position and a suggestion", "[config]")
 {
-  const auto e = only_error(replace_all(k_good, "    user: root", "    usr: root"));
-  CHECK(e.where->line == 8);
-  CHECK(e.where->column == 5);
-  CHECK(contains(e.message, "spec.ssh: unknown key 'usr'"));
-  CHECK(contains(e.fix, "did you mean 'user'?"));
+  expect_error(good_with("    user: root", "    usr: root"),
+               {8, 5, "spec.ssh: unknown key 'usr'", "did you mean 'user'?"});
 }
 
 TEST_CASE("duplicate key is reported at the second occurrence", "[config]")
 {
-  const auto e = only_error(replace_all(k_good, "      role: worker\n", "      role: worker\n      role: control-plane\n"));
-  CHECK(e.where->line == 17);
-  CHECK(e.where->column == 7);
-  CHECK(contains(e.message, "duplicate key 'role' (first written at line 16, column 7)"));
+  expect_error(good_with("      role: worker\n", "      role: worker\n      role: control-plane\n"),
+               {17, 7, "duplicate key 'role' (first written at line 16, column 7)"});
 }
 
 TEST_CASE("wrong type names what was expected and what was found", "[config]")
 {
-  const auto e = only_error(replace_all(k_good, "    user: root", "    user: root\n    port: twenty-two"));
-  CHECK(e.where->line == 9);
-  CHECK(e.where->column == 11);
-  CHECK(contains(e.message, "spec.ssh.port: expected an integer, found 'twenty-two'"));
+  expect_error(good_with("    user: root", "    user: root\n    port: twenty-two"),
+               {9, 11, "spec.ssh.port: expected an integer, found 'twenty-two'"});
 }
 
 TEST_CASE("a mapping where a list belongs is a type error", "[config]")
@@ -129,109 +149,71 @@ spec:
   hosts:
     name: cp-1
 )";
-  const auto e = only_error(text);
-  CHECK(e.where->line == 7);
-  CHECK(e.where->column == 5);
-  CHECK(contains(e.message, "spec.hosts: expected a list, found a mapping"));
+  expect_error(text, {7, 5, "spec.hosts: expected a list, found a mapping"});
 }
 
 TEST_CASE("bad enum value lists the allowed values and the closest one", "[config]")
 {
-  const auto e = only_error(replace_all(k_good, "role: worker", "role: workr"));
-  CHECK(e.where->line == 16);
-  CHECK(e.where->column == 13);
-  CHECK(contains(e.message, "'workr' is not one of control-plane, worker"));
-  CHECK(contains(e.fix, "did you mean 'worker'?"));
-
-  const auto policy = only_error(replace_all(k_good, "    user: root", "    user: root\n    hostKeyPolicy: off"));
-  CHECK(policy.where->line == 9);
-  CHECK(contains(policy.message, "'off' is not one of strict, accept-new"));
+  expect_error(good_with("role: worker", "role: workr"),
+               {16, 13, "'workr' is not one of control-plane, worker", "did you mean 'worker'?"});
+  expect_error(good_with("    user: root", "    user: root\n    hostKeyPolicy: off"),
+               {9, 20, "'off' is not one of strict, accept-new"});
 }
 
 TEST_CASE("missing control plane is refused", "[config]")
 {
-  const auto e = only_error(replace_all(k_good, "role: control-plane", "role: worker"));
-  CHECK(e.where->line == 11); // the hosts list
-  CHECK(e.where->column == 5);
-  CHECK(contains(e.message, "no host has role control-plane"));
+  expect_error(good_with("role: control-plane", "role: worker"), {11, 5, "no host has role control-plane"}); // the list
 }
 
 TEST_CASE("duplicate host names are refused at the second one", "[config]")
 {
-  const auto e = only_error(replace_all(k_good, "name: worker-1", "name: cp-1"));
-  CHECK(e.where->line == 14);
-  CHECK(e.where->column == 13);
-  CHECK(contains(e.message, "'cp-1' is already used by spec.hosts[0] (line 11)"));
+  expect_error(good_with("name: worker-1", "name: cp-1"), {14, 13, "'cp-1' is already used by spec.hosts[0] (line 11)"});
 }
 
 TEST_CASE("duplicate host addresses are refused at the second one", "[config]")
 {
-  const auto e = only_error(replace_all(k_good, "address: 10.0.0.2", "address: 10.0.0.1"));
-  CHECK(e.where->line == 15);
-  CHECK(e.where->column == 16);
-  CHECK(contains(e.message, "'10.0.0.1' is already used by host 'cp-1'"));
+  expect_error(good_with("address: 10.0.0.2", "address: 10.0.0.1"), {15, 16, "'10.0.0.1' is already used by host 'cp-1'"});
 }
 
 TEST_CASE("unparsable CIDR says what is wrong", "[config]")
 {
-  const auto e = only_error(replace_all(k_good, "podCIDR: 10.244.0.0/16", "podCIDR: 10.244.0.0"));
-  CHECK(e.where->line == 18);
-  CHECK(e.where->column == 14);
-  CHECK(contains(e.message, "the /prefix is missing"));
-
-  const auto bits = only_error(replace_all(k_good, "podCIDR: 10.244.0.0/16", "podCIDR: 10.244.1.0/16"));
-  CHECK(contains(bits.message, "has host bits set"));
-  CHECK(contains(bits.fix, "use 10.244.0.0/16"));
-
-  const auto bad = only_error(replace_all(k_good, "podCIDR: 10.244.0.0/16", "podCIDR: 10.300.0.0/16"));
-  CHECK(contains(bad.message, "not an IPv4 or IPv6 address"));
+  expect_error(good_with("podCIDR: 10.244.0.0/16", "podCIDR: 10.244.0.0"), {18, 14, "the /prefix is missing"});
+  expect_error(good_with("podCIDR: 10.244.0.0/16", "podCIDR: 10.244.1.0/16"), {18, 14, "has host bits set", "use 10.244.0.0/16"});
+  expect_error(good_with("podCIDR: 10.244.0.0/16", "podCIDR: 10.300.0.0/16"), {18, 14, "not an IPv4 or IPv6 address"});
 }
 
 TEST_CASE("overlapping pod and service CIDRs are refused", "[config]")
 {
-  const auto e = only_error(replace_all(k_good, "podCIDR: 10.244.0.0/16", "podCIDR: 10.96.0.0/16"));
-  CHECK(e.where->line == 19); // serviceCIDR
-  CHECK(e.where->column == 18);
-  CHECK(contains(e.message, "10.96.0.0/12 overlaps spec.network.podCIDR 10.96.0.0/16"));
+  expect_error(good_with("podCIDR: 10.244.0.0/16", "podCIDR: 10.96.0.0/16"),
+               {19, 18, "10.96.0.0/12 overlaps spec.network.podCIDR 10.96.0.0/16"}); // at serviceCIDR
 }
 
 TEST_CASE("a host address inside the pod range is refused", "[config]")
 {
-  const auto e = only_error(replace_all(k_good, "address: 10.0.0.2", "address: 10.244.3.4"));
-  CHECK(e.where->line == 15);
-  CHECK(contains(e.message, "lies inside spec.network.podCIDR"));
+  expect_error(good_with("address: 10.0.0.2", "address: 10.244.3.4"), {15, 16, "lies inside spec.network.podCIDR"});
 }
 
 TEST_CASE("missing key file is refused where keyPath is written", "[config]")
 {
-  const auto e = only_error(replace_all(k_good, "keyPath: KEY", "keyPath: /nonexistent/mlplat/id_ed25519"));
-  CHECK(e.where->line == 9);
-  CHECK(e.where->column == 14);
-  CHECK(contains(e.message, "SSH key file '/nonexistent/mlplat/id_ed25519' does not exist"));
-  CHECK(contains(e.fix, "ssh-keygen"));
+  expect_error(good_with("keyPath: KEY", "keyPath: /nonexistent/mlplat/id_ed25519"),
+               {9, 14, "SSH key file '/nonexistent/mlplat/id_ed25519' does not exist", "ssh-keygen"});
 }
 
 TEST_CASE("missing required key is reported at the enclosing mapping", "[config]")
 {
-  const auto e = only_error(replace_all(k_good, "      address: 10.0.0.2\n", ""));
-  CHECK(e.where->line == 14); // the host's mapping starts at its first key
-  CHECK(e.where->column == 7);
-  CHECK(contains(e.message, "spec.hosts[1]: missing required key 'address'"));
+  expect_error(good_with("      address: 10.0.0.2\n", ""),
+               {14, 7, "spec.hosts[1]: missing required key 'address'"}); // the host's mapping starts at its first key
 }
 
 TEST_CASE("wrong apiVersion and kind say what to write", "[config]")
 {
-  const auto e = only_error(replace_all(k_good, "mlplat.dev/v1alpha1", "mlplat.dev/v2"));
-  CHECK(e.where->line == 1);
-  CHECK(e.where->column == 13);
-  CHECK(contains(e.fix, "apiVersion: mlplat.dev/v1alpha1"));
+  expect_error(good_with("mlplat.dev/v1alpha1", "mlplat.dev/v2"), {1, 13, "is not supported", "apiVersion: mlplat.dev/v1alpha1"});
+  expect_error(good_with("kind: Cluster", "kind: Klaster"), {2, 7, "kind: 'Klaster' is not supported", "kind: Cluster"});
 }
 
 TEST_CASE("YAML syntax errors carry the parser's position", "[config]")
 {
-  const auto e = only_error("apiVersion: mlplat.dev/v1alpha1\nkind: [Cluster\n");
-  CHECK(e.where->line == 3);
-  CHECK(contains(e.message, "not valid YAML"));
+  expect_error("apiVersion: mlplat.dev/v1alpha1\nkind: [Cluster\n", {3, 0, "not valid YAML"});
 }
 
 TEST_CASE("every problem is reported, not only the first", "[config]")
