@@ -439,7 +439,7 @@ void check_file(const Cluster& c, Problems& p, const std::string& path_key, cons
 
 // The dotted path under which an effective host setting was written: the host's override if it has
 // one, else the spec.ssh default.
-std::string ssh_key_path(const Cluster& c, size_t host_index, const std::string& key)
+std::string setting_path(const Cluster& c, size_t host_index, const std::string& key)
 {
   const std::string own = fmt::format("spec.hosts[{}].ssh.{}", host_index, key);
   return c.positions.count(own) != 0 ? own : "spec.ssh." + key;
@@ -517,10 +517,10 @@ void validate(const Cluster& c, Problems& p)
             fmt::format("{}: no SSH key for host '{}'", path, h.name), "set spec.ssh.keyPath, or 'agent: true' to use ssh-agent");
     }
     if (!h.ssh.key_path.empty()) {
-      check_file(c, p, ssh_key_path(c, i, "keyPath"), h.ssh.key_path, "SSH key file", reported_files);
+      check_file(c, p, setting_path(c, i, "keyPath"), h.ssh.key_path, "SSH key file", reported_files);
     }
     if (h.ssh.bastion && !h.ssh.bastion->key_path.empty()) {
-      check_file(c, p, ssh_key_path(c, i, "bastion") + ".keyPath", h.ssh.bastion->key_path, "bastion key file", reported_files);
+      check_file(c, p, setting_path(c, i, "bastion") + ".keyPath", h.ssh.bastion->key_path, "bastion key file", reported_files);
     }
   }
 

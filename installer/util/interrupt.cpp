@@ -1,5 +1,6 @@
 #include "util/interrupt.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <thread>
@@ -37,14 +38,10 @@ void request()
 
 bool sleep_for(std::chrono::milliseconds duration)
 {
-  const auto end = std::chrono::steady_clock::now() + duration;
-  while (std::chrono::steady_clock::now() < end) {
-    if (requested()) {
-      return false;
-    }
-    std::this_thread::sleep_for(std::min(std::chrono::milliseconds(50),
-                                         std::chrono::duration_cast<std::chrono::milliseconds>(
-                                           end - std::chrono::steady_clock::now() + std::chrono::milliseconds(1))));
+  using Clock = std::chrono::steady_clock;
+  const auto end = Clock::now() + duration;
+  for (auto now = Clock::now(); now < end && !requested(); now = Clock::now()) {
+    std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(50), end - now));
   }
   return !requested();
 }

@@ -71,9 +71,9 @@ prepare_host() {
   dir=$(host_dir "$i"); addr=$(host_addr "$i")
   mkdir -p "$dir"/{run/sshd,run/lock,tmp,knobs,home} "$dir"/upper/{etc,var,usr,opt} "$dir"/work/{etc,var,usr,opt}
   # Fresh home directories, as on a new VM: never the operator's own /root or /home.
-  if [[ ! -d $dir/root ]]; then
-    mkdir -m 0700 "$dir/root"
-    cp -a /etc/skel/. "$dir/root/" 2>/dev/null || true
+  if [[ ! -d $dir/roothome ]]; then
+    mkdir -m 0700 "$dir/roothome"
+    cp -a /etc/skel/. "$dir/roothome/" 2>/dev/null || true
   fi
   chmod 0755 "$dir/run" "$dir/run/sshd"; chmod 1777 "$dir/tmp" "$dir/run/lock"
   local etc=$dir/upper/etc
@@ -152,7 +152,7 @@ for f in swaps meminfo modules; do
   if [ -f "$dir/knobs/\$f" ] && [ -e "/proc/\$f" ]; then mount --bind "$dir/knobs/\$f" "/proc/\$f"; fi
 done
 mount -t overlay mlplat-sysclass -o "lowerdir=$dir/sysclass:/sys/class" /sys/class
-mount --bind "$dir/root" /root
+mount --bind "$dir/roothome" /root
 mount --bind "$dir/home" /home
 mount --bind "$dir/run" /run
 mount --bind "$dir/tmp" /tmp
