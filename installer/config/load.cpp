@@ -3,6 +3,7 @@
 #include "util/fs.hpp"
 #include "util/net.hpp"
 #include "util/text.hpp"
+#include "yamlio/reader.hpp"
 
 #include <fmt/core.h>
 #include <yaml-cpp/yaml.h>
@@ -20,281 +21,9 @@ namespace mlplat::config {
 
 namespace {
 
-// Collects every problem found, each with its position.
-struct Problems {
-  std::string file;
-  std::vector<Error> list;
-
-  Location at(const YAML::Mark& mark) const
-  {
-    if (mark.is_null()) {
-      return Location{file, 1, 1};
-    }
-    return Location{file, mark.line + 1, mark.column + 1};
-  }
-
-  void add(Location where, std::string message, std::string fix = {})
-  {
-    Error e;
-    e.code = ErrorCode::config_invalid;
-    e.message = std::move(message);
-    e.fix = std::move(fix);
-    e.where = std::move(where);
-    list.push_back(std::move(e));
-  }
-
-  void add(const YAML::Mark& mark, std::string message, std::string fix = {})
-  {
-    add(at(mark), std::move(message), std::move(fix));
-  }
-};
-
-std::string describe(const YAML::Node& node)
-{
-  switch (node.Type()) {
-  case YAML::NodeType::Map: return "a mapping";
-  case YAML::NodeType::Sequence: return "a list";
-  case YAML::NodeType::Scalar: return fmt::format("'{}'", node.Scalar());
-  case YAML::NodeType::Null: return "nothing";
-  case YAML::NodeType::Undefined: return "nothing";
-  }
-  return "?";
-}
-
-std::string child_path(const std::string& parent, const std::string& key)
-{
-  return parent.empty() ? key : parent + "." + key;
-}
-
-// yaml-cpp keeps one of two equal keys silently; find them all, at every depth.
-void check_duplicate_keys(const YAML::Node& node, Problems& problems, const std::string& path)
-{
-  if (node.IsMap()) {
-    std::map<std::string, YAML::Mark> seen;
-    for (const auto& kv : node) {
-      const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
-      const auto [it, inserted] = seen.emplace(key, kv.first.Mark());
-      if (!inserted) {
-        problems.add(kv.first.Mark(),
-                     fmt::format("{}: duplicate key '{}' (first written at line {}, column {})",
-                                 path.empty() ? std::string("top level") : path, key, it->second.line + 1,
-                                 it->second.column + 1),
-                     "remove one of them; YAML keeps only one value and mlplat will not guess which");
-      }
-      check_duplicate_keys(kv.second, problems, child_path(path, key));
-    }
-  } else if (node.IsSequence()) {
-    for (size_t i = 0; i < node.size(); ++i) {
-      check_duplicate_keys(node[i], problems, fmt::format("{}[{}]", path, i));
-    }
-  }
-}
-
-enum class Need { optional, required };
-
-// Reads one YAML mapping. Each accessor records the key it asks for; finish() reports every key that
-// no accessor asked for as unknown, with the closest known key as a suggestion.
-class MapReader {
-public:
-  MapReader(Problems& problems, Cluster& cluster, const YAML::Node& node, std::string path)
-    : m_problems(problems), m_cluster(cluster), m_node(node), m_path(std::move(path))
-  {
-    m_valid = node.IsMap();
-    if (!m_valid) {
-      problems.add(node.Mark(), fmt::format("{}: expected a mapping, found {}", m_path, describe(node)));
-    }
-  }
-
-  bool valid() const { return m_valid; }
-  const std::string& path() const { return m_path; }
-
-  bool str(const std::string& key, std::string& out, Need need = Need::optional)
-  {
-    const YAML::Node* node = get(key, need);
-    if (node == nullptr) {
-      return false;
-    }
-    if (!node->IsScalar() || node->Scalar().empty()) {
-      type_error(key, *node, "a string");
-      return false;
-    }
-    out = node->Scalar();
-    return true;
-  }
-
-  bool integer(const std::string& key, int& out, int min, int max)
-  {
-    const YAML::Node* node = get(key, Need::optional);
-    if (node == nullptr) {
-      return false;
-    }
-    int value = 0;
-    const std::string& s = node->IsScalar() ? node->Scalar() : std::string();
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-    if (!node->IsScalar() || ec != std::errc() || end != s.data() + s.size()) {
-      type_error(key, *node, "an integer");
-      return false;
-    }
-    if (value < min || value > max) {
-      m_problems.add(node->Mark(), fmt::format("{}: {} is out of range", child_path(m_path, key), value),
-                     fmt::format("use a value from {} to {}", min, max));
-      return false;
-    }
-    out = value;
-    return true;
-  }
-
-  bool boolean(const std::string& key, bool& out)
-  {
-    const YAML::Node* node = get(key, Need::optional);
-    if (node == nullptr) {
-      return false;
-    }
-    if (!node->IsScalar() || (node->Scalar() != "true" && node->Scalar() != "false")) {
-      type_error(key, *node, "true or false");
-      return false;
-    }
-    out = node->Scalar() == "true";
-    return true;
-  }
-
-  template<typename E>
-  bool choice(const std::string& key, E& out, const std::vector<std::pair<std::string, E>>& options,
-              Need need = Need::optional)
-  {
-    std::string value;
-    if (!str(key, value, need)) {
-      return false;
-    }
-    std::vector<std::string> names;
-    for (const auto& [name, e] : options) {
-      if (name == value) {
-        out = e;
-        return true;
-      }
-      names.push_back(name);
-    }
-    const auto guess = text::did_you_mean(value, names);
-    m_problems.add(get(key, need)->Mark(),
-                   fmt::format("{}: '{}' is not one of {}", child_path(m_path, key), value, text::join(names, ", ")),
-                   guess ? fmt::format("did you mean '{}'?", *guess) : fmt::format("use one of {}", text::join(names, ", ")));
-    return false;
-  }
-
-  bool sub(const std::string& key, const std::function<void(MapReader&)>& fn, Need need = Need::optional)
-  {
-    const YAML::Node* node = get(key, need);
-    if (node == nullptr) {
-      return false;
-    }
-    MapReader child(m_problems, m_cluster, *node, child_path(m_path, key));
-    if (!child.valid()) {
-      return false;
-    }
-    fn(child);
-    child.finish();
-    return true;
-  }
-
-  bool list(const std::string& key, const std::function<void(const YAML::Node&, const std::string&)>& fn,
-            Need need = Need::optional)
-  {
-    const YAML::Node* node = get(key, need);
-    if (node == nullptr) {
-      return false;
-    }
-    if (!node->IsSequence()) {
-      type_error(key, *node, "a list");
-      return false;
-    }
-    for (size_t i = 0; i < node->size(); ++i) {
-      const std::string item_path = fmt::format("{}[{}]", child_path(m_path, key), i);
-      record(item_path, (*node)[i]);
-      fn((*node)[i], item_path);
-    }
-    return true;
-  }
-
-  bool string_map(const std::string& key, std::map<std::string, std::string>& out)
-  {
-    const YAML::Node* node = get(key, Need::optional);
-    if (node == nullptr) {
-      return false;
-    }
-    if (!node->IsMap()) {
-      type_error(key, *node, "a mapping of strings");
-      return false;
-    }
-    for (const auto& kv : *node) {
-      if (!kv.second.IsScalar()) {
-        m_problems.add(kv.second.Mark(), fmt::format("{}.{}: expected a string, found {}", child_path(m_path, key),
-                                                     kv.first.Scalar(), describe(kv.second)));
-        continue;
-      }
-      out[kv.first.Scalar()] = kv.second.Scalar();
-    }
-    return true;
-  }
-
-  void finish()
-  {
-    for (const auto& kv : m_node) {
-      const std::string key = kv.first.Scalar();
-      if (m_known.count(key) != 0) {
-        continue;
-      }
-      const auto guess = text::did_you_mean(key, m_asked);
-      m_problems.add(kv.first.Mark(), fmt::format("{}: unknown key '{}'", m_path.empty() ? std::string("top level") : m_path, key),
-                     guess ? fmt::format("did you mean '{}'?", *guess)
-                           : fmt::format("known keys here: {}", text::join(m_asked, ", ")));
-    }
-  }
-
-private:
-  const YAML::Node* get(const std::string& key, Need need)
-  {
-    if (m_known.insert(key).second) {
-      m_asked.push_back(key);
-    }
-    if (!m_valid) {
-      return nullptr;
-    }
-    for (const auto& kv : m_node) {
-      if (kv.first.Scalar() == key) {
-        if (kv.second.IsNull() && need == Need::optional) {
-          return nullptr; // `key:` with nothing means "not set"
-        }
-        m_found.push_front(kv.second);
-        record(child_path(m_path, key), kv.second);
-        return &m_found.front();
-      }
-    }
-    if (need == Need::required) {
-      m_problems.add(m_node.Mark(), fmt::format("{}: missing required key '{}'", m_path.empty() ? std::string("top level") : m_path, key),
-                     fmt::format("add '{}:' here", key));
-    }
-    return nullptr;
-  }
-
-  void type_error(const std::string& key, const YAML::Node& node, const std::string& expected)
-  {
-    m_problems.add(node.Mark(), fmt::format("{}: expected {}, found {}", child_path(m_path, key), expected, describe(node)));
-  }
-
-  void record(const std::string& path, const YAML::Node& node)
-  {
-    m_cluster.positions[path] = m_problems.at(node.Mark());
-  }
-
-  Problems& m_problems;
-  Cluster& m_cluster;
-  const YAML::Node& m_node;
-  std::string m_path;
-  bool m_valid = false;
-  std::set<std::string> m_known;
-  std::vector<std::string> m_asked;
-  std::list<YAML::Node> m_found; // stable addresses for returned nodes
-};
+using yamlio::MapReader;
+using yamlio::Need;
+using yamlio::Problems;
 
 void decode_ssh(MapReader& r, SshSettings& s)
 {
@@ -318,7 +47,7 @@ void decode_ssh(MapReader& r, SshSettings& s)
 
 void decode(const YAML::Node& root, Cluster& c, Problems& p)
 {
-  MapReader top(p, c, root, "");
+  MapReader top(p, c.positions, root, "");
   if (!top.valid()) {
     return;
   }
@@ -353,7 +82,7 @@ void decode(const YAML::Node& root, Cluster& c, Problems& p)
       spec.list(
         "hosts",
         [&](const YAML::Node& node, const std::string& path) {
-          MapReader h(p, c, node, path);
+          MapReader h(p, c.positions, node, path);
           if (!h.valid()) {
             return;
           }
@@ -569,32 +298,14 @@ Result<Cluster> load_text(std::string_view text, const std::string& file_name)
   Problems problems{file_name, {}};
   Cluster cluster;
   cluster.source_file = file_name;
-  YAML::Node root;
-  try {
-    root = YAML::Load(std::string(text));
-  } catch (const YAML::Exception& e) {
-    problems.add(e.mark, fmt::format("not valid YAML: {}", e.msg), "fix the syntax at this position");
-  }
-  if (problems.list.empty() && (root.IsNull() || !root.IsDefined())) {
-    problems.add(Location{file_name, 1, 1}, "the file is empty", "run 'mlplat init --profile=onprem' to write a starter file");
-  }
-  if (problems.list.empty()) {
-    check_duplicate_keys(root, problems, "");
+  const YAML::Node root = yamlio::parse(text, problems, "run 'mlplat init --profile=onprem' to write a starter file");
+  if (root.IsDefined() && !root.IsNull()) {
     decode(root, cluster, problems);
     if (problems.list.empty()) {
-      validate(cluster, problems);
+      validate(cluster, problems); // cross-field checks only on a well-formed structure
     }
   }
-  if (!problems.list.empty()) {
-    std::stable_sort(problems.list.begin(), problems.list.end(), [](const Error& a, const Error& b) {
-      return std::pair(a.where->line, a.where->column) < std::pair(b.where->line, b.where->column);
-    });
-    Error e;
-    e.code = ErrorCode::config_invalid;
-    e.message = fmt::format("{}: {} problem{} found", file_name, problems.list.size(), problems.list.size() == 1 ? "" : "s");
-    e.children = std::move(problems.list);
-    return tl::unexpected(std::move(e));
-  }
+  TRY(problems.to_status());
   return cluster;
 }
 

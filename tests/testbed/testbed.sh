@@ -11,10 +11,15 @@
 #   testbed.sh exec HOST CMD   run CMD as root inside HOST's view (nsenter)
 #   testbed.sh knob HOST FILE  replace a shaped file of HOST with stdin: /proc/swaps, /proc/meminfo,
 #                              /proc/modules (kernels with modules only), /etc/os-release,
-#                              /etc/machine-id, /sys/class/dmi/id/product_uuid
+#                              /etc/machine-id, /sys/class/dmi/id/product_uuid,
+#                              /sys/devices/system/cpu/online, /sys/fs/cgroup/cgroup.controllers,
+#                              /proc/sys/fs/inotify/max_user_instances, .../max_user_watches
 #   testbed.sh kill-sshd HOST  kill every sshd of HOST (listener and sessions): a dropped connection
 #   testbed.sh restart HOST    restart HOST (new mount namespace, same files)
 #   testbed.sh rekey HOST [--restore]  give HOST a new host key (or its original one) and restart it
+#   testbed.sh cgroup HOST v1|v2       give HOST a cgroup v1 or v2 hierarchy (restarts it)
+#   testbed.sh audit HOST on|off       record every program and file change of HOST's sessions
+#                                      (strace, in $TB_DIR/hosts/HOST/run/mlplat-audit/)
 #   testbed.sh env             print shell variables describing the testbed
 #
 # Environment: MLPLAT_TESTBED_DIR (default /tmp/mlplat-testbed), MLPLAT_TESTBED_NET (first three
@@ -99,6 +104,7 @@ LogLevel INFO
 PrintMotd no
 Subsystem sftp internal-sftp
 EOF
+  [[ ! -f $dir/knobs/audit ]] || echo "ForceCommand /usr/local/lib/mlplat-audit/session" >> "$etc/ssh/sshd_mlplat.conf"
   local pub pass_pub; pub=$(cat "$TB_DIR/keys/id_ed25519.pub"); pass_pub=$(cat "$TB_DIR/keys/id_passphrase.pub")
   for u in root $USER_OK $USER_PW; do printf '%s\n%s\n' "$pub" "$pass_pub" > "$etc/ssh/authorized_keys/$u"; done
   chmod 0644 "$etc"/ssh/authorized_keys/*
@@ -120,7 +126,7 @@ EOF
   # Identity: own hostname (sudo must resolve it without DNS), own machine-id, a Debian 12 os-release.
   echo "$name" > "$etc/hostname"
   printf '127.0.0.1 localhost\n%s %s\n' "$addr" "$name" > "$etc/hosts"
-  printf 'options timeout:1 attempts:1\n' > "$etc/resolv.conf"
+  printf 'nameserver %s.1\noptions timeout:1 attempts:1\n' "$TB_NET" > "$etc/resolv.conf"
   [[ -f $etc/machine-id ]] || (head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n'; echo) > "$etc/machine-id"
   [[ -f $etc/os-release ]] || cat > "$etc/os-release" <<'EOF'
 PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
@@ -140,6 +146,42 @@ EOF
   [[ -f $dir/sysclass/dmi/id/product_uuid ]] || cat /proc/sys/kernel/random/uuid > "$dir/sysclass/dmi/id/product_uuid"
   # Kernels built without module support have no /proc/modules (this CI kind): nothing to shape then.
   [[ -f $dir/knobs/modules || ! -f /proc/modules ]] || cp /proc/modules "$dir/knobs/modules"
+  # A healthy VM: 8 CPUs, inotify limits raised for Kubeflow, cgroup v2 with the controllers
+  # Kubernetes needs, and the kernel modules CNI and Istio need (as built in).
+  [[ -f $dir/knobs/cpu-online ]] || echo 0-7 > "$dir/knobs/cpu-online"
+  [[ -f $dir/knobs/inotify-instances ]] || echo 2280 > "$dir/knobs/inotify-instances"
+  [[ -f $dir/knobs/inotify-watches ]] || echo 1255360 > "$dir/knobs/inotify-watches"
+  [[ -f $dir/knobs/cgroup-version ]] || echo 2 > "$dir/knobs/cgroup-version"
+  [[ -f $dir/knobs/cgroup.controllers ]] || echo "cpuset cpu io memory hugetlb pids rdma misc" > "$dir/knobs/cgroup.controllers"
+  local modules_dir; modules_dir=$dir/upper/usr/lib/modules/$(uname -r)
+  if [[ ! -f $modules_dir/modules.builtin ]]; then
+    mkdir -p "$modules_dir"
+    printf 'kernel/%s.ko\n' net/bridge/bridge net/bridge/br_netfilter fs/overlayfs/overlay \
+      net/ipv4/netfilter/ip_tables net/ipv4/netfilter/iptable_nat net/ipv4/netfilter/iptable_mangle \
+      net/ipv4/netfilter/iptable_raw net/ipv4/netfilter/iptable_filter net/netfilter/x_tables \
+      net/netfilter/nf_conntrack net/netfilter/nf_nat net/netfilter/xt_REDIRECT net/netfilter/xt_conntrack \
+      net/netfilter/xt_owner net/netfilter/xt_tcpudp net/netfilter/xt_multiport net/netfilter/xt_connmark \
+      net/netfilter/xt_mark net/netfilter/xt_comment net/netfilter/xt_statistic net/netfilter/ipset/ip_set \
+      net/ipv6/netfilter/ip6table_nat net/ipv6/netfilter/ip6table_mangle net/ipv6/netfilter/ip6table_raw \
+      net/netfilter/ipvs/ip_vs net/sched/sch_htb drivers/net/vxlan > "$modules_dir/modules.builtin"
+  fi
+  # systemd's own test for "booted with systemd" (sd_booted): /run/systemd/system exists.
+  mkdir -p "$dir/run/systemd/system"
+  # The audit stand-in (testbed.sh audit HOST on): every session's command runs under strace.
+  mkdir -p "$dir/upper/usr/local/lib/mlplat-audit"
+  cat > "$dir/upper/usr/local/lib/mlplat-audit/session" <<'EOS'
+#!/bin/sh
+# mlplat testbed audit stand-in (sshd ForceCommand): records the command of every session and, with
+# strace, every program it executes and every file-changing system call, in /run/mlplat-audit/.
+[ -n "$SSH_ORIGINAL_COMMAND" ] || exec /bin/sh -l
+mkdir -p /run/mlplat-audit
+log=/run/mlplat-audit/$(date +%s%N)-$$
+printf '%s\n' "$SSH_ORIGINAL_COMMAND" > "$log.cmd"
+exec strace -f -qq -s 512 -o "$log.trace" \
+  -e trace=execve,open,openat,creat,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat,rmdir,chmod,fchmod,fchmodat,chown,fchown,fchownat,lchown,truncate,ftruncate,link,linkat,symlink,symlinkat,mount,umount2,sethostname,setdomainname,init_module,finit_module,delete_module,swapon,swapoff,reboot \
+  /bin/sh -c "$SSH_ORIGINAL_COMMAND"
+EOS
+  chmod 0755 "$dir/upper/usr/local/lib/mlplat-audit/session"
   cat > "$dir/init.sh" <<EOF
 #!/bin/sh
 # Runs inside the host's new mount and UTS namespaces (and its network namespace).
@@ -150,6 +192,23 @@ for d in etc var usr opt; do
 done
 for f in swaps meminfo modules; do
   if [ -f "$dir/knobs/\$f" ] && [ -e "/proc/\$f" ]; then mount --bind "$dir/knobs/\$f" "/proc/\$f"; fi
+done
+mount --bind "$dir/knobs/cpu-online" /sys/devices/system/cpu/online
+mount --bind "$dir/knobs/inotify-instances" /proc/sys/fs/inotify/max_user_instances
+mount --bind "$dir/knobs/inotify-watches" /proc/sys/fs/inotify/max_user_watches
+if [ "\$(cat $dir/knobs/cgroup-version)" = 2 ]; then
+  mount -t cgroup2 mlplat-cgroup2 /sys/fs/cgroup
+  mount --bind "$dir/knobs/cgroup.controllers" /sys/fs/cgroup/cgroup.controllers
+else
+  mount -t tmpfs -o mode=0755 mlplat-cgroup1 /sys/fs/cgroup
+  mkdir /sys/fs/cgroup/cpu /sys/fs/cgroup/memory /sys/fs/cgroup/pids
+fi
+# Network sysctls are per network namespace: setting them here is real and stays in this host.
+sysctl -q -w net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1
+# Disks: the paths an installer fills get room of their own (tmpfs sizes are limits, not allocations).
+for d in /var/lib/containerd /var/lib/kubelet /var/openebs; do
+  mkdir -p "\$d"
+  mount -t tmpfs -o size=200g,mode=0755 mlplat-disk "\$d"
 done
 mount -t overlay mlplat-sysclass -o "lowerdir=$dir/sysclass:/sys/class" /sys/class
 mount --bind "$dir/roothome" /root
@@ -291,6 +350,10 @@ cmd_knob() {
   local i; i=$(host_index "$1")
   case $2 in
     /proc/swaps|/proc/meminfo|/proc/modules) cat > "$(host_dir "$i")/knobs/${2#/proc/}" ;; # in place: the bind mount follows
+    /sys/devices/system/cpu/online) cat > "$(host_dir "$i")/knobs/cpu-online" ;;
+    /proc/sys/fs/inotify/max_user_instances) cat > "$(host_dir "$i")/knobs/inotify-instances" ;;
+    /proc/sys/fs/inotify/max_user_watches) cat > "$(host_dir "$i")/knobs/inotify-watches" ;;
+    /sys/fs/cgroup/cgroup.controllers) cat > "$(host_dir "$i")/knobs/cgroup.controllers" ;;
     /sys/class/dmi/id/product_uuid) cat > "$(host_dir "$i")/sysclass/dmi/id/product_uuid" ;;
     /etc/os-release|/etc/machine-id) cmd_exec "$1" sh -c "cat > $2" ;;
     *) die "knob: no knob for '$2'" ;;
@@ -325,6 +388,19 @@ cmd_rekey() {
   wait_hosts "$i"
 }
 
+cmd_cgroup() { # cgroup HOST v1|v2: the host's cgroup hierarchy (restarts it)
+  local i; i=$(host_index "$1")
+  case $2 in v1) echo 1 ;; v2) echo 2 ;; *) die "cgroup: v1 or v2" ;; esac > "$(host_dir "$i")/knobs/cgroup-version"
+  cmd_restart "$1"
+}
+
+cmd_audit() { # audit HOST on|off: run every session under the strace audit stand-in (restarts it)
+  local i dir; i=$(host_index "$1"); dir=$(host_dir "$i")
+  case $2 in on) touch "$dir/knobs/audit" ;; off) rm -f "$dir/knobs/audit" ;; *) die "audit: on or off" ;; esac
+  prepare_host "$i"
+  cmd_restart "$1"
+}
+
 cmd_env() {
   echo "TB_DIR=$TB_DIR"
   echo "TB_NET=$TB_NET"
@@ -343,6 +419,8 @@ case ${1:-} in
   kill-sshd) cmd_kill_sshd "$2" ;;
   restart) cmd_restart "$2" ;;
   rekey) cmd_rekey "$2" "${3:-}" ;;
+  cgroup) [[ $# -eq 3 ]] || die "usage: cgroup HOST v1|v2"; cmd_cgroup "$2" "$3" ;;
+  audit) [[ $# -eq 3 ]] || die "usage: audit HOST on|off"; cmd_audit "$2" "$3" ;;
   env) cmd_env ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
