@@ -9,6 +9,10 @@ packages=(
   libfmt-dev libcli11-dev libexpected-dev nlohmann-json3-dev libssl-dev catch2
   # the testbed: real OpenSSH servers in network namespaces, sudo for the non-root test users
   openssh-server openssh-client sudo iproute2 iptables util-linux procps bc
+  # what a healthy test host has, so a clean host passes doctor; strace is the audit stand-in
+  socat ethtool ebtables strace
+  # the doctor JSON schema test
+  python3 python3-jsonschema
 )
 
 missing=()

@@ -24,9 +24,7 @@ struct Planned {
 // Listed in --help from the first version so that the shape of the tool is visible; each says it is
 // not built yet until it is.
 constexpr Planned k_not_built[] = {
-  {"doctor", "Read-only preflight checks on every host, with fixes"},
   {"plan", "Show the commands install would run on each host, changing nothing"},
-  {"install", "Install the cluster and the ML platform (--profile onprem|gcp|ibm-vpc)"},
   {"status", "Show the state of the cluster and the platform"},
   {"kubeconfig", "Fetch the admin kubeconfig (0600)"},
   {"reset", "Remove what mlplat installed from the hosts"},
@@ -66,6 +64,22 @@ int run_cli(int argc, char** argv)
   init_cmd->add_flag("--force", init.force, "Overwrite an existing file");
 
   auto* facts_cmd = app.add_subcommand("facts", "Connect to every host (read-only) and show its facts");
+
+  DoctorOptions doctor_options;
+  auto add_doctor_flags = [&](CLI::App* sub) {
+    sub->add_option("--ignore", doctor_options.ignore, "Check ids whose errors become warnings (comma-separated, or all)")
+      ->delimiter(',');
+    sub->add_option("--deadline", doctor_options.deadline_seconds, "Seconds each host has to answer the checks")
+      ->check(CLI::Range(5, 3600))
+      ->capture_default_str();
+  };
+  auto* doctor_cmd = app.add_subcommand("doctor", "Read-only preflight checks on every host, with fixes");
+  add_doctor_flags(doctor_cmd);
+  std::string install_profile;
+  auto* install_cmd = app.add_subcommand("install", "Install the cluster and the ML platform (preflight gate built)");
+  install_cmd->add_option("--profile", install_profile, "Must match spec.profile of the cluster file")
+    ->check(CLI::IsMember(config::profiles()));
+  add_doctor_flags(install_cmd);
   auto* version_cmd = app.add_subcommand("version", "Show the version");
 
   std::map<CLI::App*, std::string> not_built;
@@ -98,6 +112,10 @@ int run_cli(int argc, char** argv)
     rc = cmd_init(global, init);
   } else if (facts_cmd->parsed()) {
     rc = cmd_facts(global);
+  } else if (doctor_cmd->parsed()) {
+    rc = cmd_doctor(global, doctor_options);
+  } else if (install_cmd->parsed()) {
+    rc = cmd_install(global, doctor_options);
   } else if (version_cmd->parsed()) {
     rc = cmd_version(global);
   } else {

@@ -2,6 +2,8 @@
 
 #include "assets/assets.hpp"
 #include "config/load.hpp"
+#include "doctor/engine.hpp"
+#include "doctor/report.hpp"
 #include "facts/facts.hpp"
 #include "transport/fleet.hpp"
 #include "util/fs.hpp"
@@ -18,6 +20,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 namespace mlplat::app {
 
@@ -115,7 +118,11 @@ int cmd_facts(const GlobalOptions& global)
     for (size_t i = 0; i < results.size(); ++i) {
       nlohmann::json h{{"name", fleet.endpoint(i).name}, {"address", fleet.endpoint(i).address}};
       if (results[i]) {
-        h["facts"] = results[i]->values;
+        nlohmann::json facts = nlohmann::json::object();
+        for (const auto& [key, values] : results[i]->values) {
+          facts[key] = values.size() == 1 ? nlohmann::json(values.front()) : nlohmann::json(values);
+        }
+        h["facts"] = facts;
       } else {
         h["error"] = error_json(results[i].error());
       }
@@ -142,6 +149,82 @@ int cmd_facts(const GlobalOptions& global)
     return exit_code_for(summary.error());
   }
   return k_exit_ok;
+}
+
+namespace {
+
+// Loads the cluster file and the catalogue and runs the doctor engine; nullopt after reporting an
+// error (whose exit code is in `rc`).
+std::optional<doctor::Report> run_doctor(const GlobalOptions& global, const DoctorOptions& options, int& rc)
+{
+  auto cluster = config::load_file(global.config);
+  if (!cluster) {
+    rc = report_error(global, cluster.error());
+    return std::nullopt;
+  }
+  auto catalogue = doctor::load_default_catalogue();
+  if (!catalogue) {
+    rc = report_error(global, catalogue.error());
+    return std::nullopt;
+  }
+  doctor::Options doctor_options;
+  doctor_options.ignore = {options.ignore.begin(), options.ignore.end()};
+  doctor_options.deadline = std::chrono::seconds(options.deadline_seconds);
+  if (auto valid = doctor::validate_ignore(*catalogue, doctor_options.ignore); !valid) {
+    rc = report_error(global, valid.error());
+    return std::nullopt;
+  }
+  transport::FleetOptions fleet_options;
+  fleet_options.concurrency = global.concurrency;
+  // Static storage: the report points into the cluster's hosts.
+  static std::optional<config::Cluster> keep;
+  keep = std::move(*cluster);
+  transport::Fleet fleet(endpoints_of(*keep), fleet_options);
+  log::info("checking {} host{} (read-only, at most {} at once, {} s deadline each)", fleet.size(),
+            fleet.size() == 1 ? "" : "s", std::min(fleet.size(), global.concurrency), options.deadline_seconds);
+  return doctor::run(*keep, fleet, *catalogue, doctor_options);
+}
+
+void print_report(const GlobalOptions& global, const doctor::Report& report)
+{
+  if (global.output == Output::json) {
+    std::cout << doctor::render_json(report);
+  } else {
+    const bool colour = ::isatty(STDOUT_FILENO) == 1 && std::getenv("NO_COLOR") == nullptr;
+    std::cout << doctor::render_text(report, colour ? doctor::Colour::yes : doctor::Colour::no);
+  }
+  std::cout.flush();
+}
+
+} // namespace
+
+int cmd_doctor(const GlobalOptions& global, const DoctorOptions& options)
+{
+  int rc = k_exit_ok;
+  const auto report = run_doctor(global, options, rc);
+  if (!report) {
+    return rc;
+  }
+  print_report(global, *report);
+  return report->has_errors() ? k_exit_preflight : k_exit_ok;
+}
+
+int cmd_install(const GlobalOptions& global, const DoctorOptions& options)
+{
+  int rc = k_exit_ok;
+  const auto report = run_doctor(global, options, rc);
+  if (!report) {
+    return rc;
+  }
+  if (report->has_errors()) {
+    print_report(global, *report);
+    log::error("install refused: preflight found {} error{}; nothing was changed on any host",
+               report->count("error"), report->count("error") == 1 ? "" : "s");
+    return k_exit_preflight;
+  }
+  log::info("preflight passed on {} host{} ({} warning{})", report->hosts.size(), report->hosts.size() == 1 ? "" : "s",
+            report->count("warning"), report->count("warning") == 1 ? "" : "s");
+  return cmd_not_built("install (the phases after preflight)");
 }
 
 int cmd_version(const GlobalOptions& global)

@@ -17,6 +17,13 @@ int cmd_init(const GlobalOptions& global, const InitOptions& options);
 // `mlplat facts`: connects to every host (read-only) and shows what each one is.
 int cmd_facts(const GlobalOptions& global);
 
+// `mlplat doctor`: read-only checks on every host at once; exit 3 while an error remains.
+int cmd_doctor(const GlobalOptions& global, const DoctorOptions& options);
+
+// `mlplat install`: runs doctor as its first gate and refuses to change anything while an error
+// stands. The phases after the gate are not built yet: it says so and exits 1.
+int cmd_install(const GlobalOptions& global, const DoctorOptions& options);
+
 // `mlplat version`: the program version and the library versions it runs with.
 int cmd_version(const GlobalOptions& global);
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace mlplat::app {
 
@@ -16,6 +17,11 @@ struct GlobalOptions {
   bool yes = false;
   size_t concurrency = 32;
   std::string data_dir;
+};
+
+struct DoctorOptions {
+  std::vector<std::string> ignore;  // check ids whose errors become warnings ("all" for every one)
+  int deadline_seconds = 30;        // per host, for gathering facts
 };
 
 struct InitOptions {

@@ -1,0 +1,206 @@
+#include "doctor/engine.hpp"
+
+#include "util/log.hpp"
+#include "util/text.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace mlplat::doctor {
+
+namespace {
+
+double now_epoch()
+{
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string status_for(Verdict verdict, Severity severity)
+{
+  switch (verdict) {
+  case Verdict::pass: return "pass";
+  case Verdict::skip: return "skip";
+  case Verdict::warn: return "warning";
+  case Verdict::fail: return to_string(severity);
+  }
+  return "?";
+}
+
+// Why a host's fact-based checks could not run.
+std::string not_checked_reason(const HostState& h)
+{
+  if (h.connect_error) {
+    return "not checked: host not connected";
+  }
+  if (h.facts_error) {
+    return "not checked: facts not gathered (SSH-007)";
+  }
+  return "not checked";
+}
+
+} // namespace
+
+size_t Report::count(const std::string& status) const
+{
+  return static_cast<size_t>(std::count_if(findings.begin(), findings.end(), [&](const Finding& f) { return f.status == status; }));
+}
+
+size_t Report::ignored() const
+{
+  return static_cast<size_t>(std::count_if(findings.begin(), findings.end(), [](const Finding& f) { return f.ignored; }));
+}
+
+Status validate_ignore(const Catalogue& catalogue, const std::set<std::string>& ignore)
+{
+  std::vector<std::string> ids;
+  for (const auto& c : catalogue.checks) {
+    ids.push_back(c.id);
+  }
+  for (const auto& id : ignore) {
+    if (id == "all") {
+      continue;
+    }
+    if (id == "SSH-002") {
+      return fail(ErrorCode::usage, "SSH-002 (host key trusted) cannot be ignored: a changed or unverified host key is a security stop",
+                  "verify the host's key and fix known_hosts");
+    }
+    if (catalogue.find(id) == nullptr) {
+      const auto guess = text::did_you_mean(id, ids);
+      return fail(ErrorCode::usage, fmt::format("--ignore: no check with id '{}'", id),
+                  guess ? fmt::format("did you mean {}?", *guess) : "see docs/doctor.md for the ids");
+    }
+  }
+  return {};
+}
+
+std::string target_kubernetes(const config::Cluster& cluster, const Catalogue& catalogue)
+{
+  const auto it = cluster.versions.find("kubernetes");
+  return it != cluster.versions.end() ? it->second : catalogue.default_kubernetes;
+}
+
+facts::ProbeInputs probe_inputs(const Catalogue& catalogue, const config::Cluster& cluster)
+{
+  facts::ProbeInputs inputs;
+  inputs.modules = catalogue.param_values("modules_available", "modules");
+  if (std::find(inputs.modules.begin(), inputs.modules.end(), "br_netfilter") == inputs.modules.end()) {
+    inputs.modules.push_back("br_netfilter"); // bridge_netfilter judges it
+  }
+  inputs.disk_paths = catalogue.param_values("disk_free", "paths");
+  inputs.disk_paths.push_back(cluster.storage.base_path);
+  inputs.profile = cluster.profile;
+  return inputs;
+}
+
+std::vector<HostState> gather(const config::Cluster& cluster, transport::Fleet& fleet, const Catalogue& catalogue,
+                              const Options& options)
+{
+  std::vector<HostState> states(cluster.hosts.size());
+  for (size_t i = 0; i < states.size(); ++i) {
+    states[i].host = &cluster.hosts[i];
+  }
+  const auto script = facts::probe_script(probe_inputs(catalogue, cluster));
+  fleet.for_each<bool>([&](size_t i) -> Result<bool> {
+    HostState& st = states[i];
+    if (auto s = fleet.session(i); !s) {
+      st.connect_error = s.error();
+      return false;
+    }
+    bool root = st.host->ssh.user == "root";
+    if (!root) {
+      transport::Command sudo;
+      sudo.script = "true";
+      sudo.description = "check passwordless sudo (sudo -n true)";
+      sudo.privilege = transport::Privilege::root;
+      sudo.deadline = std::chrono::seconds(15);
+      auto r = fleet.exec(i, sudo);
+      if (!r) {
+        if (r.error().code == ErrorCode::connect_failed) {
+          st.connect_error = r.error();
+          return false;
+        }
+        st.sudo_error = r.error();
+      } else {
+        root = r->ok();
+      }
+    }
+    if (!script) {
+      st.facts_error = script.error();
+      return false;
+    }
+    transport::Command probe;
+    probe.script = *script;
+    probe.description = "gather host facts (read-only)";
+    probe.privilege = root ? transport::Privilege::root : transport::Privilege::user;
+    probe.deadline = options.deadline;
+    const double start = now_epoch();
+    auto r = fleet.run(i, probe);
+    const double end = now_epoch();
+    if (!r) {
+      st.facts_error = r.error();
+      return false;
+    }
+    st.facts = facts::parse(st.host->name, r->out);
+    st.local_mid_epoch = (start + end) / 2;
+    return true;
+  });
+  return states;
+}
+
+Report evaluate(const Context& ctx, const Catalogue& catalogue, const Options& options)
+{
+  Report report;
+  report.cluster = ctx.cluster->name;
+  report.profile = ctx.cluster->profile;
+  report.kubernetes = ctx.kubernetes;
+  for (const auto& h : ctx.hosts) {
+    report.hosts.push_back(h.host);
+  }
+  const bool ignore_all = options.ignore.count("all") != 0;
+  auto add = [&](const CheckSpec& spec, const std::string& host, const Outcome& outcome) {
+    Finding f{spec.id, spec.title, host, status_for(outcome.verdict, spec.severity), outcome.observed, {}, false};
+    if (f.status != "pass" && f.status != "skip") {
+      f.fix = spec.fix;
+    }
+    if (f.status == "error" && spec.id != "SSH-002" && (ignore_all || options.ignore.count(spec.id) != 0)) {
+      f.status = "warning";
+      f.ignored = true;
+    }
+    report.findings.push_back(std::move(f));
+  };
+  for (const auto& spec : catalogue.checks) {
+    const ProbeInfo* probe = find_probe(spec.probe);
+    if (probe->total != nullptr) {
+      if (spec.profiles.empty() || std::find(spec.profiles.begin(), spec.profiles.end(), ctx.cluster->profile) != spec.profiles.end()) {
+        add(spec, "", probe->total(ctx, spec.params));
+      }
+      continue;
+    }
+    const std::vector<Outcome> compared = probe->compare != nullptr ? probe->compare(ctx, spec.params) : std::vector<Outcome>();
+    for (size_t i = 0; i < ctx.hosts.size(); ++i) {
+      const HostState& h = ctx.hosts[i];
+      if (!spec.applies(h.host->role, ctx.cluster->profile)) {
+        continue;
+      }
+      if (probe->needs_facts && !h.facts) {
+        add(spec, h.host->name, Outcome{Verdict::skip, not_checked_reason(h)});
+        continue;
+      }
+      add(spec, h.host->name, probe->host != nullptr ? probe->host(ctx, i, spec.params) : compared.at(i));
+    }
+  }
+  return report;
+}
+
+Report run(const config::Cluster& cluster, transport::Fleet& fleet, const Catalogue& catalogue, const Options& options)
+{
+  Context ctx;
+  ctx.cluster = &cluster;
+  ctx.kubernetes = target_kubernetes(cluster, catalogue);
+  ctx.hosts = gather(cluster, fleet, catalogue, options);
+  return evaluate(ctx, catalogue, options);
+}
+
+} // namespace mlplat::doctor

@@ -1,0 +1,69 @@
+// mlplat doctor's engine: gathers facts from every host in parallel, strictly read-only, then judges
+// every check of the catalogue that applies. `mlplat doctor` prints the result; `mlplat install`
+// runs the same engine as its first gate.
+#pragma once
+
+#include "config/model.hpp"
+#include "doctor/catalogue.hpp"
+#include "doctor/probes.hpp"
+#include "transport/fleet.hpp"
+
+#include <chrono>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace mlplat::doctor {
+
+// --- Interface ---
+
+struct Finding {
+  std::string id;
+  std::string title;
+  std::string host;        // empty for a cluster-wide finding
+  std::string status;      // pass | error | warning | info | skip
+  std::string observed;
+  std::string fix;         // set when the check did not pass
+  bool ignored = false;    // an error lowered to a warning by --ignore
+};
+
+struct Report {
+  std::string cluster;
+  std::string profile;
+  std::string kubernetes;
+  std::vector<const config::Host*> hosts;
+  std::vector<Finding> findings;
+
+  // How many findings have `status`.
+  size_t count(const std::string& status) const;
+  size_t ignored() const;
+  bool has_errors() const { return count("error") > 0; }
+};
+
+struct Options {
+  std::set<std::string> ignore;                  // ids whose errors become warnings ("all" for every id)
+  std::chrono::seconds deadline{30};             // for the facts command on each host
+};
+
+// Checks `ignore` against the catalogue: unknown ids (with a suggestion) and ids that may never be
+// ignored (SSH-002: a changed host key) are usage errors.
+Status validate_ignore(const Catalogue& catalogue, const std::set<std::string>& ignore);
+
+// The probe inputs the catalogue asks for (modules, disk paths) for `cluster`.
+facts::ProbeInputs probe_inputs(const Catalogue& catalogue, const config::Cluster& cluster);
+
+// Connects to every host of `fleet` (the cluster's hosts, in order), checks sudo, and runs the facts
+// probe; never changes a host. Each host's state says what worked.
+std::vector<HostState> gather(const config::Cluster& cluster, transport::Fleet& fleet, const Catalogue& catalogue,
+                              const Options& options);
+
+// Judges every applicable check. Pure: no host is contacted.
+Report evaluate(const Context& ctx, const Catalogue& catalogue, const Options& options);
+
+// gather() then evaluate().
+Report run(const config::Cluster& cluster, transport::Fleet& fleet, const Catalogue& catalogue, const Options& options);
+
+// The Kubernetes version the checks assume: the cluster file's, else the catalogue's default.
+std::string target_kubernetes(const config::Cluster& cluster, const Catalogue& catalogue);
+
+} // namespace mlplat::doctor
