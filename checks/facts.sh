@@ -4,6 +4,8 @@
 # mlplat prepends these variables: modules (names), disk_paths (paths), profile (onprem|gcp|ibm-vpc).
 # Commands that could hang (DNS, network, sudo) run under `timeout`.
 : "${modules:=}" "${disk_paths:=}" "${profile:=onprem}"
+# A non-root login's PATH lacks the sbin directories where ip, iptables and friends live.
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 os_release=/etc/os-release
 [ -r "$os_release" ] || os_release=/usr/lib/os-release
 field() { sed -n "s/^$1=//p" "$os_release" 2>/dev/null | head -n 1 | tr -d '"'; }

@@ -74,7 +74,7 @@ std::string render_text(const Report& report, Colour colour)
         label = "IGNORED";
       }
       const char* code = f->status == "error" ? "31;1" : f->status == "warning" ? "33" : "36";
-      out += fmt::format("  {}  {}  {}: {}\n", paint(fmt::format("{:<8}", label), code), f->id, f->title, f->observed);
+      out += fmt::format("  {}  {:<7}  {}: {}\n", paint(fmt::format("{:<8}", label), code), f->id, f->title, f->observed);
       out += fmt::format("  {:<8}  {:<7}  fix: {}\n", "", "", f->fix);
     }
     if (passed > 0 || skipped > 0) {

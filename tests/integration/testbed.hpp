@@ -4,6 +4,7 @@
 //   node-4 replaced key     node-5 killed sshd   node-6 bastion, node-7 behind it
 //   node-8 wrong key        node-9 dropped port  node-10 agent
 //   node-11..60 fan-out     node-61..63 CLI tests   node-64 knobs (read-only CLI test too)
+//   node-65 clean (doctor; read-only partner of the duplicate tests)   node-66..78 one doctor fault each
 #pragma once
 
 #include "transport/session.hpp"
