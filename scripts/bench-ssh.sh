@@ -8,7 +8,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 repeats=${1:-5}
 [[ $(id -u) -eq 0 ]] || exec sudo --preserve-env=PATH "$0" "$@"
 "$top/scripts/install-deps.sh" >/dev/null
-"$top/scripts/build.sh" -DMLPLAT_BUILD_TESTS=ON --target mlplat_bench_fanout >/dev/null 2>&1 ||
+"$top/scripts/build.sh" --target mlplat_bench_fanout -DMLPLAT_BUILD_TESTS=ON >/dev/null 2>&1 ||
   { "$top/scripts/build.sh" -DMLPLAT_BUILD_TESTS=ON >/dev/null; }
 bench=$top/build/tests/mlplat_bench_fanout
 testbed=$top/tests/testbed/testbed.sh

@@ -225,7 +225,7 @@ Outcome cgroup_v2(const Context& ctx, size_t i, const Params& params)
   if (fs == "cgroup2fs") {
     return pass("cgroup v2");
   }
-  const std::string observed = fmt::format("cgroup v1 (/sys/fs/cgroup is {})", fs.empty() ? "missing" : fs);
+  const std::string observed = "cgroup v1 (/sys/fs/cgroup is not a cgroup v2 hierarchy)";
   if (compare_versions(ctx.kubernetes, params.text("requiredFrom")) >= 0) {
     return fail(fmt::format("{}; Kubernetes {} refuses cgroup v1 (failCgroupV1)", observed, ctx.kubernetes));
   }

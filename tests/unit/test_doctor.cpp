@@ -1,0 +1,306 @@
+// doctor without hosts: the catalogue's own validation (with positions), and the probes judged on
+// synthetic facts, including the profile checks the testbed cannot reach (cloud metadata, MTU).
+#include "support/catch.hpp"
+
+#include "doctor/engine.hpp"
+#include "doctor/report.hpp"
+
+#include <nlohmann/json.hpp>
+
+using namespace mlplat;
+using namespace mlplat::doctor;
+
+namespace {
+
+bool contains(const std::string& haystack, const std::string& needle)
+{
+  return haystack.find(needle) != std::string::npos;
+}
+
+Error catalogue_error(const std::string& checks)
+{
+  const auto c = load_catalogue("apiVersion: mlplat.dev/v1alpha1\nkind: CheckCatalogue\ndefaultKubernetes: \"1.36\"\nchecks:\n" + checks,
+                                "catalogue.yaml");
+  REQUIRE_FALSE(c.has_value());
+  REQUIRE(c.error().children.size() == 1);
+  return c.error().children[0];
+}
+
+// A cluster of hosts named h0.. with the given roles, and facts for each (healthy unless changed).
+struct Fixture {
+  config::Cluster cluster;
+  Context ctx;
+  Catalogue catalogue = *load_default_catalogue();
+
+  explicit Fixture(size_t hosts, const std::string& profile = "onprem")
+  {
+    cluster.name = "unit";
+    cluster.profile = profile;
+    for (size_t i = 0; i < hosts; ++i) {
+      config::Host h;
+      h.name = "h" + std::to_string(i);
+      h.address = h.internal_address = "10.1.0." + std::to_string(10 + i);
+      h.role = i == 0 ? config::Role::control_plane : config::Role::worker;
+      cluster.hosts.push_back(h);
+    }
+    ctx.cluster = &cluster;
+    ctx.kubernetes = "1.36";
+    for (size_t i = 0; i < hosts; ++i) {
+      HostState st;
+      st.host = &cluster.hosts[i];
+      st.local_mid_epoch = 1000.0;
+      facts::HostFacts f;
+      f.host = st.host->name;
+      f.values = {{"hostname", {st.host->name}},
+                  {"os.id", {"debian"}},
+                  {"os.version", {"12"}},
+                  {"os.pretty", {"Debian GNU/Linux 12 (bookworm)"}},
+                  {"kernel", {"6.1.0-18-amd64"}},
+                  {"arch", {"x86_64"}},
+                  {"machine_id", {"machine" + std::to_string(i)}},
+                  {"product_uuid", {"uuid-" + std::to_string(i)}},
+                  {"systemd", {"yes"}},
+                  {"time.epoch", {"1000.0"}},
+                  {"cpus", {"8"}},
+                  {"memory.kib", {"16777216"}},
+                  {"swap.kib", {"0"}},
+                  {"cgroup.fs", {"cgroup2fs"}},
+                  {"cgroup.controllers", {"cpuset cpu io memory pids"}},
+                  {"sysctl.net.ipv4.ip_forward", {"1"}},
+                  {"sysctl.net.bridge.bridge-nf-call-iptables", {"1"}},
+                  {"sysctl.fs.inotify.max_user_instances", {"2280"}},
+                  {"sysctl.fs.inotify.max_user_watches", {"1255360"}},
+                  {"addr", {"lo 127.0.0.1/8", "eth0 " + st.host->address + "/24"}},
+                  {"route", {"default", "10.1.0.0/24"}},
+                  {"link", {"eth0 1500 02:00:00:00:00:0" + std::to_string(i)}},
+                  {"dns.nameservers", {"1"}},
+                  {"dns.self", {"yes"}},
+                  {"leftover.manifests", {"0"}},
+                  {"leftover.etcd", {"0"}},
+                  {"leftover.kubelet_conf", {"no"}},
+                  {"disk", {"/var/lib/containerd 209715200 /var", "/var/lib/kubelet 209715200 /var",
+                            "/var/openebs/local 209715200 /var"}},
+                  {"metadata", {"yes"}}};
+      for (const char* b : {"ip", "iptables", "mount", "nsenter", "socat", "ebtables", "ethtool", "tc"}) {
+        f.values[std::string("binary.") + b] = {std::string("/usr/sbin/") + b};
+      }
+      for (const auto& m : catalogue.param_values("modules_available", "modules")) {
+        f.values["module." + m] = {"builtin"};
+      }
+      st.facts = f;
+      ctx.hosts.push_back(st);
+    }
+  }
+
+  facts::HostFacts& facts(size_t i) { return *ctx.hosts[i].facts; }
+
+  Report report(const Options& options = {}) { return evaluate(ctx, catalogue, options); }
+
+  std::set<std::string> errors(const Report& r, const std::string& status = "error")
+  {
+    std::set<std::string> out;
+    for (const auto& f : r.findings) {
+      if (f.status == status) {
+        out.insert(f.id + "@" + (f.host.empty() ? "cluster" : f.host));
+      }
+    }
+    return out;
+  }
+
+  const Finding& finding(const Report& r, const std::string& id, const std::string& host)
+  {
+    for (const auto& f : r.findings) {
+      if (f.id == id && f.host == host) {
+        return f;
+      }
+    }
+    FAIL("no finding " << id << " on " << host);
+    throw std::logic_error("unreachable");
+  }
+};
+
+} // namespace
+
+TEST_CASE("the shipped catalogue loads and every check has a probe, a fix and a stable id", "[doctor]")
+{
+  const auto c = load_default_catalogue();
+  INFO((c ? std::string() : c.error().render()));
+  REQUIRE(c);
+  CHECK(c->checks.size() >= 40);
+  for (const auto& check : c->checks) {
+    CHECK(find_probe(check.probe) != nullptr);
+    CHECK_FALSE(check.fix.empty());
+  }
+  for (const char* id : {"SSH-001", "SSH-002", "SSH-004", "OS-001", "OS-005", "OS-007", "OS-009", "OS-011", "OS-012", "NET-003",
+                         "NET-004", "NET-006", "NET-010", "DSK-001", "GCP-001", "IBM-002"}) {
+    CHECK(c->find(id) != nullptr);
+  }
+}
+
+TEST_CASE("catalogue errors point at the file position", "[doctor]")
+{
+  auto e = catalogue_error("  - {id: OS-900, title: t, probe: swap_of, severity: error, fix: f}\n");
+  CHECK(e.where->line == 5);
+  CHECK(contains(e.message, "no probe named 'swap_of'"));
+  CHECK(contains(e.fix, "did you mean 'swap_off'?"));
+
+  e = catalogue_error("  - {id: OS-900, title: t, probe: swap_off, severity: error, fix: f}\n"
+                      "  - {id: OS-900, title: t, probe: swap_off, severity: error, fix: f}\n");
+  CHECK(e.where->line == 6);
+  CHECK(contains(e.message, "'OS-900' is used twice"));
+
+  e = catalogue_error("  - {id: OS-900, title: t, probe: kernel_version, severity: error, fix: f, params: {minimum: \"4.15\"}}\n");
+  CHECK(e.where->line == 5);
+  CHECK(contains(e.message, "missing required key 'recommended'"));
+
+  e = catalogue_error("  - {id: OS-900, title: t, probe: swap_off, severity: fatal, fix: f}\n");
+  CHECK(contains(e.message, "'fatal' is not one of error, warning, info"));
+
+  e = catalogue_error("  - {id: os-7, title: t, probe: swap_off, severity: error, fix: f}\n");
+  CHECK(contains(e.message, "is not an id like OS-007"));
+
+  e = catalogue_error("  - {id: OS-900, title: t, probe: cpu_minimum, severity: error, fix: f, params: {controlPlane: two, worker: 1}}\n");
+  CHECK(contains(e.message, "controlPlane: expected a number, found 'two'"));
+}
+
+TEST_CASE("healthy synthetic hosts pass every check of every profile", "[doctor]")
+{
+  for (const auto& profile : config::profiles()) {
+    Fixture fx(3, profile);
+    for (auto& st : fx.ctx.hosts) {
+      st.facts->values["link"] = {"eth0 " + std::string(profile == "gcp" ? "1460" : "1500") + " 02:00:00:00:00:0" + st.host->name.substr(1)};
+    }
+    const auto r = fx.report();
+    INFO(profile);
+    CHECK(fx.errors(r).empty());
+    CHECK(fx.errors(r, "warning").empty());
+    CHECK(fx.errors(r, "skip").empty());
+  }
+}
+
+TEST_CASE("profile checks: cloud metadata, GCE MTU, IBM data volume", "[doctor]")
+{
+  Fixture gcp(2, "gcp");
+  gcp.facts(1).values["metadata"] = {"no"};
+  auto r = gcp.report();
+  CHECK(gcp.errors(r) == std::set<std::string>{"GCP-001@h1"});
+  CHECK(gcp.errors(r, "warning") == std::set<std::string>{"GCP-002@h0", "GCP-002@h1"}); // 1500, not 1460
+  CHECK(contains(gcp.finding(r, "GCP-002", "h0").observed, "eth0 MTU is 1500, the network's usual MTU is 1460"));
+
+  Fixture ibm(1, "ibm-vpc");
+  ibm.facts(0).values["disk"] = {"/var/lib/containerd 209715200 /", "/var/lib/kubelet 209715200 /", "/var/openebs/local 209715200 /"};
+  r = ibm.report();
+  CHECK(ibm.errors(r) == std::set<std::string>{"IBM-002@h0"});
+  CHECK(contains(ibm.finding(r, "IBM-002", "h0").observed, "on the root filesystem"));
+
+  Fixture onprem(1, "onprem"); // profile checks do not apply elsewhere
+  onprem.facts(0).values["metadata"] = {"no"};
+  r = onprem.report();
+  for (const auto& f : r.findings) {
+    CHECK(f.id.rfind("GCP-", 0) != 0);
+    CHECK(f.id.rfind("IBM-", 0) != 0);
+  }
+}
+
+TEST_CASE("the CNI MTU must fit the interface minus the encapsulation", "[doctor]")
+{
+  Fixture fx(1);
+  fx.cluster.network.mtu = 1480;
+  auto r = fx.report();
+  CHECK(fx.errors(r) == std::set<std::string>{"NET-012@h0"});
+  CHECK(contains(fx.finding(r, "NET-012", "h0").observed, "use at most 1450"));
+  fx.cluster.network.mtu = 1450;
+  CHECK(fx.errors(fx.report()).empty());
+}
+
+TEST_CASE("clock skew is measured against the median of all hosts", "[doctor]")
+{
+  Fixture fx(3);
+  fx.facts(2).values["time.epoch"] = {"1045.0"}; // 45 s ahead of the others
+  auto r = fx.report();
+  CHECK(fx.errors(r) == std::set<std::string>{"SSH-006@h2"});
+  CHECK(contains(fx.finding(r, "SSH-006", "h2").observed, "45.0 s from the median of 3 hosts"));
+  fx.facts(2).values["time.epoch"] = {"1005.0"};
+  r = fx.report();
+  CHECK(fx.errors(r).empty());
+  CHECK(fx.errors(r, "warning") == std::set<std::string>{"SSH-006@h2"});
+}
+
+TEST_CASE("platform totals are judged across the cluster", "[doctor]")
+{
+  Fixture fx(2);
+  fx.facts(0).values["memory.kib"] = {"2097152"};
+  fx.facts(1).values["memory.kib"] = {"2097152"};
+  const auto r = fx.report();
+  CHECK(fx.errors(r, "warning") == std::set<std::string>{"PLT-002@cluster"});
+  CHECK(contains(fx.finding(r, "PLT-002", "").observed, "4 GiB across 2 hosts; the platform needs about 8"));
+}
+
+TEST_CASE("kernel and version thresholds", "[doctor]")
+{
+  CHECK(compare_versions("6.18.44-fc-v657", "5.8") > 0);
+  CHECK(compare_versions("4.14.0", "4.15") < 0);
+  CHECK(compare_versions("1.35", "1.35.0") == 0);
+  CHECK(compare_versions("v1.36.2", "1.36.10") < 0);
+  Fixture fx(1);
+  fx.facts(0).values["kernel"] = {"5.4.0-150-generic"};
+  auto r = fx.report();
+  CHECK(fx.errors(r, "warning") == std::set<std::string>{"OS-004@h0"});
+  fx.facts(0).values["kernel"] = {"4.9.0"};
+  CHECK(fx.errors(fx.report()) == std::set<std::string>{"OS-004@h0"});
+}
+
+TEST_CASE("cgroup v1 is an error from Kubernetes 1.35 and a warning before", "[doctor]")
+{
+  Fixture fx(1);
+  fx.facts(0).values["cgroup.fs"] = {"tmpfs"};
+  CHECK(fx.errors(fx.report()) == std::set<std::string>{"OS-005@h0"});
+  fx.ctx.kubernetes = "1.34";
+  const auto r = fx.report();
+  CHECK(fx.errors(r).empty());
+  CHECK(fx.errors(r, "warning") == std::set<std::string>{"OS-005@h0"});
+}
+
+TEST_CASE("duplicate identities are reported on every host that shares them", "[doctor]")
+{
+  Fixture fx(3);
+  fx.facts(2).values["machine_id"] = {"machine0"};
+  fx.facts(1).values["link"] = {"eth0 1500 02:00:00:00:00:00"};
+  const auto r = fx.report();
+  CHECK(fx.errors(r) == std::set<std::string>{"OS-012@h0", "OS-012@h1", "OS-012@h2"});
+  CHECK(contains(fx.finding(r, "OS-012", "h0").observed, "machine-id machine0 is also on h2"));
+  CHECK(contains(fx.finding(r, "OS-012", "h0").observed, "MAC 02:00:00:00:00:00 is also on h1"));
+}
+
+TEST_CASE("an unreachable host is one error; its other checks are not run, not passed", "[doctor]")
+{
+  Fixture fx(2);
+  Error e;
+  e.code = ErrorCode::connect_failed;
+  e.message = "cannot connect to 10.1.0.11:22: Connection refused";
+  fx.ctx.hosts[1].connect_error = e;
+  fx.ctx.hosts[1].facts.reset();
+  const auto r = fx.report();
+  CHECK(fx.errors(r) == std::set<std::string>{"SSH-001@h1"});
+  CHECK(fx.finding(r, "OS-007", "h1").status == "skip");
+  CHECK(fx.finding(r, "OS-007", "h1").observed == "not checked: host not connected");
+}
+
+TEST_CASE("the text report groups by host, errors first, and says whether install may proceed", "[doctor]")
+{
+  Fixture fx(2);
+  fx.facts(1).values["swap.device"] = {"/swapfile 2097148"};
+  fx.facts(1).values["sysctl.fs.inotify.max_user_instances"] = {"1024"}; // above the floor: a warning
+  const auto text = render_text(fx.report(), Colour::no);
+  CHECK(contains(text, "h0 (10.1.0.10, control-plane): "));
+  const auto error_at = text.find("ERROR     OS-007");
+  const auto warning_at = text.find("WARNING   NET-010");
+  REQUIRE(error_at != std::string::npos);
+  REQUIRE(warning_at != std::string::npos);
+  CHECK(error_at < warning_at);
+  CHECK(contains(text, "Install is blocked"));
+  CHECK(text.find("\033[") == std::string::npos); // no colour when not asked
+  const auto json = nlohmann::json::parse(render_json(fx.report()));
+  CHECK(json["summary"]["errors"] == 1);
+  CHECK(json["summary"]["warnings"] == 1);
+}
