@@ -4,6 +4,7 @@
 
 #include "doctor/engine.hpp"
 #include "doctor/report.hpp"
+#include "util/fs.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -303,4 +304,101 @@ TEST_CASE("the text report groups by host, errors first, and says whether instal
   const auto json = nlohmann::json::parse(render_json(fx.report()));
   CHECK(json["summary"]["errors"] == 1);
   CHECK(json["summary"]["warnings"] == 1);
+}
+
+TEST_CASE("docs/doctor.md lists every check of the catalogue", "[doctor][docs]")
+{
+  const auto doc = fs::read_file(std::string(MLPLAT_SOURCE_DIR) + "/docs/doctor.md");
+  REQUIRE(doc);
+  const auto catalogue = load_default_catalogue();
+  REQUIRE(catalogue);
+  for (const auto& check : catalogue->checks) {
+    CHECK(contains(*doc, "| " + check.id + " | " + check.title + " | " + to_string(check.severity) + " |"));
+  }
+}
+
+TEST_CASE("the probe's raw output is interpreted into facts", "[doctor][facts]")
+{
+  const std::string output = R"(@@ files
+/proc/self/status:Name:	grep
+/proc/self/status:Uid:	1000	0	0	0
+/proc/sys/kernel/hostname:cp-1
+/proc/sys/kernel/osrelease:5.15.0-105-generic
+/usr/lib/os-release:ID=ubuntu
+/usr/lib/os-release:VERSION_ID="22.04"
+/usr/lib/os-release:PRETTY_NAME="Ubuntu 22.04.4 LTS"
+/etc/machine-id:0123456789abcdef0123456789abcdef
+/proc/meminfo:MemTotal:        8141328 kB
+/proc/meminfo:SwapTotal:       2097148 kB
+/proc/swaps:Filename				Type		Size		Used		Priority
+/proc/swaps:/swap.img                               file		2097148		0		-2
+/proc/sys/net/ipv4/ip_forward:0
+/proc/sys/fs/inotify/max_user_instances:128
+/sys/devices/system/cpu/online:0-3,6
+/etc/resolv.conf:# generated
+/etc/resolv.conf:nameserver 127.0.0.53
+@@ arch
+x86_64
+@@ time
+1795355615.5
+@@ state
+systemd yes
+leftover.manifests 2
+leftover.etcd 0
+leftover.kubelet_conf no
+@@ ip
+[{"ifname":"lo","link_type":"loopback","mtu":65536,"address":"00:00:00:00:00:00","addr_info":[{"local":"127.0.0.1","prefixlen":8}]},{"ifname":"ens4","link_type":"ether","mtu":1460,"address":"42:01:0a:80:00:0b","addr_info":[{"local":"10.128.0.11","prefixlen":32}]}]
+
+[{"dst":"default"},{"dst":"10.128.0.1"}]
+@@ listen
+tcp   LISTEN 0      4096       0.0.0.0:6443      0.0.0.0:*    users:(("kube-apiserver",pid=812,fd=3))
+@@ resolves
+@@ modules
+br_netfilter loadable
+xt_owner missing
+@@ binaries
+ip /usr/sbin/ip
+conntrack missing
+@@ firewall
+firewalld inactive
+ufw active
+nftables inactive
+@@ installed
+containerd containerd github.com/containerd/containerd v1.7.12 abc123
+kubelet Kubernetes v1.34.2
+@@ diskpaths
+/var/lib/containerd
+/var/openebs/local
+@@ df
+Filesystem     1024-blocks     Used Available Capacity Mounted on
+/dev/sda1         50620216 10000000  40620216      20% /
+/dev/sdb1        104857600        0 104857600       0% /var/openebs
+@@ end
+)";
+  const auto f = facts::parse("cp-1", output);
+  CHECK(f.get("hostname") == "cp-1");
+  CHECK(f.get("privileged") == "yes"); // effective uid 0 (through sudo)
+  CHECK(f.get("os.id") == "ubuntu");
+  CHECK(f.get("os.version") == "22.04");
+  CHECK(f.get("os.pretty") == "Ubuntu 22.04.4 LTS");
+  CHECK(f.get("cpus") == "5");
+  CHECK(f.get("memory.kib") == "8141328");
+  CHECK(f.all("swap.device") == std::vector<std::string>{"/swap.img 2097148"});
+  CHECK(f.get("cgroup.fs") == "cgroup v1"); // no cgroup.controllers
+  CHECK(f.get("sysctl.net.ipv4.ip_forward") == "0");
+  CHECK(f.get("sysctl.net.bridge.bridge-nf-call-iptables").empty());
+  CHECK(f.get("dns.nameservers") == "1");
+  CHECK(f.get("dns.self") == "no");
+  CHECK(f.get("leftover.manifests") == "2");
+  CHECK(f.all("addr") == std::vector<std::string>{"lo 127.0.0.1/8", "ens4 10.128.0.11/32"});
+  CHECK(f.all("link") == std::vector<std::string>{"ens4 1460 42:01:0a:80:00:0b"});
+  CHECK(f.all("route") == std::vector<std::string>{"default", "10.128.0.1"});
+  CHECK(f.all("listen") == std::vector<std::string>{"tcp 0.0.0.0:6443 users:((\"kube-apiserver\",pid=812,fd=3))"});
+  CHECK(f.get("module.xt_owner") == "missing");
+  CHECK(f.get("binary.conntrack") == "missing");
+  CHECK(f.get("firewall.ufw") == "active");
+  CHECK(f.get("installed.containerd") == "1.7.12");
+  CHECK(f.get("installed.kubelet") == "1.34.2");
+  CHECK(f.all("disk") == std::vector<std::string>{"/var/lib/containerd 40620216 /", "/var/openebs/local 104857600 /var/openebs"});
+  CHECK_FALSE(f.has("metadata"));
 }
