@@ -2,8 +2,9 @@
 # changes the host (tests/integration/test_audit.cpp audits every program and file access).
 # It prints raw sections ("@@ name" then lines) and mlplat interprets them (installer/facts/facts.cpp):
 # the shell stays small and cheap (about a dozen processes), the logic stays in tested code.
-# mlplat prepends: modules (kernel module names), disk_paths (paths), profile (onprem|gcp|ibm-vpc).
-: "${modules:=}" "${disk_paths:=}" "${profile:=onprem}"
+# mlplat prepends: modules (kernel module names), ports (TCP/UDP ports whose owner to name),
+# disk_paths (paths), profile (onprem|gcp|ibm-vpc).
+: "${modules:=}" "${ports:=}" "${disk_paths:=}" "${profile:=onprem}"
 # A non-root login's PATH lacks the sbin directories where ip, ss and friends live.
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 read -r kernel_release < /proc/sys/kernel/osrelease
@@ -25,7 +26,15 @@ set -- /var/lib/etcd/*; [ -e "$1" ] && echo "leftover.etcd $#" || echo "leftover
 
 # Two calls, not `ip -batch`: commands on the command line are auditable, commands on stdin are not.
 echo "@@ ip"; ip -j addr show 2>/dev/null; echo; ip -j route show table main 2>/dev/null
-echo "@@ listen"; ss -Hltnup 2>/dev/null
+# Listening sockets; the owning processes (ss -p scans every process, which is slow) only when a
+# port doctor cares about is taken.
+echo "@@ listen"
+listening=$(ss -Hltnu 2>/dev/null)
+taken=""
+for port in $ports; do
+  case "$listening" in *":$port "*) taken=yes ;; esac
+done
+if [ -n "$taken" ]; then ss -Hltnup 2>/dev/null; else printf '%s\n' "$listening"; fi
 # The hostname resolves: found in /etc/hosts, else asked of the resolver (which may hang: bounded).
 echo "@@ resolves"
 in_hosts=""

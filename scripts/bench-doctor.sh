@@ -27,6 +27,7 @@ median() { sort -n | awk '{a[NR]=$1} END {m=(NR+1)/2; if (NR%2) print a[m]; else
 # The probe exactly as mlplat sends it (the same inputs as doctor's catalogue asks for).
 {
   echo "modules='br_netfilter overlay ip_tables iptable_nat iptable_mangle iptable_raw xt_REDIRECT xt_conntrack xt_owner xt_tcpudp xt_multiport nf_nat'"
+  echo "ports='6443 2379 2380 10250 10257 10259 10256'"
   echo "disk_paths='/var/lib/containerd /var/lib/kubelet /var/openebs/local'"
   echo "profile=onprem"
   cat "$top/checks/facts.sh"

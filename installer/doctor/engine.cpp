@@ -88,6 +88,12 @@ facts::ProbeInputs probe_inputs(const Catalogue& catalogue, const config::Cluste
   if (std::find(inputs.modules.begin(), inputs.modules.end(), "br_netfilter") == inputs.modules.end()) {
     inputs.modules.push_back("br_netfilter"); // bridge_netfilter judges it
   }
+  inputs.ports = catalogue.param_values("ports_free", "controlPlane");
+  for (const auto& port : catalogue.param_values("ports_free", "worker")) {
+    if (std::find(inputs.ports.begin(), inputs.ports.end(), port) == inputs.ports.end()) {
+      inputs.ports.push_back(port);
+    }
+  }
   inputs.disk_paths = catalogue.param_values("disk_free", "paths");
   inputs.disk_paths.push_back(cluster.storage.base_path);
   inputs.profile = cluster.profile;

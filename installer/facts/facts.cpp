@@ -190,6 +190,7 @@ Result<std::string> probe_script(const ProbeInputs& inputs)
 {
   TRY_ASSIGN(const std::string body, assets::read("checks/facts.sh"));
   return "modules=" + text::shell_quote(text::join(inputs.modules, " ")) + "\n" +
+         "ports=" + text::shell_quote(text::join(inputs.ports, " ")) + "\n" +
          "disk_paths=" + text::shell_quote(text::join(inputs.disk_paths, " ")) + "\n" +
          "profile=" + text::shell_quote(inputs.profile) + "\n" + body;
 }

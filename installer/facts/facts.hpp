@@ -28,6 +28,7 @@ struct HostFacts {
 // What the probe script should look at besides the fixed facts.
 struct ProbeInputs {
   std::vector<std::string> modules;     // kernel modules to look for
+  std::vector<std::string> ports;       // ports whose owning process to name when taken
   std::vector<std::string> disk_paths;  // paths whose free space to report
   std::string profile = "onprem";       // cloud probes run only for their profile
 };
