@@ -100,6 +100,55 @@ facts::ProbeInputs probe_inputs(const Catalogue& catalogue, const config::Cluste
   return inputs;
 }
 
+namespace {
+
+// Connects to host `i`, checks sudo and runs the probe, recording in `st` what worked. Read-only.
+void gather_one(transport::Fleet& fleet, size_t i, HostState& st, const Result<std::string>& script, const Options& options)
+{
+  if (auto s = fleet.session(i); !s) {
+    st.connect_error = s.error();
+    return;
+  }
+  bool root = st.host->ssh.user == "root";
+  if (!root) {
+    transport::Command sudo;
+    sudo.script = "true";
+    sudo.description = "check passwordless sudo (sudo -n true)";
+    sudo.privilege = transport::Privilege::root;
+    sudo.deadline = std::chrono::seconds(15);
+    auto r = fleet.exec(i, sudo);
+    if (!r) {
+      if (r.error().code == ErrorCode::connect_failed) {
+        st.connect_error = r.error();
+        return;
+      }
+      st.sudo_error = r.error();
+    } else {
+      root = r->ok();
+    }
+  }
+  if (!script) {
+    st.facts_error = script.error();
+    return;
+  }
+  transport::Command probe;
+  probe.script = *script;
+  probe.description = "gather host facts (read-only)";
+  probe.privilege = root ? transport::Privilege::root : transport::Privilege::user;
+  probe.deadline = options.deadline;
+  const double start = now_epoch();
+  auto r = fleet.run(i, probe);
+  const double end = now_epoch();
+  if (!r) {
+    st.facts_error = r.error();
+    return;
+  }
+  st.facts = facts::parse(st.host->name, r->out);
+  st.local_mid_epoch = (start + end) / 2;
+}
+
+} // namespace
+
 std::vector<HostState> gather(const config::Cluster& cluster, transport::Fleet& fleet, const Catalogue& catalogue,
                               const Options& options)
 {
@@ -108,48 +157,15 @@ std::vector<HostState> gather(const config::Cluster& cluster, transport::Fleet& 
     states[i].host = &cluster.hosts[i];
   }
   const auto script = facts::probe_script(probe_inputs(catalogue, cluster));
+  std::vector<std::string> names;
+  for (const auto& h : cluster.hosts) {
+    names.push_back(h.name);
+  }
+  Progress progress("doctor", names, options.deadline, options.progress);
   fleet.for_each<bool>([&](size_t i) -> Result<bool> {
     HostState& st = states[i];
-    if (auto s = fleet.session(i); !s) {
-      st.connect_error = s.error();
-      return false;
-    }
-    bool root = st.host->ssh.user == "root";
-    if (!root) {
-      transport::Command sudo;
-      sudo.script = "true";
-      sudo.description = "check passwordless sudo (sudo -n true)";
-      sudo.privilege = transport::Privilege::root;
-      sudo.deadline = std::chrono::seconds(15);
-      auto r = fleet.exec(i, sudo);
-      if (!r) {
-        if (r.error().code == ErrorCode::connect_failed) {
-          st.connect_error = r.error();
-          return false;
-        }
-        st.sudo_error = r.error();
-      } else {
-        root = r->ok();
-      }
-    }
-    if (!script) {
-      st.facts_error = script.error();
-      return false;
-    }
-    transport::Command probe;
-    probe.script = *script;
-    probe.description = "gather host facts (read-only)";
-    probe.privilege = root ? transport::Privilege::root : transport::Privilege::user;
-    probe.deadline = options.deadline;
-    const double start = now_epoch();
-    auto r = fleet.run(i, probe);
-    const double end = now_epoch();
-    if (!r) {
-      st.facts_error = r.error();
-      return false;
-    }
-    st.facts = facts::parse(st.host->name, r->out);
-    st.local_mid_epoch = (start + end) / 2;
+    gather_one(fleet, i, st, script, options);
+    progress.done(i, st.connect_error ? "not connected" : st.facts_error ? "facts not gathered" : "checked");
     return true;
   });
   return states;

@@ -7,6 +7,7 @@
 #include "doctor/catalogue.hpp"
 #include "doctor/probes.hpp"
 #include "transport/fleet.hpp"
+#include "util/progress.hpp"
 
 #include <chrono>
 #include <set>
@@ -43,6 +44,7 @@ struct Report {
 struct Options {
   std::set<std::string> ignore;                  // ids whose errors become warnings ("all" for every id)
   std::chrono::seconds deadline{30};             // for the facts command on each host
+  Terminal progress = Terminal::detect;          // per-host progress on stderr (Terminal::no: plain lines)
 };
 
 // Checks `ignore` against the catalogue: unknown ids (with a suggestion) and ids that may never be

@@ -140,6 +140,7 @@ TEST_CASE("a clean host gives no errors and no warnings", "[doctor]")
   CHECK(run.report["summary"]["skipped"] == 0);
   CHECK(run.report["summary"]["passed"].get<int>() >= 35);
   CHECK(run.report["summary"]["installBlocked"] == false);
+  CHECK(contains(run.err, "node-65: checked (")); // progress, as plain lines when stderr is not a terminal
 }
 
 TEST_CASE("doctor finds swap on (OS-007)", "[doctor]")
@@ -225,6 +226,8 @@ TEST_CASE("doctor reports an unreachable host and still checks the others (SSH-0
   const auto run = expect_only("unreachable", {{65, "control-plane"}, {0}}, "node-253", "SSH-001", "cannot connect");
   CHECK(run.ids("skip", "node-253").count("OS-007") == 1);  // not judged, not passed
   CHECK(run.ids("pass", "node-65").count("OS-007") == 1);
+  CHECK(contains(run.err, "node-253: not connected"));
+  CHECK(contains(run.err, "doctor: still waiting for node-253 after 5 s (deadline 30 s)"));
 }
 
 TEST_CASE("doctor refuses a replaced host key (SSH-002), which --ignore cannot lower", "[doctor]")
