@@ -176,13 +176,10 @@ std::optional<doctor::Report> run_doctor(const GlobalOptions& global, const Doct
   }
   transport::FleetOptions fleet_options;
   fleet_options.concurrency = global.concurrency;
-  // Static storage: the report points into the cluster's hosts.
-  static std::optional<config::Cluster> keep;
-  keep = std::move(*cluster);
-  transport::Fleet fleet(endpoints_of(*keep), fleet_options);
+  transport::Fleet fleet(endpoints_of(*cluster), fleet_options);
   log::info("checking {} host{} (read-only, at most {} at once, {} s deadline each)", fleet.size(),
             fleet.size() == 1 ? "" : "s", std::min(fleet.size(), global.concurrency), options.deadline_seconds);
-  return doctor::run(*keep, fleet, *catalogue, doctor_options);
+  return doctor::run(*cluster, fleet, *catalogue, doctor_options);
 }
 
 void print_report(const GlobalOptions& global, const doctor::Report& report)

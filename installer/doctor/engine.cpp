@@ -178,7 +178,7 @@ Report evaluate(const Context& ctx, const Catalogue& catalogue, const Options& o
   report.profile = ctx.cluster->profile;
   report.kubernetes = ctx.kubernetes;
   for (const auto& h : ctx.hosts) {
-    report.hosts.push_back(h.host);
+    report.hosts.push_back({h.host->name, h.host->address, h.host->role});
   }
   const bool ignore_all = options.ignore.count("all") != 0;
   auto add = [&](const CheckSpec& spec, const std::string& host, const Outcome& outcome) {

@@ -28,11 +28,18 @@ struct Finding {
   bool ignored = false;    // an error lowered to a warning by --ignore
 };
 
+// A host as the report shows it (the report outlives the cluster file's model).
+struct ReportHost {
+  std::string name;
+  std::string address;
+  config::Role role = config::Role::worker;
+};
+
 struct Report {
   std::string cluster;
   std::string profile;
   std::string kubernetes;
-  std::vector<const config::Host*> hosts;
+  std::vector<ReportHost> hosts;
   std::vector<Finding> findings;
 
   // How many findings have `status`.

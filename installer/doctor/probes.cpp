@@ -299,7 +299,7 @@ Outcome hostname_valid(const Context& ctx, size_t i, const Params&)
   return fail(fmt::format("hostname '{}' is not a valid node name (lowercase DNS name)", name));
 }
 
-// For each host, the other hosts sharing one of its values of `key` (split into words by `words`).
+// For each host, the other hosts sharing one of the values `values` gives for it.
 std::vector<Outcome> unique_by(const Context& ctx, const std::function<std::vector<std::string>(const facts::HostFacts&)>& values,
                                const std::string& what)
 {

@@ -30,8 +30,8 @@ std::string render_text(const Report& report, Colour colour)
   std::string out = fmt::format("mlplat doctor: cluster {}, {} host{}, profile {}, Kubernetes {}\n", report.cluster,
                                 report.hosts.size(), report.hosts.size() == 1 ? "" : "s", report.profile, report.kubernetes);
   std::vector<std::string> groups;
-  for (const auto* h : report.hosts) {
-    groups.push_back(h->name);
+  for (const auto& h : report.hosts) {
+    groups.push_back(h.name);
   }
   groups.emplace_back(); // cluster-wide
   for (const auto& group : groups) {
@@ -57,9 +57,9 @@ std::string render_text(const Report& report, Colour colour)
     }
     std::stable_sort(shown.begin(), shown.end(), [](const Finding* a, const Finding* b) { return rank(a->status) < rank(b->status); });
     std::string title = group.empty() ? std::string("cluster") : group;
-    for (const auto* h : report.hosts) {
-      if (h->name == group) {
-        title += fmt::format(" ({}, {})", h->address, config::to_string(h->role));
+    for (const auto& h : report.hosts) {
+      if (h.name == group) {
+        title += fmt::format(" ({}, {})", h.address, config::to_string(h.role));
       }
     }
     if (shown.empty()) {
@@ -104,8 +104,8 @@ std::string render_json(const Report& report)
                         {"ignored", f.ignored}});
   }
   nlohmann::json hosts = nlohmann::json::array();
-  for (const auto* h : report.hosts) {
-    hosts.push_back({{"name", h->name}, {"address", h->address}, {"role", config::to_string(h->role)}});
+  for (const auto& h : report.hosts) {
+    hosts.push_back({{"name", h.name}, {"address", h.address}, {"role", config::to_string(h.role)}});
   }
   const nlohmann::json j{{"apiVersion", "mlplat.dev/v1alpha1"},
                          {"kind", "DoctorReport"},
