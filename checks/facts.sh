@@ -1,22 +1,27 @@
 # mlplat host probe. Strictly read-only: it reads files and runs query commands, never anything that
 # changes the host (tests/integration/test_audit.cpp audits every program and file access).
 # It prints raw sections ("@@ name" then lines) and mlplat interprets them (installer/facts/facts.cpp):
-# the shell stays small and cheap (about a dozen processes), the logic stays in tested code.
-# mlplat prepends: modules (kernel module names), ports (TCP/UDP ports whose owner to name),
+# the shell stays small and cheap (shell builtins read /proc and /sys; about four programs run on a
+# healthy host), the logic stays in tested code.
+# mlplat prepends: modules (kernel module names), port_hex (ports whose owner to name, as /proc/net
+# writes them),
 # disk_paths (paths), profile (onprem|gcp|ibm-vpc).
-: "${modules:=}" "${ports:=}" "${disk_paths:=}" "${profile:=onprem}"
-# A non-root login's PATH lacks the sbin directories where ip, ss and friends live.
+: "${modules:=}" "${port_hex:=}" "${disk_paths:=}" "${profile:=onprem}"
+# A non-root login's PATH lacks the sbin directories where ss, modprobe and friends live.
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 read -r kernel_release < /proc/sys/kernel/osrelease
 read -r host_name < /proc/sys/kernel/hostname
 
+# Every file read at once, with block reads (the shell's own `read` takes a byte per system call).
+files=$(grep -H '' /proc/self/status /proc/sys/kernel/hostname /proc/sys/kernel/osrelease /proc/sys/kernel/arch \
+  /etc/os-release /usr/lib/os-release /etc/machine-id /sys/class/dmi/id/product_uuid /proc/meminfo /proc/swaps \
+  /sys/fs/cgroup/cgroup.controllers /proc/sys/net/ipv4/ip_forward /proc/sys/net/bridge/bridge-nf-call-iptables \
+  /proc/sys/fs/inotify/max_user_instances /proc/sys/fs/inotify/max_user_watches /sys/devices/system/cpu/online \
+  /etc/resolv.conf /proc/net/route /proc/net/fib_trie /proc/net/if_inet6 \
+  /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6 2>/dev/null)
 echo "@@ files"
-grep -H '' /proc/self/status /proc/sys/kernel/hostname /proc/sys/kernel/osrelease /etc/os-release /usr/lib/os-release \
-  /etc/machine-id /sys/class/dmi/id/product_uuid /proc/meminfo /proc/swaps /sys/fs/cgroup/cgroup.controllers \
-  /proc/sys/net/ipv4/ip_forward /proc/sys/net/bridge/bridge-nf-call-iptables \
-  /proc/sys/fs/inotify/max_user_instances /proc/sys/fs/inotify/max_user_watches \
-  /sys/devices/system/cpu/online /etc/resolv.conf 2>/dev/null
-echo "@@ arch"; uname -m
+printf '%s\n' "$files"
+[ -r /proc/sys/kernel/arch ] || { echo "@@ arch"; uname -m; }
 echo "@@ time"; date -u +%s.%N
 echo "@@ state"
 echo "systemd $([ -d /run/systemd/system ] && echo yes || echo no)"
@@ -24,17 +29,24 @@ set -- /etc/kubernetes/manifests/*; [ -e "$1" ] && echo "leftover.manifests $#" 
 set -- /var/lib/etcd/*; [ -e "$1" ] && echo "leftover.etcd $#" || echo "leftover.etcd 0"
 [ -e /etc/kubernetes/kubelet.conf ] && echo "leftover.kubelet_conf yes" || echo "leftover.kubelet_conf no"
 
-# Two calls, not `ip -batch`: commands on the command line are auditable, commands on stdin are not.
-echo "@@ ip"; ip -j addr show 2>/dev/null; echo; ip -j route show table main 2>/dev/null
-# Listening sockets; the owning processes (ss -p scans every process, which is slow) only when a
-# port doctor cares about is taken.
-echo "@@ listen"
-listening=$(ss -Hltnu 2>/dev/null)
-taken=""
-for port in $ports; do
-  case "$listening" in *":$port "*) taken=yes ;; esac
+# Network links: name, type (1 = Ethernet), MTU, MAC.
+echo "@@ links"
+for d in /sys/class/net/*; do
+  [ -r "$d/type" ] || continue
+  read -r type < "$d/type"; read -r mtu < "$d/mtu"; read -r mac < "$d/address"
+  echo "${d##*/} $type $mtu $mac"
 done
-if [ -n "$taken" ]; then ss -Hltnup 2>/dev/null; else printf '%s\n' "$listening"; fi
+
+# Listening sockets are in /proc/net (above); the owning processes (ss -p scans every process, which
+# is slow) only when a port doctor cares about appears there. port_hex: those ports as /proc/net
+# writes them (":192B " for 6443).
+echo "@@ listen"
+taken=""
+for p in $port_hex; do
+  case "$files" in *"$p"*) taken=yes ;; esac
+done
+[ -n "$taken" ] && ss -Hltnup 2>/dev/null
+
 # The hostname resolves: found in /etc/hosts, else asked of the resolver (which may hang: bounded).
 echo "@@ resolves"
 in_hosts=""
@@ -45,18 +57,17 @@ done < /etc/hosts
 
 # Kernel modules: loaded (/proc/modules, /sys/module), built in (modules.builtin), else loadable?
 echo "@@ modules"
-loaded=" "
-[ -r /proc/modules ] && while read -r name rest; do loaded="$loaded$name "; done < /proc/modules
-builtin=""
-if [ -n "$modules" ] && [ -r "/lib/modules/$kernel_release/modules.builtin" ]; then
+# One grep answers "loaded" (/proc/modules: "name ...") and "built in" (modules.builtin: ".../name.ko").
+found=""
+if [ -n "$modules" ]; then
   pattern=""
   for m in $modules; do pattern="$pattern${pattern:+|}$m"; done
-  builtin=$(grep -ohE "/($pattern)\.ko" "/lib/modules/$kernel_release/modules.builtin")
+  found=$(grep -ohE "^($pattern) |/($pattern)\.ko" /proc/modules "/lib/modules/$kernel_release/modules.builtin" 2>/dev/null)
 fi
 for m in $modules; do
-  case "$loaded" in *" $m "*) echo "$m loaded"; continue ;; esac
+  case " $found " in *" $m "*) echo "$m loaded"; continue ;; esac
   [ -d "/sys/module/$m" ] && { echo "$m loaded"; continue; }
-  case "$builtin" in *"/$m.ko"*) echo "$m builtin"; continue ;; esac
+  case "$found" in *"/$m.ko"*) echo "$m builtin"; continue ;; esac
   if modprobe -n -q "$m" 2>/dev/null; then echo "$m loadable"; else echo "$m missing"; fi
 done
 

@@ -4,8 +4,13 @@
 #include "util/text.hpp"
 
 #include <fmt/core.h>
-#include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cstdint>
 #include <map>
 
 namespace mlplat::facts {
@@ -149,26 +154,155 @@ void interpret_files(HostFacts& f, const std::map<std::string, std::vector<std::
   }
 }
 
-void interpret_ip(HostFacts& f, const std::vector<std::string>& addr_lines, const std::vector<std::string>& route_lines)
+// /proc/net/route and fib_trie hold IPv4 addresses as hex, little-endian.
+std::string ipv4_from_hex(const std::string& hex)
 {
-  const auto addrs = nlohmann::json::parse(text::join(addr_lines, "\n"), nullptr, false);
-  if (addrs.is_array()) {
-    for (const auto& link : addrs) {
-      const std::string name = link.value("ifname", "");
-      for (const auto& a : link.value("addr_info", nlohmann::json::array())) {
-        f.values["addr"].push_back(fmt::format("{} {}/{}", name, a.value("local", ""), a.value("prefixlen", 0)));
+  const unsigned long v = std::stoul(hex, nullptr, 16);
+  return fmt::format("{}.{}.{}.{}", v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, (v >> 24) & 0xff);
+}
+
+// /proc/net/tcp6 and if_inet6 hold IPv6 addresses as 32 hex digits (tcp6 in 4-byte little-endian words).
+std::string ipv6_from_hex(const std::string& hex, bool little_endian_words)
+{
+  std::array<unsigned char, 16> bytes{};
+  for (size_t i = 0; i < 16; ++i) {
+    const size_t word = i / 4;
+    const size_t in_word = little_endian_words ? 3 - i % 4 : i % 4;
+    bytes[i] = static_cast<unsigned char>(std::stoul(hex.substr((word * 4 + in_word) * 2, 2), nullptr, 16));
+  }
+  char text[INET6_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET6, bytes.data(), text, sizeof text);
+  return text;
+}
+
+std::vector<std::string> words_of(const std::string& line)
+{
+  std::vector<std::string> out;
+  std::string word;
+  for (char c : line) {
+    if (c == ' ' || c == '\t') {
+      if (!word.empty()) {
+        out.push_back(std::move(word));
+        word.clear();
       }
-      if (link.value("link_type", "") == "ether") {
-        f.values["link"].push_back(fmt::format("{} {} {}", name, link.value("mtu", 0), link.value("address", "")));
+    } else {
+      word += c;
+    }
+  }
+  if (!word.empty()) {
+    out.push_back(std::move(word));
+  }
+  return out;
+}
+
+struct Route4 {
+  std::string iface;
+  std::uint32_t network = 0;  // host byte order
+  int prefix = 0;
+};
+
+std::uint32_t ipv4_value(const std::string& dotted)
+{
+  std::uint32_t v = 0;
+  for (const auto& part : text::split(dotted, '.')) {
+    v = (v << 8) | static_cast<std::uint32_t>(std::stoul(part));
+  }
+  return v;
+}
+
+// Addresses, routes and links from /proc/net/route, /proc/net/fib_trie, /proc/net/if_inet6 and
+// /sys/class/net (what `ip addr` and `ip route` would say, without running them).
+void interpret_network(HostFacts& f, const std::map<std::string, std::vector<std::string>>& files,
+                       const std::vector<std::string>& links)
+{
+  std::vector<Route4> routes;
+  if (const auto it = files.find("/proc/net/route"); it != files.end()) {
+    for (const auto& line : it->second) {
+      const auto w = words_of(line);
+      if (w.size() < 8 || w[0] == "Iface") {
+        continue;
+      }
+      const std::string dest = ipv4_from_hex(w[1]);
+      const int prefix = std::popcount(static_cast<std::uint32_t>(std::stoul(w[7], nullptr, 16)));
+      routes.push_back({w[0], ipv4_value(dest), prefix});
+      f.values["route"].push_back(prefix == 0 ? std::string("default") : fmt::format("{}/{}", dest, prefix));
+    }
+  }
+  // Local IPv4 addresses: the "/32 host LOCAL" leaves of the FIB trie; interface and prefix from the
+  // most specific connected route that holds them.
+  std::vector<std::string> locals;
+  if (const auto it = files.find("/proc/net/fib_trie"); it != files.end()) {
+    std::string last;
+    for (const auto& line : it->second) {
+      const auto w = words_of(line);
+      if (w.size() == 2 && w[0] == "|--") {
+        last = w[1];
+      } else if (line.find("/32 host LOCAL") != std::string::npos && !last.empty() &&
+                 std::find(locals.begin(), locals.end(), last) == locals.end()) {
+        locals.push_back(last);
       }
     }
   }
-  const auto routes = nlohmann::json::parse(text::join(route_lines, "\n"), nullptr, false);
-  if (routes.is_array()) {
+  for (const auto& address : locals) {
+    const std::uint32_t v = ipv4_value(address);
+    const Route4* best = nullptr;
     for (const auto& r : routes) {
-      f.values["route"].push_back(r.value("dst", ""));
+      const std::uint32_t mask = r.prefix == 0 ? 0 : ~std::uint32_t{0} << (32 - r.prefix);
+      if (r.prefix > 0 && (v & mask) == r.network && (best == nullptr || r.prefix > best->prefix)) {
+        best = &r;
+      }
+    }
+    if (best != nullptr) {
+      f.values["addr"].push_back(fmt::format("{} {}/{}", best->iface, address, best->prefix));
+    } else if ((v >> 24) == 127) {
+      f.values["addr"].push_back(fmt::format("lo {}/8", address));
+    } else {
+      f.values["addr"].push_back(fmt::format("? {}/32", address));
     }
   }
+  if (const auto it = files.find("/proc/net/if_inet6"); it != files.end()) {
+    for (const auto& line : it->second) { // address ifindex prefixlen scope flags name
+      const auto w = words_of(line);
+      if (w.size() == 6 && w[0].size() == 32) {
+        f.values["addr"].push_back(fmt::format("{} {}/{}", w[5], ipv6_from_hex(w[0], false), std::stoul(w[2], nullptr, 16)));
+      }
+    }
+  }
+  for (const auto& line : links) { // name type mtu mac; type 1 is Ethernet
+    const auto w = words_of(line);
+    if (w.size() == 4 && w[1] == "1") {
+      f.values["link"].push_back(fmt::format("{} {} {}", w[0], w[2], w[3]));
+    }
+  }
+}
+
+// Listening sockets as "tcp 0.0.0.0:6443" from /proc/net/{tcp,tcp6,udp,udp6}: TCP in state LISTEN
+// (0A), UDP bound and unconnected (07).
+std::vector<std::string> sockets_from_proc(const std::map<std::string, std::vector<std::string>>& files)
+{
+  std::vector<std::string> out;
+  for (const char* proto : {"tcp", "tcp6", "udp", "udp6"}) {
+    const auto it = files.find(std::string("/proc/net/") + proto);
+    if (it == files.end()) {
+      continue;
+    }
+    const bool tcp = proto[0] == 't';
+    for (const auto& line : it->second) { // sl local remote state ...
+      const auto w = words_of(line);
+      if (w.size() < 4 || w[0] == "sl" || w[3] != (tcp ? "0A" : "07")) {
+        continue;
+      }
+      const auto colon = w[1].find(':');
+      if (colon == std::string::npos) {
+        continue;
+      }
+      const std::string hex = w[1].substr(0, colon);
+      const unsigned long port = std::stoul(w[1].substr(colon + 1), nullptr, 16);
+      out.push_back(hex.size() == 32 ? fmt::format("{} [{}]:{}", tcp ? "tcp" : "udp", ipv6_from_hex(hex, true), port)
+                                     : fmt::format("{} {}:{}", tcp ? "tcp" : "udp", ipv4_from_hex(hex), port));
+    }
+  }
+  return out;
 }
 
 } // namespace
@@ -189,8 +323,12 @@ const std::vector<std::string>& HostFacts::all(const std::string& key) const
 Result<std::string> probe_script(const ProbeInputs& inputs)
 {
   TRY_ASSIGN(const std::string body, assets::read("checks/facts.sh"));
+  std::vector<std::string> port_hex; // /proc/net/tcp writes local ports as ":192B " (6443)
+  for (const auto& port : inputs.ports) {
+    port_hex.push_back(fmt::format(":{:04X} ", std::stoul(port)));
+  }
   return "modules=" + text::shell_quote(text::join(inputs.modules, " ")) + "\n" +
-         "ports=" + text::shell_quote(text::join(inputs.ports, " ")) + "\n" +
+         "port_hex=" + text::shell_quote(text::join(port_hex, "\n")) + "\n" +
          "disk_paths=" + text::shell_quote(text::join(inputs.disk_paths, " ")) + "\n" +
          "profile=" + text::shell_quote(inputs.profile) + "\n" + body;
 }
@@ -204,8 +342,9 @@ HostFacts parse(const std::string& host, const std::string& probe_output)
     const auto& lines = sections[name];
     return lines.empty() ? std::string() : std::string(text::trim(lines.front()));
   };
-  interpret_files(f, split_files(sections["files"]));
-  f.values["arch"] = {first("arch")};
+  const auto files = split_files(sections["files"]);
+  interpret_files(f, files);
+  f.values["arch"] = {first("arch")}; // from uname when /proc/sys/kernel/arch is absent (below otherwise)
   f.values["time.epoch"] = {first("time")};
   // A cgroup v2 root always has cgroup.controllers; a v1 or hybrid /sys/fs/cgroup never does.
   f.values["cgroup.fs"] = {f.has("cgroup.controllers") && !f.get("cgroup.controllers").empty() ? "cgroup2fs" : "cgroup v1"};
@@ -215,18 +354,21 @@ HostFacts parse(const std::string& host, const std::string& probe_output)
       f.values[words[0]] = {words[1]};
     }
   }
-  const auto& ip = sections["ip"]; // one JSON array per line: addresses, then routes
-  interpret_ip(f, ip.empty() ? std::vector<std::string>() : std::vector<std::string>{ip[0]},
-               ip.size() < 2 ? std::vector<std::string>() : std::vector<std::string>{ip[1]});
-  for (const auto& line : sections["listen"]) { // netid state recv-q send-q local peer process
-    std::vector<std::string> w;
-    for (const auto& x : text::split(line, ' ')) {
-      if (!x.empty()) {
-        w.push_back(x);
+  interpret_network(f, files, sections["links"]);
+  if (const auto arch = files.find("/proc/sys/kernel/arch"); arch != files.end() && !arch->second.empty()) {
+    f.values["arch"] = {std::string(text::trim(arch->second.front()))};
+  }
+  // With the owners (ss -p ran because a watched port is taken) or without (from /proc/net).
+  if (!sections["listen"].empty()) {
+    for (const auto& line : sections["listen"]) { // netid state recv-q send-q local peer process
+      const auto w = words_of(line);
+      if (w.size() >= 5) {
+        f.values["listen"].push_back(w[0] + " " + w[4] + (w.size() >= 7 ? " " + w[6] : ""));
       }
     }
-    if (w.size() >= 5) {
-      f.values["listen"].push_back(w[0] + " " + w[4] + (w.size() >= 7 ? " " + w[6] : ""));
+  } else {
+    for (auto& socket : sockets_from_proc(files)) {
+      f.values["listen"].push_back(std::move(socket));
     }
   }
   f.values["dns.self"] = {sections["resolves"].empty() ? "no" : "yes"};

@@ -260,7 +260,7 @@ TEST_CASE("doctor never changes a host: every program and file access audited", 
   for (const auto& p : audit.programs) {
     seen.insert(stdfs::path(p).filename().string());
   }
-  for (const char* expected : {"grep", "ip", "ss", "df", "uname", "date"}) {
+  for (const char* expected : {"grep", "df", "date"}) {
     CHECK(seen.count(expected) == 1);
   }
   INFO("mutations:\n" << text::join(audit.mutations, "\n"));

@@ -337,8 +337,17 @@ TEST_CASE("the probe's raw output is interpreted into facts", "[doctor][facts]")
 /sys/devices/system/cpu/online:0-3,6
 /etc/resolv.conf:# generated
 /etc/resolv.conf:nameserver 127.0.0.53
-@@ arch
-x86_64
+/proc/sys/kernel/arch:x86_64
+/proc/net/route:Iface	Destination	Gateway 	Flags	RefCnt	Use	Metric	Mask		MTU	Window	IRTT
+/proc/net/route:ens4	00000000	0100800A	0003	0	0	100	00000000	0	0	0
+/proc/net/route:ens4	0000800A	00000000	0001	0	0	0	00F0FFFF	0	0	0
+/proc/net/fib_trie:Main:
+/proc/net/fib_trie:  +-- 0.0.0.0/0 3 0 5
+/proc/net/fib_trie:     |-- 10.128.0.11
+/proc/net/fib_trie:        /32 host LOCAL
+/proc/net/fib_trie:     |-- 127.0.0.1
+/proc/net/fib_trie:        /32 host LOCAL
+/proc/net/if_inet6:fe80000000000000400010fffe80000b 02 40 20 80     ens4
 @@ time
 1795355615.5
 @@ state
@@ -346,10 +355,9 @@ systemd yes
 leftover.manifests 2
 leftover.etcd 0
 leftover.kubelet_conf no
-@@ ip
-[{"ifname":"lo","link_type":"loopback","mtu":65536,"address":"00:00:00:00:00:00","addr_info":[{"local":"127.0.0.1","prefixlen":8}]},{"ifname":"ens4","link_type":"ether","mtu":1460,"address":"42:01:0a:80:00:0b","addr_info":[{"local":"10.128.0.11","prefixlen":32}]}]
-
-[{"dst":"default"},{"dst":"10.128.0.1"}]
+@@ links
+lo 772 65536 00:00:00:00:00:00
+ens4 1 1460 42:01:0a:80:00:0b
 @@ listen
 tcp   LISTEN 0      4096       0.0.0.0:6443      0.0.0.0:*    users:(("kube-apiserver",pid=812,fd=3))
 @@ resolves
@@ -390,9 +398,11 @@ Filesystem     1024-blocks     Used Available Capacity Mounted on
   CHECK(f.get("dns.nameservers") == "1");
   CHECK(f.get("dns.self") == "no");
   CHECK(f.get("leftover.manifests") == "2");
-  CHECK(f.all("addr") == std::vector<std::string>{"lo 127.0.0.1/8", "ens4 10.128.0.11/32"});
+  CHECK(f.get("arch") == "x86_64");
+  CHECK(f.all("addr") == std::vector<std::string>{"ens4 10.128.0.11/20", "lo 127.0.0.1/8", "ens4 fe80::4000:10ff:fe80:b/64"});
   CHECK(f.all("link") == std::vector<std::string>{"ens4 1460 42:01:0a:80:00:0b"});
-  CHECK(f.all("route") == std::vector<std::string>{"default", "10.128.0.1"});
+  CHECK(f.all("route") == std::vector<std::string>{"default", "10.128.0.0/20"});
+  // ss -p ran (a watched port is taken): its lines, with owners, win over the bare /proc/net ones.
   CHECK(f.all("listen") == std::vector<std::string>{"tcp 0.0.0.0:6443 users:((\"kube-apiserver\",pid=812,fd=3))"});
   CHECK(f.get("module.xt_owner") == "missing");
   CHECK(f.get("binary.conntrack") == "missing");
@@ -401,4 +411,15 @@ Filesystem     1024-blocks     Used Available Capacity Mounted on
   CHECK(f.get("installed.kubelet") == "1.34.2");
   CHECK(f.all("disk") == std::vector<std::string>{"/var/lib/containerd 40620216 /", "/var/openebs/local 104857600 /var/openebs"});
   CHECK_FALSE(f.has("metadata"));
+
+  // Without ss -p, listening sockets come from /proc/net, IPv4 and IPv6; connected ones are left out.
+  const auto bare = facts::parse(
+    "cp-1", "@@ files\n"
+            "/proc/net/tcp:  sl  local_address rem_address   st tx_queue rx_queue\n"
+            "/proc/net/tcp:   0: 00000000:192B 00000000:0000 0A 00000000:00000000\n"
+            "/proc/net/tcp:   1: 0B00C70A:0016 0C00C70A:9C40 01 00000000:00000000\n"
+            "/proc/net/tcp6:   0: 00000000000000000000000001000000:0CEA 00000000000000000000000000000000:0000 0A 0\n"
+            "/proc/net/udp:   0: 00000000:2118 00000000:0000 07 00000000:00000000\n"
+            "@@ listen\n");
+  CHECK(bare.all("listen") == std::vector<std::string>{"tcp 0.0.0.0:6443", "tcp [::1]:3306", "udp 0.0.0.0:8472"});
 }
