@@ -30,72 +30,53 @@ Result<Session*> Fleet::session(size_t host)
   return m_sessions[host].get();
 }
 
-void Fleet::record(size_t host, const Command& cmd)
+namespace {
+
+ExecResult planned_success()
 {
-  std::lock_guard lock(m_plan_mutex);
-  m_plan.push_back({m_endpoints[host].name, cmd.description, cmd.sensitive == Sensitive::yes ? std::string() : cmd.script});
+  ExecResult r;
+  r.exit_status = 0;
+  return r;
 }
 
-void Fleet::forget_if_lost(size_t host, const Error& error)
+Command planned_upload(std::string description)
 {
-  if (error.code == ErrorCode::connect_failed) {
-    m_sessions[host].reset();
-  }
+  Command c;
+  c.description = std::move(description);
+  c.effect = Effect::mutating;
+  return c;
 }
+
+} // namespace
 
 Result<ExecResult> Fleet::exec(size_t host, const Command& cmd)
 {
-  if (m_options.dry_run == DryRun::yes && cmd.effect == Effect::mutating) {
-    record(host, cmd);
-    ExecResult planned;
-    planned.exit_status = 0;
-    return planned;
-  }
-  TRY_ASSIGN(Session * s, session(host));
-  auto result = s->exec(cmd);
-  if (!result) {
-    forget_if_lost(host, result.error());
-  }
-  return result;
+  return through<ExecResult>(host, cmd, planned_success(), [&](Session& s) { return s.exec(cmd); });
 }
 
 Result<ExecResult> Fleet::run(size_t host, const Command& cmd)
 {
-  if (m_options.dry_run == DryRun::yes && cmd.effect == Effect::mutating) {
-    return exec(host, cmd);
-  }
-  TRY_ASSIGN(Session * s, session(host));
-  auto result = s->run(cmd);
-  if (!result) {
-    forget_if_lost(host, result.error());
-  }
-  return result;
+  return through<ExecResult>(host, cmd, planned_success(), [&](Session& s) { return s.run(cmd); });
 }
 
 Status Fleet::upload_bytes(size_t host, const std::string& data, const std::string& remote_path, unsigned mode,
                            Privilege privilege)
 {
-  if (m_options.dry_run == DryRun::yes) {
-    Command planned;
-    planned.description = fmt::format("upload {} ({} bytes, mode {:04o})", remote_path, data.size(), mode);
-    record(host, planned);
-    return {};
-  }
-  TRY_ASSIGN(Session * s, session(host));
-  return s->upload_bytes(data, remote_path, mode, privilege);
+  const auto planned = planned_upload(fmt::format("upload {} ({} bytes, mode {:04o})", remote_path, data.size(), mode));
+  return through<bool>(host, planned, true, [&](Session& s) -> Result<bool> {
+    TRY(s.upload_bytes(data, remote_path, mode, privilege));
+    return true;
+  }).map([](bool) {});
 }
 
 Status Fleet::upload_file(size_t host, const std::filesystem::path& local, const std::string& remote_path, unsigned mode,
                           Privilege privilege)
 {
-  if (m_options.dry_run == DryRun::yes) {
-    Command planned;
-    planned.description = fmt::format("upload {} to {} (mode {:04o})", local.string(), remote_path, mode);
-    record(host, planned);
-    return {};
-  }
-  TRY_ASSIGN(Session * s, session(host));
-  return s->upload_file(local, remote_path, mode, privilege);
+  const auto planned = planned_upload(fmt::format("upload {} to {} (mode {:04o})", local.string(), remote_path, mode));
+  return through<bool>(host, planned, true, [&](Session& s) -> Result<bool> {
+    TRY(s.upload_file(local, remote_path, mode, privilege));
+    return true;
+  }).map([](bool) {});
 }
 
 std::vector<PlannedCommand> Fleet::plan() const

@@ -78,12 +78,30 @@ private:
   mutable std::mutex m_plan_mutex;
   std::vector<PlannedCommand> m_plan;
 
-  void record(size_t host, const Command& cmd);
-  // Drops a session whose connection was lost, so the next use reconnects.
-  void forget_if_lost(size_t host, const Error& error);
+  // The one path to a host: in dry-run, a mutating `planned` is recorded and `fn` is not called
+  // (the result is `dry`); otherwise `fn(session)` runs, and a session whose connection was lost is
+  // dropped so the next use reconnects.
+  template<typename T, typename Fn>
+  Result<T> through(size_t host, const Command& planned, T dry, Fn&& fn);
 };
 
 // --- Inline implementations ---
+
+template<typename T, typename Fn> Result<T> Fleet::through(size_t host, const Command& planned, T dry, Fn&& fn)
+{
+  if (m_options.dry_run == DryRun::yes && planned.effect == Effect::mutating) {
+    std::lock_guard lock(m_plan_mutex);
+    m_plan.push_back({m_endpoints[host].name, planned.description,
+                      planned.sensitive == Sensitive::yes ? std::string() : planned.script});
+    return dry;
+  }
+  TRY_ASSIGN(Session * s, session(host));
+  Result<T> result = fn(*s);
+  if (!result && result.error().code == ErrorCode::connect_failed) {
+    m_sessions[host].reset();
+  }
+  return result;
+}
 
 template<typename T> std::vector<Result<T>> Fleet::for_each(const std::function<Result<T>(size_t)>& fn)
 {
