@@ -54,7 +54,8 @@ int run_cli(int argc, char** argv)
   app.add_flag("--yes", global.yes, "Answer yes to confirmations");
   app.add_option("--concurrency", global.concurrency, "Hosts worked on at once")->check(CLI::Range(1, 1024))->capture_default_str();
   app.add_option("--data-dir", global.data_dir, "Read data files (profiles, checks, manifests) from this directory first")
-    ->envname("MLPLAT_DATA_DIR");
+    ->envname("MLPLAT_DATA_DIR")
+    ->check(CLI::ExistingDirectory); // a mistyped directory must not silently mean "the built-in data"
 
   InitOptions init;
   auto* init_cmd = app.add_subcommand("init", "Write a commented starter cluster file");

@@ -70,6 +70,21 @@ TEST_CASE("usage errors exit 2", "[cli]")
   CHECK(mlplat_run({}).exit_code == 2);
   CHECK(mlplat_run({"init", "--profile=aws"}).exit_code == 2);
   CHECK(mlplat_run({"version", "--output", "yaml"}).exit_code == 2);
+  const auto missing = mlplat_run({"version", "--data-dir", "/nonexistent/mlplat-data"});
+  CHECK(missing.exit_code == 2);
+  CHECK(contains(missing.err, "/nonexistent/mlplat-data"));
+}
+
+TEST_CASE("a data directory overrides embedded data file by file", "[cli]")
+{
+  const std::string dir = testbed::temp_dir("cli-datadir");
+  REQUIRE(fs::ensure_private_dir(dir + "/data/profiles/gcp"));
+  REQUIRE(fs::write_file_atomic(dir + "/data/profiles/gcp/starter.yaml", "# site starter\n", 0644));
+  CHECK(mlplat_run({"init", "--profile=gcp", "-c", dir + "/gcp.yaml", "--data-dir", dir + "/data"}).exit_code == 0);
+  CHECK(*fs::read_file(dir + "/gcp.yaml") == "# site starter\n");
+  // A file the directory does not have still comes from the binary.
+  CHECK(mlplat_run({"init", "--profile=onprem", "-c", dir + "/onprem.yaml", "--data-dir", dir + "/data"}).exit_code == 0);
+  CHECK(contains(*fs::read_file(dir + "/onprem.yaml"), "profile: onprem"));
 }
 
 TEST_CASE("init writes a starter, refuses to overwrite it, and --force replaces it", "[cli]")
