@@ -1,0 +1,398 @@
+#include "compat/matrix.hpp"
+
+#include "assets/assets.hpp"
+#include "config/model.hpp"
+#include "util/fs.hpp"
+#include "util/text.hpp"
+#include "yamlio/reader.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <mutex>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace mlplat::compat {
+
+using yamlio::MapReader;
+using yamlio::Need;
+
+Result<Constraint> Constraint::parse(std::string_view text)
+{
+  Constraint c;
+  c.text = std::string(text);
+  std::istringstream in{std::string(text)};
+  std::string word;
+  while (in >> word) {
+    Term t;
+    for (const char* op : {">=", "<=", ">", "<", "="}) {
+      if (word.rfind(op, 0) == 0) {
+        t.op = op;
+        break;
+      }
+    }
+    if (t.op.empty()) {
+      return fail(ErrorCode::config_invalid, fmt::format("'{}' in '{}' has no operator", word, text),
+                  "write terms like '>=1.32 <=1.36' (operators >=, <=, >, <, =)");
+    }
+    auto v = Version::parse(word.substr(t.op.size()));
+    if (!v) {
+      return fail(ErrorCode::config_invalid, fmt::format("'{}' in '{}': {}", word, text, v.error().message),
+                  "write terms like '>=1.32 <=1.36'");
+    }
+    t.version = *v;
+    c.terms.push_back(t);
+  }
+  if (c.terms.empty()) {
+    return fail(ErrorCode::config_invalid, "an empty version constraint", "write terms like '>=1.32 <=1.36'");
+  }
+  return c;
+}
+
+bool Constraint::admits(const Version& v) const
+{
+  for (const auto& t : terms) {
+    // A term without patch compares at minor precision.
+    Version lhs = v;
+    if (!t.version.has_patch) {
+      lhs.patch = 0;
+      lhs.has_patch = false;
+    }
+    const int c = compare(lhs, t.version);
+    const bool ok = t.op == ">=" ? c >= 0 : t.op == "<=" ? c <= 0 : t.op == ">" ? c > 0 : t.op == "<" ? c < 0 : c == 0;
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string to_string(Verification v)
+{
+  switch (v) {
+  case Verification::pinned: return "pinned";
+  case Verification::upstream_checksum: return "upstream-checksum";
+  case Verification::unpinned: return "unpinned";
+  }
+  return "?";
+}
+
+std::string to_string(RowStatus s)
+{
+  switch (s) {
+  case RowStatus::default_row: return "default";
+  case RowStatus::supported: return "supported";
+  case RowStatus::preview: return "preview";
+  case RowStatus::legacy: return "legacy";
+  }
+  return "?";
+}
+
+std::string Artifact::file_name() const
+{
+  std::string path = url.substr(0, url.find_first_of("?#"));
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+const Component* Row::component(const std::string& name) const
+{
+  for (const auto& c : components) {
+    if (c.name == name) {
+      return &c;
+    }
+  }
+  return nullptr;
+}
+
+const Artifact* Row::artifact(const std::string& name) const
+{
+  for (const auto& a : artifacts) {
+    if (a.name == name) {
+      return &a;
+    }
+  }
+  return nullptr;
+}
+
+const Row* Matrix::find(const std::string& id) const
+{
+  for (const auto& r : rows) {
+    if (r.id == id) {
+      return &r;
+    }
+  }
+  return nullptr;
+}
+
+const Row* Matrix::for_kubernetes(const Version& minor) const
+{
+  for (const auto& r : rows) {
+    if (r.kubernetes.major == minor.major && r.kubernetes.minor == minor.minor) {
+      return &r;
+    }
+  }
+  return nullptr;
+}
+
+const Row& Matrix::default_() const
+{
+  return *find(default_row); // load_matrix guarantees it exists
+}
+
+const std::vector<std::string>& component_names()
+{
+  static const std::vector<std::string> names{"containerd", "runc",  "cniPlugins",  "crictl",    "pause",
+                                              "calico",     "flannel", "openebs",   "istio",     "certManager",
+                                              "pipelines",  "argoWorkflows", "kustomize"};
+  return names;
+}
+
+namespace {
+
+const std::regex k_sha256("[0-9a-f]{64}");
+const std::regex k_row_id("[a-z0-9][a-z0-9.-]*");
+const std::regex k_artifact_name("[a-z0-9][a-z0-9.-]*");
+
+bool is_url(const std::string& s)
+{
+  return s.rfind("https://", 0) == 0 || s.rfind("http://", 0) == 0;
+}
+
+// Reads "key: '<constraint>'" into `out`, adding a positioned problem when it does not parse.
+void read_constraint(MapReader& r, yamlio::Problems& problems, yamlio::Positions& positions, const std::string& key,
+                     Constraint& out)
+{
+  std::string text;
+  if (r.str(key, text)) {
+    auto c = Constraint::parse(text);
+    if (!c) {
+      problems.add(positions[r.path() + "." + key], fmt::format("{}.{}: {}", r.path(), key, c.error().message), c.error().fix);
+    } else {
+      out = *c;
+    }
+  }
+}
+
+void read_version(MapReader& r, yamlio::Problems& problems, yamlio::Positions& positions, const std::string& key,
+                  Version& out, Need need)
+{
+  std::string text;
+  if (r.str(key, text, need)) {
+    auto v = Version::parse(text);
+    if (!v) {
+      problems.add(positions[r.path() + "." + key], fmt::format("{}.{}: {}", r.path(), key, v.error().message),
+                   "quote versions and write them like \"1.36.4\"");
+    } else {
+      out = *v;
+    }
+  }
+}
+
+void read_artifact(yamlio::Problems& problems, yamlio::Positions& positions, const YAML::Node& node, const std::string& path,
+                   Row& row)
+{
+  MapReader r(problems, positions, node, path);
+  if (!r.valid()) {
+    return;
+  }
+  Artifact a;
+  a.where = positions[path];
+  if (r.str("name", a.name, Need::required) && !std::regex_match(a.name, k_artifact_name)) {
+    problems.add(positions[path + ".name"], fmt::format("{}.name: '{}' is not a name like 'cni-plugins'", path, a.name),
+                 "use lowercase letters, digits, '.' and '-'");
+  }
+  if (r.str("url", a.url, Need::required) && !is_url(a.url)) {
+    problems.add(positions[path + ".url"], fmt::format("{}.url: '{}' is not an http(s) URL", path, a.url));
+  }
+  const bool has_sha = r.str("sha256", a.sha256);
+  const bool has_checksum_url = r.str("checksumUrl", a.checksum_url);
+  const bool has_unpinned = r.str("unpinned", a.unpinned_reason);
+  if (int(has_sha) + int(has_checksum_url) + int(has_unpinned) != 1) {
+    problems.add(a.where, fmt::format("{}: artifact '{}' needs exactly one of sha256, checksumUrl or unpinned", path, a.name),
+                 "pin its sha256 when the project publishes one; else name the upstream checksum file; else say why it is unpinned");
+  }
+  if (has_sha) {
+    a.verification = Verification::pinned;
+    if (!std::regex_match(a.sha256, k_sha256)) {
+      problems.add(positions[path + ".sha256"], fmt::format("{}.sha256: '{}' is not 64 lowercase hex digits", path, a.sha256));
+    }
+  } else if (has_checksum_url) {
+    a.verification = Verification::upstream_checksum;
+    if (a.checksum_url.rfind("https://", 0) != 0 && a.checksum_url.rfind("http://", 0) != 0) {
+      problems.add(positions[path + ".checksumUrl"], fmt::format("{}.checksumUrl: '{}' is not an http(s) URL", path, a.checksum_url));
+    }
+  } else {
+    a.verification = Verification::unpinned;
+  }
+  r.finish();
+  if (row.artifact(a.name) != nullptr) {
+    problems.add(positions[path + ".name"], fmt::format("{}.name: '{}' is listed twice in row {}", path, a.name, row.id));
+  }
+  row.artifacts.push_back(std::move(a));
+}
+
+void read_row(yamlio::Problems& problems, yamlio::Positions& positions, const YAML::Node& node, const std::string& path,
+              Matrix& m)
+{
+  MapReader r(problems, positions, node, path);
+  if (!r.valid()) {
+    return;
+  }
+  Row row;
+  row.where = positions[path];
+  if (r.str("id", row.id, Need::required)) {
+    if (!std::regex_match(row.id, k_row_id)) {
+      problems.add(positions[path + ".id"], fmt::format("{}.id: '{}' is not an id like k8s-1.36", path, row.id));
+    } else if (m.find(row.id) != nullptr) {
+      problems.add(positions[path + ".id"], fmt::format("{}.id: '{}' is used twice", path, row.id), "row ids are unique");
+    }
+  }
+  r.choice<RowStatus>("status", row.status,
+                      {{"default", RowStatus::default_row}, {"supported", RowStatus::supported},
+                       {"preview", RowStatus::preview}, {"legacy", RowStatus::legacy}},
+                      Need::required);
+  r.str("endOfLife", row.end_of_life);
+  read_version(r, problems, positions, "kubernetes", row.kubernetes, Need::required);
+  if (r.str("kubeadmApi", row.kubeadm_api, Need::required) && row.kubeadm_api != "kubeadm.k8s.io/v1beta4") {
+    problems.add(positions[path + ".kubeadmApi"], fmt::format("{}.kubeadmApi: '{}' is not one mlplat writes", path, row.kubeadm_api),
+                 "use kubeadm.k8s.io/v1beta4 (v1beta3 is gone in kubeadm 1.37)");
+  }
+  r.integer("containerdConfigVersion", row.containerd_config_version, 2, 3, Need::required);
+  r.sub(
+    "components",
+    [&](MapReader& cr) {
+      for (const auto& name : component_names()) {
+        cr.sub(name, [&](MapReader& one) {
+          Component c;
+          c.name = name;
+          c.where = positions[one.path()];
+          read_version(one, problems, positions, "version", c.version, Need::required);
+          read_constraint(one, problems, positions, "accepts", c.accepts);
+          read_constraint(one, problems, positions, "kubernetes", c.kubernetes);
+          row.components.push_back(std::move(c));
+        });
+      }
+    },
+    Need::required);
+  r.list("artifacts", [&](const YAML::Node& n, const std::string& p) { read_artifact(problems, positions, n, p, row); },
+         Need::required);
+  r.list("kustomizeSources", [&](const YAML::Node& n, const std::string& p) {
+    MapReader kr(problems, positions, n, p);
+    if (!kr.valid()) {
+      return;
+    }
+    KustomizeSource s;
+    kr.str("repo", s.repo, Need::required);
+    kr.str("ref", s.ref, Need::required);
+    kr.str("root", s.root, Need::required);
+    if (kr.str("artifact", s.artifact, Need::required) && row.artifact(s.artifact) == nullptr) {
+      problems.add(positions[p + ".artifact"], fmt::format("{}.artifact: row {} has no artifact '{}'", p, row.id, s.artifact),
+                   "name one of the row's artifacts (a .tar.gz of the repository at that ref)");
+    }
+    kr.finish();
+    row.kustomize_sources.push_back(std::move(s));
+  });
+  r.string_list("images", row.images, Need::required);
+  r.finish();
+
+  // A row that is offered as supported must be supported by each of its components' own projects.
+  if (row.status != RowStatus::preview && row.kubernetes.major != 0) {
+    for (const auto& c : row.components) {
+      if (!c.kubernetes.empty() && !c.kubernetes.admits(row.kubernetes)) {
+        problems.add(c.where,
+                     fmt::format("{}.components.{}: {} {} supports Kubernetes {}, not this row's {}", path, c.name, c.name,
+                                 c.version.str(), c.kubernetes.text, row.kubernetes.str()),
+                     "pick a release of it that lists this Kubernetes, or mark the row 'status: preview'");
+      }
+    }
+  }
+  if (!row.id.empty()) {
+    m.rows.push_back(std::move(row));
+  }
+}
+
+} // namespace
+
+Result<Matrix> load_matrix(const std::string& text, const std::string& file_name)
+{
+  yamlio::Problems problems{file_name, {}};
+  yamlio::Positions positions;
+  Matrix m;
+  m.source = file_name;
+  const YAML::Node root = yamlio::parse(text, problems, "a matrix needs apiVersion, kind, defaultRow and rows");
+  if (!root.IsDefined() || root.IsNull()) {
+    TRY(problems.to_status());
+  }
+  MapReader top(problems, positions, root, "");
+  std::string api_version;
+  std::string kind;
+  if (top.str("apiVersion", api_version, Need::required) && api_version != config::k_api_version) {
+    problems.add(positions["apiVersion"], fmt::format("apiVersion: '{}' is not supported", api_version),
+                 fmt::format("use {}", config::k_api_version));
+  }
+  if (top.str("kind", kind, Need::required) && kind != "CompatibilityMatrix") {
+    problems.add(positions["kind"], fmt::format("kind: '{}' is not a compatibility matrix", kind), "use CompatibilityMatrix");
+  }
+  top.str("verified", m.verified, Need::required);
+  top.str("defaultRow", m.default_row, Need::required);
+  if (top.str("arch", m.arch, Need::required) && m.arch != "amd64" && m.arch != "arm64") {
+    problems.add(positions["arch"], fmt::format("arch: '{}' is not amd64 or arm64", m.arch));
+  }
+  top.sub(
+    "hostOS",
+    [&](MapReader& r) {
+      r.str("kernelMinimum", m.kernel_minimum, Need::required);
+      r.string_list("supported", m.supported_os, Need::required);
+    },
+    Need::required);
+  top.list("rows", [&](const YAML::Node& n, const std::string& p) { read_row(problems, positions, n, p, m); }, Need::required);
+  top.finish();
+  if (!m.default_row.empty() && m.find(m.default_row) == nullptr && problems.list.empty()) {
+    std::vector<std::string> ids;
+    for (const auto& r : m.rows) {
+      ids.push_back(r.id);
+    }
+    yamlio::add_choice_error(problems, YAML::Mark(), "defaultRow", m.default_row, ids);
+    problems.list.back().where = positions["defaultRow"];
+  }
+  std::set<std::string> minors;
+  for (const auto& r : m.rows) {
+    if (!minors.insert(fmt::format("{}.{}", r.kubernetes.major, r.kubernetes.minor)).second) {
+      problems.add(r.where, fmt::format("row {}: another row already has Kubernetes {}.{}", r.id, r.kubernetes.major, r.kubernetes.minor),
+                   "one row per Kubernetes minor");
+    }
+  }
+  TRY(problems.to_status());
+  return m;
+}
+
+namespace {
+std::mutex g_file_mutex;
+std::string g_matrix_file;
+} // namespace
+
+void set_matrix_file(std::string path)
+{
+  std::lock_guard lock(g_file_mutex);
+  g_matrix_file = std::move(path);
+}
+
+Result<Matrix> load_active_matrix()
+{
+  std::string file;
+  {
+    std::lock_guard lock(g_file_mutex);
+    file = g_matrix_file;
+  }
+  if (!file.empty()) {
+    TRY_ASSIGN(const std::string text, fs::read_file(file));
+    return load_matrix(text, file);
+  }
+  TRY_ASSIGN(const std::string text, assets::read("manifests/matrix.yaml"));
+  return load_matrix(text, "manifests/matrix.yaml");
+}
+
+} // namespace mlplat::compat
