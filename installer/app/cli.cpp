@@ -2,6 +2,7 @@
 
 #include "app/commands.hpp"
 #include "assets/assets.hpp"
+#include "compat/matrix.hpp"
 #include "config/model.hpp"
 #include "util/interrupt.hpp"
 #include "util/log.hpp"
@@ -30,7 +31,6 @@ constexpr Planned k_not_built[] = {
   {"reset", "Remove what mlplat installed from the hosts"},
   {"upgrade", "Upgrade the cluster and the platform one supported step"},
   {"certs", "Show or rotate the ingress certificates"},
-  {"matrix", "Show the compatibility matrix and check the config against it"},
   {"bundle", "Create, verify and list offline artifact bundles"},
 };
 
@@ -56,6 +56,9 @@ int run_cli(int argc, char** argv)
   app.add_option("--data-dir", global.data_dir, "Read data files (profiles, checks, manifests) from this directory first")
     ->envname("MLPLAT_DATA_DIR")
     ->check(CLI::ExistingDirectory); // a mistyped directory must not silently mean "the built-in data"
+  app.add_option("--matrix", global.matrix_file, "Use this compatibility matrix instead of the built-in one")
+    ->envname("MLPLAT_MATRIX")
+    ->check(CLI::ExistingFile);
 
   InitOptions init;
   auto* init_cmd = app.add_subcommand("init", "Write a commented starter cluster file");
@@ -83,6 +86,12 @@ int run_cli(int argc, char** argv)
   add_doctor_flags(install_cmd);
   auto* version_cmd = app.add_subcommand("version", "Show the version");
 
+  MatrixOptions matrix_options;
+  auto* matrix_cmd = app.add_subcommand("matrix", "Show the compatibility matrix; 'matrix check' judges the config against it");
+  matrix_cmd->add_option("--row", matrix_options.row, "Only this row");
+  auto* matrix_check_cmd = matrix_cmd->add_subcommand("check", "Judge the cluster file's versions and profile against the matrix");
+  matrix_check_cmd->add_flag("--allow-preview", matrix_options.allow_preview, "Accept a preview row (refusals become warnings)");
+
   std::map<CLI::App*, std::string> not_built;
   for (const auto& p : k_not_built) {
     auto* sub = app.add_subcommand(p.name, p.summary);
@@ -107,6 +116,7 @@ int run_cli(int argc, char** argv)
     }
   }
   assets::set_override_dir(global.data_dir);
+  compat::set_matrix_file(global.matrix_file);
 
   int rc = k_exit_ok;
   if (init_cmd->parsed()) {
@@ -117,6 +127,10 @@ int run_cli(int argc, char** argv)
     rc = cmd_doctor(global, doctor_options);
   } else if (install_cmd->parsed()) {
     rc = cmd_install(global, doctor_options);
+  } else if (matrix_check_cmd->parsed()) {
+    rc = cmd_matrix_check(global, matrix_options);
+  } else if (matrix_cmd->parsed()) {
+    rc = cmd_matrix_show(global, matrix_options);
   } else if (version_cmd->parsed()) {
     rc = cmd_version(global);
   } else {

@@ -24,6 +24,13 @@ int cmd_doctor(const GlobalOptions& global, const DoctorOptions& options);
 // stands. The phases after the gate are not built yet: it says so and exits 1.
 int cmd_install(const GlobalOptions& global, const DoctorOptions& options);
 
+// `mlplat matrix`: the rows of the compatibility matrix (a table, or everything with --output json).
+int cmd_matrix_show(const GlobalOptions& global, const MatrixOptions& options);
+
+// `mlplat matrix check`: the cluster file judged against the matrix, before any connection; every
+// verdict with its rule and row; exit 3 when one refuses.
+int cmd_matrix_check(const GlobalOptions& global, const MatrixOptions& options);
+
 // `mlplat version`: the program version and the library versions it runs with.
 int cmd_version(const GlobalOptions& global);
 

@@ -17,11 +17,17 @@ struct GlobalOptions {
   bool yes = false;
   size_t concurrency = 32;
   std::string data_dir;
+  std::string matrix_file;  // --matrix: replaces the embedded manifests/matrix.yaml
 };
 
 struct DoctorOptions {
   std::vector<std::string> ignore;  // check ids whose errors become warnings ("all" for every one)
   int deadline_seconds = 30;        // per host, for gathering facts
+};
+
+struct MatrixOptions {
+  std::string row;             // `matrix --row ID`: only this row
+  bool allow_preview = false;  // a preview row's refusals become warnings
 };
 
 struct InitOptions {

@@ -57,7 +57,7 @@ TEST_CASE("--help lists every command and the exit codes", "[cli]")
 
 TEST_CASE("commands not built yet say so and exit 1", "[cli]")
 {
-  for (const char* cmd : {"plan", "status", "kubeconfig", "reset", "upgrade", "certs", "matrix", "bundle"}) {
+  for (const char* cmd : {"plan", "status", "kubeconfig", "reset", "upgrade", "certs"}) {
     const auto r = mlplat_run({cmd});
     CHECK(r.exit_code == 1);
     CHECK(contains(r.err, std::string("'mlplat ") + cmd + "' is not built yet"));
@@ -184,4 +184,81 @@ TEST_CASE("SIGTERM during a run stops it promptly with exit 130", "[cli]")
   CHECK(contains(r->out, "rc=130"));
   CHECK(contains(r->err, "interrupted"));
   CHECK(took < 8s); // the connect timeout is 2 s; the backoff sleep notices the signal at once
+}
+
+TEST_CASE("matrix shows its rows as a table and as JSON", "[cli][matrix]")
+{
+  const auto table = mlplat_run({"matrix"});
+  CHECK(table.exit_code == 0);
+  CHECK(contains(table.out, "k8s-1.36"));
+  CHECK(contains(table.out, "preview"));
+  const auto json = mlplat_run({"matrix", "--output", "json"});
+  REQUIRE(json.exit_code == 0);
+  const auto j = nlohmann::json::parse(json.out);
+  CHECK(j["defaultRow"] == "k8s-1.36");
+  REQUIRE(j["rows"].size() == 3);
+  for (const auto& row : j["rows"]) {
+    for (const auto& a : row["artifacts"]) {
+      CHECK((a.contains("sha256") || a.contains("checksumUrl") || a.contains("unpinned")));
+    }
+  }
+  const auto one = mlplat_run({"matrix", "--row", "k8s-1.35", "--output", "json"});
+  CHECK(nlohmann::json::parse(one.out)["rows"].size() == 1);
+  const auto bad = mlplat_run({"matrix", "--row", "k8s-1.20"});
+  CHECK(bad.exit_code == 2);
+  CHECK(contains(bad.err, "rows: k8s-1.36, k8s-1.35, k8s-1.37"));
+}
+
+TEST_CASE("matrix check judges the cluster file before any connection, with row, rule and what is supported", "[cli][matrix]")
+{
+  const std::string dir = testbed::temp_dir("cli-matrix");
+  // The hosts do not exist: matrix check must not connect to them.
+  std::string base = "apiVersion: mlplat.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: m\nspec:\n  ssh:\n    keyPath: " +
+                     testbed::key() + "\n  hosts:\n    - {name: cp, address: " + testbed::net() + ".252, role: control-plane}\n";
+  REQUIRE(fs::write_file_atomic(dir + "/ok.yaml", base, 0644));
+  const auto ok = mlplat_run({"matrix", "check", "-c", dir + "/ok.yaml"});
+  CHECK(ok.exit_code == 0);
+  CHECK(contains(ok.out, "row k8s-1.36"));
+
+  REQUIRE(fs::write_file_atomic(dir + "/istio.yaml", base + "  versions:\n    istio: \"1.30.2\"\n", 0644));
+  const auto istio = mlplat_run({"matrix", "check", "-c", dir + "/istio.yaml", "--output", "json"});
+  CHECK(istio.exit_code == 3);
+  const auto j = nlohmann::json::parse(istio.out);
+  CHECK(j["passed"] == false);
+  bool refused = false;
+  for (const auto& f : j["findings"]) {
+    if (f["rule"] == "MAT-002" && f["level"] == "error") {
+      refused = true;
+      CHECK(f["row"] == "k8s-1.36");
+      CHECK(f["supportedInstead"].get<std::string>().rfind("istio 1.31.0", 0) == 0);
+    }
+  }
+  CHECK(refused);
+
+  REQUIRE(fs::write_file_atomic(dir + "/preview.yaml", base + "  versions:\n    kubernetes: \"1.37\"\n", 0644));
+  const auto preview = mlplat_run({"matrix", "check", "-c", dir + "/preview.yaml"});
+  CHECK(preview.exit_code == 3);
+  CHECK(contains(preview.out, "MAT-004"));
+  CHECK(contains(preview.out, "istio 1.31.0 supports Kubernetes >=1.32 <=1.36, not 1.37"));
+  CHECK(mlplat_run({"matrix", "check", "-c", dir + "/preview.yaml", "--allow-preview"}).exit_code == 0);
+}
+
+TEST_CASE("--matrix replaces the built-in matrix; a broken one exits 2 with file:line:column", "[cli][matrix]")
+{
+  const std::string dir = testbed::temp_dir("cli-matrix-file");
+  const auto shipped = fs::read_file(std::string(MLPLAT_SOURCE_DIR) + "/manifests/matrix.yaml");
+  REQUIRE(shipped);
+  std::string broken = *shipped;
+  const auto pos = broken.find("containerdConfigVersion: 3");
+  REQUIRE(pos != std::string::npos);
+  broken.replace(pos, 26, "containerdConfigVersion: 7");
+  REQUIRE(fs::write_file_atomic(dir + "/matrix.yaml", broken, 0644));
+  const auto r = mlplat_run({"matrix", "--matrix", dir + "/matrix.yaml"});
+  CHECK(r.exit_code == 2);
+  int line = 1;
+  for (size_t i = 0; i < pos; ++i) {
+    line += broken[i] == '\n' ? 1 : 0;
+  }
+  CHECK(contains(r.err, dir + "/matrix.yaml:" + std::to_string(line) + ":30:"));
+  CHECK(mlplat_run({"matrix", "--matrix", dir + "/none.yaml"}).exit_code == 2);
 }
