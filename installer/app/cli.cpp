@@ -31,7 +31,6 @@ constexpr Planned k_not_built[] = {
   {"reset", "Remove what mlplat installed from the hosts"},
   {"upgrade", "Upgrade the cluster and the platform one supported step"},
   {"certs", "Show or rotate the ingress certificates"},
-  {"bundle", "Create, verify and list offline artifact bundles"},
 };
 
 } // namespace
@@ -92,6 +91,26 @@ int run_cli(int argc, char** argv)
   auto* matrix_check_cmd = matrix_cmd->add_subcommand("check", "Judge the cluster file's versions and profile against the matrix");
   matrix_check_cmd->add_flag("--allow-preview", matrix_options.allow_preview, "Accept a preview row (refusals become warnings)");
 
+  BundleOptions bundle_options;
+  auto* bundle_cmd = app.add_subcommand("bundle", "Create, verify and list offline artifact bundles");
+  bundle_cmd->require_subcommand(1);
+  auto* bundle_create_cmd = bundle_cmd->add_subcommand("create", "Download and verify every artifact of a matrix row");
+  bundle_create_cmd->add_option("--row", bundle_options.row, "Matrix row (default: the matrix's default row)");
+  bundle_create_cmd->add_option("-o,--output", bundle_options.output, "A directory, or a file ending .tar.gz or .tar.zst")->required();
+  bundle_create_cmd->add_option("--mirror", bundle_options.mirrors, "Mirror base URL tried before upstream (repeatable)");
+  bundle_create_cmd->add_option("--base-url", bundle_options.base_url, "Fetch everything from here instead of upstream");
+  bundle_create_cmd->add_option("--accept-unpinned", bundle_options.accept_unpinned,
+                                "Artifacts with no published checksum to take on first download (names, or all)")
+    ->delimiter(',');
+  bundle_create_cmd->add_option("--deadline", bundle_options.deadline_seconds, "Seconds each file may take")
+    ->check(CLI::Range(5, 86400))->capture_default_str();
+  bundle_create_cmd->add_option("--stall", bundle_options.stall_seconds, "Seconds without a byte before an attempt ends")
+    ->check(CLI::Range(1, 3600))->capture_default_str();
+  auto* bundle_verify_cmd = bundle_cmd->add_subcommand("verify", "Re-check every file of a bundle against its bill of materials");
+  bundle_verify_cmd->add_option("bundle", bundle_options.path, "Bundle directory or archive")->required();
+  auto* bundle_list_cmd = bundle_cmd->add_subcommand("list", "Show a bundle's bill of materials");
+  bundle_list_cmd->add_option("bundle", bundle_options.path, "Bundle directory or archive")->required();
+
   std::map<CLI::App*, std::string> not_built;
   for (const auto& p : k_not_built) {
     auto* sub = app.add_subcommand(p.name, p.summary);
@@ -127,6 +146,12 @@ int run_cli(int argc, char** argv)
     rc = cmd_doctor(global, doctor_options);
   } else if (install_cmd->parsed()) {
     rc = cmd_install(global, doctor_options);
+  } else if (bundle_create_cmd->parsed()) {
+    rc = cmd_bundle_create(global, bundle_options);
+  } else if (bundle_verify_cmd->parsed()) {
+    rc = cmd_bundle_verify(global, bundle_options);
+  } else if (bundle_list_cmd->parsed()) {
+    rc = cmd_bundle_list(global, bundle_options);
   } else if (matrix_check_cmd->parsed()) {
     rc = cmd_matrix_check(global, matrix_options);
   } else if (matrix_cmd->parsed()) {

@@ -31,6 +31,15 @@ int cmd_matrix_show(const GlobalOptions& global, const MatrixOptions& options);
 // verdict with its rule and row; exit 3 when one refuses.
 int cmd_matrix_check(const GlobalOptions& global, const MatrixOptions& options);
 
+// `mlplat bundle create`: downloads and verifies every artifact of a matrix row into a bundle.
+int cmd_bundle_create(const GlobalOptions& global, const BundleOptions& options);
+
+// `mlplat bundle verify`: re-hashes a bundle against its bill of materials; exit 1 on any mismatch.
+int cmd_bundle_verify(const GlobalOptions& global, const BundleOptions& options);
+
+// `mlplat bundle list`: the bundle's bill of materials (artifacts, checksums, images).
+int cmd_bundle_list(const GlobalOptions& global, const BundleOptions& options);
+
 // `mlplat version`: the program version and the library versions it runs with.
 int cmd_version(const GlobalOptions& global);
 

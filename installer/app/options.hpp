@@ -30,6 +30,17 @@ struct MatrixOptions {
   bool allow_preview = false;  // a preview row's refusals become warnings
 };
 
+struct BundleOptions {
+  std::string row;                           // create: the matrix row (default row when empty)
+  std::string output;                        // create: a directory or .tar.gz / .tar.zst
+  std::vector<std::string> mirrors;          // create: tried in order before upstream
+  std::string base_url;                      // create: replaces upstream entirely
+  std::vector<std::string> accept_unpinned;  // create: artifacts taken on first download
+  int deadline_seconds = 1800;               // create: per file
+  int stall_seconds = 30;                    // create: no byte for this long ends an attempt
+  std::string path;                          // verify, list: the bundle
+};
+
 struct InitOptions {
   std::string profile = "onprem";
   bool force = false;

@@ -1,0 +1,91 @@
+// `mlplat bundle create|verify|list`: offline artifact bundles of a matrix row.
+#include "app/commands.hpp"
+
+#include "bundle/bundle.hpp"
+#include "compat/matrix.hpp"
+#include "util/log.hpp"
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include <iostream>
+
+namespace mlplat::app {
+
+namespace {
+
+void print_bom(const GlobalOptions& global, const bundle::Bom& bom)
+{
+  if (global.output == Output::json) {
+    nlohmann::json artifacts = nlohmann::json::array();
+    for (const auto& a : bom.artifacts) {
+      artifacts.push_back({{"name", a.name}, {"file", a.file}, {"url", a.url}, {"sha256", a.sha256}, {"size", a.size},
+                           {"verification", a.verification}});
+    }
+    std::cout << nlohmann::json{{"row", bom.row},           {"kubernetes", bom.kubernetes}, {"created", bom.created},
+                                {"mlplatVersion", bom.mlplat_version}, {"artifacts", artifacts}, {"images", bom.images}}
+                   .dump(2)
+              << "\n";
+    return;
+  }
+  std::cout << fmt::format("bundle for row {} (Kubernetes {}), created {} by mlplat {}\n\n", bom.row, bom.kubernetes,
+                           bom.created, bom.mlplat_version);
+  std::cout << fmt::format("{:<24} {:>12}  {:<18} {}\n", "ARTIFACT", "BYTES", "VERIFIED BY", "SHA256");
+  for (const auto& a : bom.artifacts) {
+    std::cout << fmt::format("{:<24} {:>12}  {:<18} {}\n", a.name, a.size, a.verification, a.sha256);
+  }
+  std::cout << fmt::format("\nimages the row pulls ({}; pre-load them into your registry mirror):\n", bom.images.size());
+  for (const auto& i : bom.images) {
+    std::cout << "  " << i << "\n";
+  }
+}
+
+} // namespace
+
+int cmd_bundle_create(const GlobalOptions& global, const BundleOptions& options)
+{
+  auto matrix = compat::load_active_matrix();
+  if (!matrix) {
+    return report_error(global, matrix.error());
+  }
+  bundle::CreateOptions create;
+  create.row = options.row;
+  create.output = options.output;
+  create.fetch.mirrors = options.mirrors;
+  create.fetch.base_url = options.base_url;
+  create.fetch.deadline = std::chrono::seconds(options.deadline_seconds);
+  create.fetch.stall = std::chrono::seconds(options.stall_seconds);
+  create.accept_unpinned = {options.accept_unpinned.begin(), options.accept_unpinned.end()};
+  log::info("creating a bundle of row {} in {}", options.row.empty() ? matrix->default_row : options.row, options.output);
+  auto bom = bundle::create(*matrix, create);
+  if (!bom) {
+    return report_error(global, bom.error());
+  }
+  log::info("bundle {} complete: {} artifacts verified", options.output, bom->artifacts.size());
+  if (global.output == Output::json) {
+    print_bom(global, *bom);
+  }
+  return k_exit_ok;
+}
+
+int cmd_bundle_verify(const GlobalOptions& global, const BundleOptions& options)
+{
+  auto bom = bundle::verify(options.path);
+  if (!bom) {
+    return report_error(global, bom.error());
+  }
+  log::info("bundle {} (row {}): all {} files match the bill of materials", options.path, bom->row, bom->artifacts.size());
+  return k_exit_ok;
+}
+
+int cmd_bundle_list(const GlobalOptions& global, const BundleOptions& options)
+{
+  auto bom = bundle::read_bom(options.path);
+  if (!bom) {
+    return report_error(global, bom.error());
+  }
+  print_bom(global, *bom);
+  return k_exit_ok;
+}
+
+} // namespace mlplat::app

@@ -1,0 +1,80 @@
+// Offline artifact bundles: every artifact of one matrix row, downloaded and verified, with a bill of
+// materials (bundle.json: each file's URL, sha256, how it was verified; the images the row needs;
+// the kustomize remote bases it carries) and a SHA256SUMS that `sha256sum -c` reads on any host.
+// A bundle is a directory or a .tar.gz / .tar.zst of one.
+#pragma once
+
+#include "compat/matrix.hpp"
+#include "fetch/download.hpp"
+#include "transport/fleet.hpp"
+#include "util/error.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace mlplat::bundle {
+
+// --- Interface ---
+
+struct BomArtifact {
+  std::string name;
+  std::string file;          // relative to the bundle: files/<name>/<file name>
+  std::string url;           // upstream URL (the matrix's)
+  std::string fetched_from;  // where it came from (a mirror, the base URL or upstream)
+  std::string sha256;
+  std::uint64_t size = 0;
+  std::string verification;  // pinned | upstream-checksum | first-download
+  std::string checksum_url;  // for upstream-checksum
+};
+
+struct Bom {
+  int format = 1;
+  std::string row;
+  std::string kubernetes;
+  std::string created;        // UTC, ISO 8601
+  std::string mlplat_version;
+  std::string matrix_source;
+  std::string matrix_verified;
+  std::vector<BomArtifact> artifacts;
+  std::vector<std::string> images;
+  std::vector<compat::KustomizeSource> kustomize_sources;
+
+  const BomArtifact* find(const std::string& name) const;
+};
+
+struct CreateOptions {
+  std::string row;                         // empty: the matrix's default row
+  std::string output;                      // a directory, or a file ending .tar.gz / .tar.zst
+  fetch::Options fetch;
+  std::set<std::string> accept_unpinned;   // artifact names (or "all") taken on first download
+};
+
+// Downloads every artifact of the row into a staging directory beside `output` (kept on failure, so
+// a second run resumes), verifies each, writes bundle.json and SHA256SUMS, then moves or archives the
+// result to `output`. Refuses before any download when an unpinned artifact was not accepted.
+Result<Bom> create(const compat::Matrix& matrix, const CreateOptions& options);
+
+// The bill of materials of a bundle (directory or archive).
+Result<Bom> read_bom(const std::filesystem::path& bundle);
+
+// Re-hashes every file against the bill of materials; reports missing, changed and unlisted files.
+Result<Bom> verify(const std::filesystem::path& bundle);
+
+// A bundle as a directory: itself, or an archive extracted into `scratch`.
+Result<std::filesystem::path> open_dir(const std::filesystem::path& bundle, const std::filesystem::path& scratch);
+
+// Uploads a bundle directory's files to every host under `remote_dir` (files arrive atomically with
+// their sha256 checked by the transport), then has each host check them itself with
+// `sha256sum --check SHA256SUMS`. One result per host.
+std::vector<Result<bool>> push(transport::Fleet& fleet, const std::filesystem::path& bundle_dir, const Bom& bom,
+                               const std::string& remote_dir);
+
+// For large clusters: each host fetches the bundle's files from `mirror_url` (the bundle directory
+// served over HTTP) with curl and checks them with sha256sum against the bill of materials.
+std::vector<Result<bool>> fetch_on_hosts(transport::Fleet& fleet, const Bom& bom, const std::string& mirror_url,
+                                         const std::string& remote_dir);
+
+} // namespace mlplat::bundle
