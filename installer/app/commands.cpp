@@ -1,6 +1,7 @@
 #include "app/commands.hpp"
 
 #include "assets/assets.hpp"
+#include "compat/gate.hpp"
 #include "config/load.hpp"
 #include "doctor/engine.hpp"
 #include "doctor/report.hpp"
@@ -167,6 +168,16 @@ std::optional<doctor::Report> run_doctor(const GlobalOptions& global, const Doct
     rc = report_error(global, catalogue.error());
     return std::nullopt;
   }
+  auto matrix = compat::load_active_matrix();
+  if (!matrix) {
+    rc = report_error(global, matrix.error());
+    return std::nullopt;
+  }
+  auto row = compat::select_row(*matrix, *cluster);
+  if (!row) {
+    rc = report_error(global, row.error());
+    return std::nullopt;
+  }
   doctor::Options doctor_options;
   doctor_options.ignore = {options.ignore.begin(), options.ignore.end()};
   doctor_options.deadline = std::chrono::seconds(options.deadline_seconds);
@@ -179,7 +190,7 @@ std::optional<doctor::Report> run_doctor(const GlobalOptions& global, const Doct
   transport::Fleet fleet(endpoints_of(*cluster), fleet_options);
   log::info("checking {} host{} (read-only, at most {} at once, {} s deadline each)", fleet.size(),
             fleet.size() == 1 ? "" : "s", std::min(fleet.size(), global.concurrency), options.deadline_seconds);
-  return doctor::run(*cluster, fleet, *catalogue, doctor_options);
+  return doctor::run(*cluster, *matrix, **row, fleet, *catalogue, doctor_options);
 }
 
 void print_report(const GlobalOptions& global, const doctor::Report& report)

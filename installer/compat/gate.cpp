@@ -248,10 +248,17 @@ GateResult check_hosts(const Matrix& matrix, const Row& row, const std::vector<H
   const auto kernel_floor = Version::parse(matrix.kernel_minimum);
   const Component* containerd = row.component("containerd");
   for (const auto& h : hosts) {
-    if (std::find(matrix.supported_os.begin(), matrix.supported_os.end(), h.os) != matrix.supported_os.end()) {
-      out.add("MAT-006", h.host, Level::pass, fmt::format("{} is supported", h.os));
+    const std::string os = h.os_id + " " + h.os_version;
+    const bool os_ok = std::any_of(matrix.supported_os.begin(), matrix.supported_os.end(), [&](const std::string& s) {
+      const auto space = s.find(' ');
+      const std::string id = s.substr(0, space);
+      const std::string version = space == std::string::npos ? "" : s.substr(space + 1);
+      return id == h.os_id && (h.os_version == version || h.os_version.rfind(version + ".", 0) == 0);
+    });
+    if (os_ok) {
+      out.add("MAT-006", h.host, Level::pass, fmt::format("{} is supported", os));
     } else {
-      out.add("MAT-006", h.host, Level::error, fmt::format("'{}' is not a supported OS", h.os.empty() ? "unknown" : h.os),
+      out.add("MAT-006", h.host, Level::error, fmt::format("{} is not a supported OS", h.os_id.empty() ? "unknown" : os),
               text::join(matrix.supported_os, ", "));
     }
     const auto kernel = Version::parse(h.kernel);

@@ -54,7 +54,8 @@ GateResult check_config(const Matrix& matrix, const config::Cluster& cluster, co
 // What a host runs, as facts gathered it. Empty strings: not installed / unknown.
 struct HostVersions {
   std::string host;
-  std::string os;          // "debian 12"
+  std::string os_id;       // "debian" (os-release ID)
+  std::string os_version;  // "12", "9.4" (os-release VERSION_ID); "rhel 9" in the matrix admits 9.x
   std::string kernel;      // "6.1.0-18-amd64"
   std::string containerd;  // installed containerd version
   std::string kubelet;     // installed kubelet version

@@ -94,7 +94,6 @@ Result<Catalogue> load_catalogue(const std::string& text, const std::string& fil
   if (top.str("kind", kind, Need::required) && kind != "CheckCatalogue") {
     problems.add(positions["kind"], fmt::format("kind: '{}' is not a check catalogue", kind), "use CheckCatalogue");
   }
-  top.str("defaultKubernetes", catalogue.default_kubernetes, Need::required);
   static const std::regex id_format("[A-Z]{2,4}-[0-9]{3}");
   std::set<std::string> ids;
   top.list(

@@ -47,7 +47,6 @@ struct CheckSpec {
 };
 
 struct Catalogue {
-  std::string default_kubernetes;         // assumed when the cluster file names no version
   std::vector<CheckSpec> checks;
 
   // The check with `id`, or nullptr.

@@ -75,12 +75,6 @@ Status validate_ignore(const Catalogue& catalogue, const std::set<std::string>& 
   return {};
 }
 
-std::string target_kubernetes(const config::Cluster& cluster, const Catalogue& catalogue)
-{
-  const auto it = cluster.versions.find("kubernetes");
-  return it != cluster.versions.end() ? it->second : catalogue.default_kubernetes;
-}
-
 facts::ProbeInputs probe_inputs(const Catalogue& catalogue, const config::Cluster& cluster)
 {
   facts::ProbeInputs inputs;
@@ -216,11 +210,14 @@ Report evaluate(const Context& ctx, const Catalogue& catalogue, const Options& o
   return report;
 }
 
-Report run(const config::Cluster& cluster, transport::Fleet& fleet, const Catalogue& catalogue, const Options& options)
+Report run(const config::Cluster& cluster, const compat::Matrix& matrix, const compat::Row& row, transport::Fleet& fleet,
+           const Catalogue& catalogue, const Options& options)
 {
   Context ctx;
   ctx.cluster = &cluster;
-  ctx.kubernetes = target_kubernetes(cluster, catalogue);
+  ctx.matrix = &matrix;
+  ctx.row = &row;
+  ctx.kubernetes = fmt::format("{}.{}", row.kubernetes.major, row.kubernetes.minor);
   ctx.hosts = gather(cluster, fleet, catalogue, options);
   return evaluate(ctx, catalogue, options);
 }

@@ -69,10 +69,8 @@ std::vector<HostState> gather(const config::Cluster& cluster, transport::Fleet& 
 // Judges every applicable check. Pure: no host is contacted.
 Report evaluate(const Context& ctx, const Catalogue& catalogue, const Options& options);
 
-// gather() then evaluate().
-Report run(const config::Cluster& cluster, transport::Fleet& fleet, const Catalogue& catalogue, const Options& options);
-
-// The Kubernetes version the checks assume: the cluster file's, else the catalogue's default.
-std::string target_kubernetes(const config::Cluster& cluster, const Catalogue& catalogue);
+// gather() then evaluate(), judging versions against `row` of `matrix` (compat::select_row).
+Report run(const config::Cluster& cluster, const compat::Matrix& matrix, const compat::Row& row, transport::Fleet& fleet,
+           const Catalogue& catalogue, const Options& options);
 
 } // namespace mlplat::doctor

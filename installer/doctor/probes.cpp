@@ -176,19 +176,38 @@ std::vector<Outcome> clock_skew(const Context& ctx, const Params& params)
 
 // --- Operating system ----------------------------------------------------------------------------
 
-Outcome os_supported(const Context& ctx, size_t i, const Params& params)
+// The compatibility gate on one host's facts (compat::check_hosts): the matrix decides what an OS,
+// a kernel or an installed version must be; doctor reports it with the gate's rule and row.
+compat::GateResult host_gate(const Context& ctx, size_t i)
 {
   const auto& f = *ctx.hosts[i].facts;
-  const std::string id = f.get("os.id");
-  const std::string version = f.get("os.version");
-  for (const auto& s : params.list("supported")) {
-    const auto parts = text::split(s, ' ');
-    if (parts.size() == 2 && parts[0] == id && (version == parts[1] || version.rfind(parts[1] + ".", 0) == 0)) {
-      return pass(f.get("os.pretty"));
+  compat::HostVersions hv;
+  hv.host = ctx.hosts[i].host->name;
+  hv.os_id = f.get("os.id");
+  hv.os_version = f.get("os.version");
+  hv.kernel = f.get("kernel");
+  hv.containerd = f.get("installed.containerd");
+  hv.kubelet = f.get("installed.kubelet");
+  return compat::check_hosts(*ctx.matrix, *ctx.row, {hv});
+}
+
+// The gate's verdicts for `rules` as one outcome: the refusals with their rule, row and the supported
+// alternative, else `passed`.
+Outcome from_gate(const compat::GateResult& gate, std::initializer_list<std::string_view> rules, std::string passed)
+{
+  std::vector<std::string> refused;
+  for (const auto& f : gate.findings) {
+    if (f.level == compat::Level::error && std::find(rules.begin(), rules.end(), f.rule) != rules.end()) {
+      refused.push_back(fmt::format("{} [{}, matrix row {}; supported: {}]", f.reason, f.rule, f.row, f.supported));
     }
   }
-  return fail(fmt::format("{} ({} {}) is not supported; supported: {}", f.get("os.pretty"), id, version,
-                          text::join(params.list("supported"), ", ")));
+  return refused.empty() ? pass(std::move(passed)) : fail(text::join(refused, "; "));
+}
+
+Outcome os_supported(const Context& ctx, size_t i, const Params&)
+{
+  const auto& f = *ctx.hosts[i].facts;
+  return from_gate(host_gate(ctx, i), {"MAT-006"}, f.get("os.pretty"));
 }
 
 Outcome arch_supported(const Context& ctx, size_t i, const Params& params)
@@ -210,8 +229,8 @@ Outcome systemd_running(const Context& ctx, size_t i, const Params&)
 Outcome kernel_version(const Context& ctx, size_t i, const Params& params)
 {
   const std::string kernel = ctx.hosts[i].facts->get("kernel");
-  if (compare_versions(kernel, params.text("minimum")) < 0) {
-    return fail(fmt::format("kernel {} is older than {}", kernel, params.text("minimum")));
+  if (auto floor = from_gate(host_gate(ctx, i), {"MAT-007"}, kernel); floor.verdict != Verdict::pass) {
+    return floor;
   }
   if (compare_versions(kernel, params.text("recommended")) < 0) {
     return warn(fmt::format("kernel {} is older than {}, the first with good cgroup v2 support", kernel, params.text("recommended")));
@@ -459,22 +478,12 @@ Outcome firewall_inactive(const Context& ctx, size_t i, const Params&)
   return active.empty() ? pass() : fail(fmt::format("{} active", text::join(active, ", ")));
 }
 
-Outcome installed_versions(const Context& ctx, size_t i, const Params& params)
+Outcome installed_versions(const Context& ctx, size_t i, const Params&)
 {
   const auto& f = *ctx.hosts[i].facts;
-  std::vector<std::string> problems;
-  const std::string containerd = f.get("installed.containerd");
-  if (!containerd.empty() && compare_versions(containerd, params.text("containerdMinimum")) < 0) {
-    problems.push_back(fmt::format("containerd {} is installed; at least {} is needed", containerd, params.text("containerdMinimum")));
-  }
-  const std::string kubelet = f.get("installed.kubelet");
-  if (!kubelet.empty() && minor_of(kubelet) != minor_of(ctx.kubernetes)) {
-    problems.push_back(fmt::format("kubelet {} is installed; the cluster is to run Kubernetes {}", kubelet, ctx.kubernetes));
-  }
-  if (!problems.empty()) {
-    return fail(text::join(problems, "; "));
-  }
-  return pass(containerd.empty() && kubelet.empty() ? "neither containerd nor kubelet installed" : "installed versions fit");
+  const bool none = f.get("installed.containerd").empty() && f.get("installed.kubelet").empty();
+  return from_gate(host_gate(ctx, i), {"MAT-008", "MAT-009"},
+                   none ? "neither containerd nor kubelet installed" : "installed versions fit matrix row " + ctx.row->id);
 }
 
 Outcome no_leftover_state(const Context& ctx, size_t i, const Params&)
@@ -808,10 +817,10 @@ const std::vector<ProbeInfo>& registry()
     {"access_sudo_tty", access_sudo_tty, nullptr, nullptr, false, {}},
     {"facts_gathered", facts_gathered, nullptr, nullptr, false, {}},
     {"clock_skew", nullptr, clock_skew, nullptr, true, {{"warnSeconds", K::number}, {"errorSeconds", K::number}}},
-    {"os_supported", os_supported, nullptr, nullptr, true, {{"supported", K::list}}},
+    {"os_supported", os_supported, nullptr, nullptr, true, {}},
     {"arch_supported", arch_supported, nullptr, nullptr, true, {{"supported", K::list}}},
     {"systemd_running", systemd_running, nullptr, nullptr, true, {}},
-    {"kernel_version", kernel_version, nullptr, nullptr, true, {{"minimum", K::text}, {"recommended", K::text}}},
+    {"kernel_version", kernel_version, nullptr, nullptr, true, {{"recommended", K::text}}},
     {"cgroup_v2", cgroup_v2, nullptr, nullptr, true, {{"requiredFrom", K::text}}},
     {"cgroup_controllers", cgroup_controllers, nullptr, nullptr, true, {{"required", K::list}}},
     {"swap_off", swap_off, nullptr, nullptr, true, {}},
@@ -825,7 +834,7 @@ const std::vector<ProbeInfo>& registry()
     {"dns_configured", dns_configured, nullptr, nullptr, true, {}},
     {"binaries_present", binaries_present, nullptr, nullptr, true, {{"required", K::list}, {"recommended", K::list}, {"conntrackBefore", K::text}}},
     {"firewall_inactive", firewall_inactive, nullptr, nullptr, true, {}},
-    {"installed_versions", installed_versions, nullptr, nullptr, true, {{"containerdMinimum", K::text}}},
+    {"installed_versions", installed_versions, nullptr, nullptr, true, {}},
     {"no_leftover_state", no_leftover_state, nullptr, nullptr, true, {}},
     {"platform_cpus", nullptr, nullptr, platform_cpus, true, {{"cpus", K::number}}},
     {"platform_memory", nullptr, nullptr, platform_memory, true, {{"memoryGiB", K::number}}},

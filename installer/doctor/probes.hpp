@@ -3,6 +3,7 @@
 // A probe never talks to a host: the engine gathered everything before.
 #pragma once
 
+#include "compat/gate.hpp"
 #include "config/model.hpp"
 #include "doctor/catalogue.hpp"
 #include "facts/facts.hpp"
@@ -41,7 +42,9 @@ struct HostState {
 
 struct Context {
   const config::Cluster* cluster = nullptr;
-  std::string kubernetes;               // target version, e.g. "1.36"
+  const compat::Matrix* matrix = nullptr;  // supported OS, kernel floor
+  const compat::Row* row = nullptr;        // the row the cluster file selects
+  std::string kubernetes;                  // the row's Kubernetes minor, e.g. "1.36"
   std::vector<HostState> hosts;
 };
 

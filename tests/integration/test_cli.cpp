@@ -243,7 +243,7 @@ TEST_CASE("matrix check judges the cluster file before any connection, with row,
   CHECK(mlplat_run({"matrix", "check", "-c", dir + "/preview.yaml", "--allow-preview"}).exit_code == 0);
 }
 
-TEST_CASE("--matrix replaces the built-in matrix; a broken one exits 2 with file:line:column", "[cli][matrix]")
+TEST_CASE("a --matrix file replaces the built-in matrix; a broken one exits 2 with file:line:column", "[cli][matrix]")
 {
   const std::string dir = testbed::temp_dir("cli-matrix-file");
   const auto shipped = fs::read_file(std::string(MLPLAT_SOURCE_DIR) + "/manifests/matrix.yaml");

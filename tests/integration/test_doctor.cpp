@@ -210,7 +210,7 @@ TEST_CASE("doctor finds too little memory (OS-009)", "[doctor]")
 TEST_CASE("doctor finds an unsupported OS (OS-001)", "[doctor]")
 {
   knob("node-75", "/etc/os-release", "ID=ubuntu\nVERSION_ID=\"18.04\"\nPRETTY_NAME=\"Ubuntu 18.04.6 LTS\"\n");
-  expect_only("os", {{65, "control-plane"}, {75}}, "node-75", "OS-001", "Ubuntu 18.04.6 LTS (ubuntu 18.04) is not supported");
+  expect_only("os", {{65, "control-plane"}, {75}}, "node-75", "OS-001", "ubuntu 18.04 is not a supported OS [MAT-006, matrix row k8s-1.36");
 }
 
 TEST_CASE("doctor finds sudo needing a password, without hanging (SSH-004)", "[doctor]")

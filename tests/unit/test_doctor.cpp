@@ -20,7 +20,7 @@ bool contains(const std::string& haystack, const std::string& needle)
 
 Error catalogue_error(const std::string& checks)
 {
-  const auto c = load_catalogue("apiVersion: mlplat.dev/v1alpha1\nkind: CheckCatalogue\ndefaultKubernetes: \"1.36\"\nchecks:\n" + checks,
+  const auto c = load_catalogue("apiVersion: mlplat.dev/v1alpha1\nkind: CheckCatalogue\n# unit test\nchecks:\n" + checks,
                                 "catalogue.yaml");
   REQUIRE_FALSE(c.has_value());
   REQUIRE(c.error().children.size() == 1);
@@ -32,6 +32,7 @@ struct Fixture {
   config::Cluster cluster;
   Context ctx;
   Catalogue catalogue = *load_default_catalogue();
+  compat::Matrix matrix = *compat::load_active_matrix();
 
   explicit Fixture(size_t hosts, const std::string& profile = "onprem")
   {
@@ -45,6 +46,8 @@ struct Fixture {
       cluster.hosts.push_back(h);
     }
     ctx.cluster = &cluster;
+    ctx.matrix = &matrix;
+    ctx.row = &matrix.default_();
     ctx.kubernetes = "1.36";
     for (size_t i = 0; i < hosts; ++i) {
       HostState st;
@@ -150,7 +153,7 @@ TEST_CASE("catalogue errors point at the file position", "[doctor]")
   CHECK(e.where->line == 6);
   CHECK(contains(e.message, "'OS-900' is used twice"));
 
-  e = catalogue_error("  - {id: OS-900, title: t, probe: kernel_version, severity: error, fix: f, params: {minimum: \"4.15\"}}\n");
+  e = catalogue_error("  - {id: OS-900, title: t, probe: kernel_version, severity: error, fix: f, params: {}}\n");
   CHECK(e.where->line == 5);
   CHECK(contains(e.message, "missing required key 'recommended'"));
 

@@ -278,13 +278,14 @@ TEST_CASE("hosts gate: OS, kernel, installed containerd and kubelet (MAT-006..00
     std::string rule; // the rule that must refuse, or "" for none
   };
   const std::vector<Case> cases{
-    {{"ok", "debian 12", "6.1.0-18-amd64", "", "", ""}, ""},
-    {{"ok-installed", "ubuntu 24.04", "6.8.0", "2.2.1", "1.36.2", "1.36.4"}, ""},
-    {{"centos", "centos 7", "6.1.0", "", "", ""}, "MAT-006"},
-    {{"old-kernel", "debian 12", "4.9.0-13-amd64", "", "", ""}, "MAT-007"},
-    {{"containerd-17", "debian 12", "6.1.0", "1.7.28", "", ""}, "MAT-008"},
-    {{"kubelet-134", "debian 12", "6.1.0", "", "1.34.2", ""}, "MAT-009"},
-    {{"kubeadm-137", "debian 12", "6.1.0", "", "", "1.37.0"}, "MAT-009"},
+    {{"ok", "debian", "12", "6.1.0-18-amd64", "", "", ""}, ""},
+    {{"ok-installed", "ubuntu", "24.04", "6.8.0", "2.2.1", "1.36.2", "1.36.4"}, ""},
+    {{"centos", "centos", "7", "6.1.0", "", "", ""}, "MAT-006"},
+    {{"ubuntu-2404-1", "ubuntu", "24.041", "6.1.0", "", "", ""}, "MAT-006"},
+    {{"old-kernel", "debian", "12", "4.9.0-13-amd64", "", "", ""}, "MAT-007"},
+    {{"containerd-17", "debian", "12", "6.1.0", "1.7.28", "", ""}, "MAT-008"},
+    {{"kubelet-134", "debian", "12", "6.1.0", "", "1.34.2", ""}, "MAT-009"},
+    {{"kubeadm-137", "debian", "12", "6.1.0", "", "", "1.37.0"}, "MAT-009"},
   };
   for (const auto& c : cases) {
     auto r = check_hosts(m, row, {c.host});
