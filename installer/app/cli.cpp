@@ -83,6 +83,7 @@ int run_cli(int argc, char** argv)
   install_cmd->add_option("--profile", install_profile, "Must match spec.profile of the cluster file")
     ->check(CLI::IsMember(config::profiles()));
   add_doctor_flags(install_cmd);
+  install_cmd->add_flag("--allow-preview", doctor_options.allow_preview, "Accept a preview row of the compatibility matrix");
   auto* version_cmd = app.add_subcommand("version", "Show the version");
 
   MatrixOptions matrix_options;

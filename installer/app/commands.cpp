@@ -219,6 +219,30 @@ int cmd_doctor(const GlobalOptions& global, const DoctorOptions& options)
 
 int cmd_install(const GlobalOptions& global, const DoctorOptions& options)
 {
+  // Gate 1, before any connection: the cluster file against the compatibility matrix.
+  {
+    auto cluster = config::load_file(global.config);
+    if (!cluster) {
+      return report_error(global, cluster.error());
+    }
+    auto matrix = compat::load_active_matrix();
+    if (!matrix) {
+      return report_error(global, matrix.error());
+    }
+    const auto gate = compat::check_config(*matrix, *cluster, compat::GateOptions{options.allow_preview});
+    if (!gate.passed()) {
+      std::cout << compat::render(gate, false);
+      log::write(log::Level::error, {}, gate.to_status().error().render());
+      return k_exit_preflight;
+    }
+    for (const auto& f : gate.findings) {
+      if (f.level == compat::Level::warning) {
+        log::warn("[{}] row {}: {}", f.rule, f.row, f.reason);
+      }
+    }
+    log::info("versions: row {} (Kubernetes {}) of {}", gate.row->id, gate.row->kubernetes.str(), matrix->source);
+  }
+  // Gate 2: doctor on every host (read-only), which includes the matrix's hosts gate.
   int rc = k_exit_ok;
   const auto report = run_doctor(global, options, rc);
   if (!report) {

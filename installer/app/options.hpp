@@ -23,6 +23,7 @@ struct GlobalOptions {
 struct DoctorOptions {
   std::vector<std::string> ignore;  // check ids whose errors become warnings ("all" for every one)
   int deadline_seconds = 30;        // per host, for gathering facts
+  bool allow_preview = false;       // install: accept a preview matrix row
 };
 
 struct MatrixOptions {

@@ -241,6 +241,14 @@ TEST_CASE("matrix check judges the cluster file before any connection, with row,
   CHECK(contains(preview.out, "MAT-004"));
   CHECK(contains(preview.out, "istio 1.31.0 supports Kubernetes >=1.32 <=1.36, not 1.37"));
   CHECK(mlplat_run({"matrix", "check", "-c", dir + "/preview.yaml", "--allow-preview"}).exit_code == 0);
+
+  // install runs the same gate first, before any connection: the host (.252) does not exist, and a
+  // connection attempt would end in exit 4, not 3.
+  const auto install = mlplat_run({"install", "-c", dir + "/istio.yaml"});
+  CHECK(install.exit_code == 3);
+  CHECK(contains(install.out, "MAT-002"));
+  CHECK(contains(install.err, "the compatibility gate 'config' refused 1 thing(s); nothing was changed"));
+  CHECK_FALSE(contains(install.err, "checking 1 host"));
 }
 
 TEST_CASE("a --matrix file replaces the built-in matrix; a broken one exits 2 with file:line:column", "[cli][matrix]")
