@@ -11,14 +11,19 @@ packages=(
   openssh-server openssh-client sudo iproute2 iptables util-linux procps bc
   # what a healthy test host has, so a clean host passes doctor; strace is the audit stand-in
   socat ethtool ebtables strace
-  # the doctor JSON schema test
+  # the doctor JSON schema test; the local HTTP server of the download and bundle tests
   python3 python3-jsonschema
+  # bundles: tar with gzip and zstd
+  tar gzip zstd
 )
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# The offline kustomize test runs a real kubectl: the machine's when it has one, else Debian's
+# (kubernetes-client), whose old kustomize the matrix's MAT-011 gate would then refuse.
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#packages[@]} packages present"
   exit 0
