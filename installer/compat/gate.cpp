@@ -220,6 +220,21 @@ GateResult check_config(const Matrix& matrix, const config::Cluster& cluster, co
             fmt::format("Kubernetes {}", minor_of(matrix.default_().kubernetes)));
   }
 
+  // MAT-012: the row is offered on this profile.
+  if (std::find(row.profiles.begin(), row.profiles.end(), cluster.profile) != row.profiles.end()) {
+    out.add("MAT-012", cluster.profile, Level::pass, fmt::format("row {} is offered on profile {}", row.id, cluster.profile));
+  } else {
+    std::vector<std::string> others;
+    for (const auto& r : matrix.rows) {
+      if (std::find(r.profiles.begin(), r.profiles.end(), cluster.profile) != r.profiles.end()) {
+        others.push_back(fmt::format("{} ({})", minor_of(r.kubernetes), r.id));
+      }
+    }
+    out.add("MAT-012", cluster.profile, Level::error,
+            fmt::format("row {} is not offered on profile {} (it is on {})", row.id, cluster.profile, text::join(row.profiles, ", ")),
+            others.empty() ? "another profile" : "Kubernetes " + text::join(others, ", "));
+  }
+
   // MAT-005: each component to be installed supports the row's Kubernetes.
   for (const auto& name : components_installed(cluster)) {
     const Component* c = row.component(name);

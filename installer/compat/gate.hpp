@@ -48,7 +48,8 @@ Result<const Row*> select_row(const Matrix& matrix, const config::Cluster& clust
 
 // Before any connection: a row exists for the requested Kubernetes (MAT-001); every version the
 // file names is the row's (MAT-002); the chosen CNI is in the row (MAT-003); a preview row needs
-// --allow-preview (MAT-004); each component to be installed supports the row's Kubernetes (MAT-005).
+// --allow-preview (MAT-004); each component to be installed supports the row's Kubernetes (MAT-005);
+// the row is offered on the cluster's profile (MAT-012).
 GateResult check_config(const Matrix& matrix, const config::Cluster& cluster, const GateOptions& options = {});
 
 // What a host runs, as facts gathered it. Empty strings: not installed / unknown.

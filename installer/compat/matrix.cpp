@@ -261,6 +261,14 @@ void read_row(yamlio::Problems& problems, yamlio::Positions& positions, const YA
                  "use kubeadm.k8s.io/v1beta4 (v1beta3 is gone in kubeadm 1.37)");
   }
   r.integer("containerdConfigVersion", row.containerd_config_version, 2, 3, Need::required);
+  if (r.string_list("profiles", row.profiles, Need::required)) {
+    for (const auto& p : row.profiles) {
+      if (std::find(config::profiles().begin(), config::profiles().end(), p) == config::profiles().end()) {
+        problems.add(positions[path + ".profiles"], fmt::format("{}.profiles: '{}' is not a profile", path, p),
+                     fmt::format("use {}", text::join(config::profiles(), ", ")));
+      }
+    }
+  }
   r.sub(
     "components",
     [&](MapReader& cr) {

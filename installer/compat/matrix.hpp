@@ -75,6 +75,7 @@ struct Row {
   Version kubernetes;
   std::string kubeadm_api;
   int containerd_config_version = 3;
+  std::vector<std::string> profiles;  // the infrastructure profiles this row is offered on
   std::vector<Component> components;
   std::vector<Artifact> artifacts;
   std::vector<KustomizeSource> kustomize_sources;

@@ -90,6 +90,7 @@ rows:
     kubernetes: "1.36.4"
     kubeadmApi: kubeadm.k8s.io/v1beta4
     containerdConfigVersion: 3
+    profiles: [onprem]
     components:
       pipelines: {version: "2.17.0"}
       argoWorkflows: {version: "4.0.5"}

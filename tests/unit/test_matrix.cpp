@@ -28,6 +28,7 @@ rows:
     kubernetes: "1.36.4"
     kubeadmApi: kubeadm.k8s.io/v1beta4
     containerdConfigVersion: 3
+    profiles: [onprem, gcp, ibm-vpc]
     components:
       containerd: {version: "2.3.4", accepts: ">=2.2.0"}
       calico: {version: "3.32.1", kubernetes: ">=1.34 <=1.36"}
@@ -46,6 +47,7 @@ rows:
     kubernetes: "1.37.1"
     kubeadmApi: kubeadm.k8s.io/v1beta4
     containerdConfigVersion: 3
+    profiles: [onprem]
     components:
       containerd: {version: "2.3.4"}
       calico: {version: "3.32.1", kubernetes: ">=1.34 <=1.36"}
@@ -136,32 +138,32 @@ TEST_CASE("the test matrix loads and its rows are found by id and by Kubernetes 
 TEST_CASE("matrix parsing errors carry their line and column")
 {
   // unknown key, with did-you-mean
-  expect_error(replace(k_matrix, "    kubeadmApi: kubeadm.k8s.io/v1beta4\n    containerdConfigVersion: 3\n    components:\n      containerd: {version: \"2.3.4\", accepts",
-                       "    kubeadmAPI: kubeadm.k8s.io/v1beta4\n    containerdConfigVersion: 3\n    components:\n      containerd: {version: \"2.3.4\", accepts"),
-               {13, 5, "unknown key 'kubeadmAPI'"});
+  expect_error(replace(k_matrix, "    kubeadmApi:", "    kubeadmAPI:"), {13, 5, "unknown key 'kubeadmAPI'"});
   // a version that is not one
   expect_error(replace(k_matrix, "kubernetes: \"1.36.4\"", "kubernetes: \"one.36\""), {12, 17, "not a version"});
   // a constraint without operator
-  expect_error(replace(k_matrix, "accepts: \">=2.2.0\"", "accepts: \"2.2.0\""), {16, 47, "has no operator"});
+  expect_error(replace(k_matrix, "accepts: \">=2.2.0\"", "accepts: \"2.2.0\""), {17, 47, "has no operator"});
   // a bad sha256
-  expect_error(replace(k_matrix, "sha256: 2e141e5b", "sha256: XYZ1e5b"), {26, 17, "is not 64 lowercase hex digits"});
+  expect_error(replace(k_matrix, "sha256: 2e141e5b", "sha256: XYZ1e5b"), {27, 17, "is not 64 lowercase hex digits"});
   // two ways of verifying one artifact
   expect_error(replace(k_matrix, "        sha256: 2e141e5b", "        unpinned: no\n        sha256: 2e141e5b"),
-               {24, 9, "needs exactly one of sha256, checksumUrl or unpinned"});
+               {25, 9, "needs exactly one of sha256, checksumUrl or unpinned"});
   // an unknown component
   expect_error(replace(k_matrix, "      istio: {version: \"1.31.0\", kubernetes: \">=1.32 <=1.36\"}\n      kustomize",
                        "      istoi: {version: \"1.31.0\"}\n      kustomize"),
-               {18, 7, "unknown key 'istoi'"});
+               {19, 7, "unknown key 'istoi'"});
   // a supported row whose component does not list its Kubernetes
   expect_error(replace(k_matrix, "istio: {version: \"1.31.0\", kubernetes: \">=1.32 <=1.36\"}\n      kustomize",
                        "istio: {version: \"1.31.0\", kubernetes: \">=1.32 <=1.35\"}\n      kustomize"),
-               {18, 14, "istio 1.31.0 supports Kubernetes >=1.32 <=1.35, not this row's 1.36.4"});
+               {19, 14, "istio 1.31.0 supports Kubernetes >=1.32 <=1.35, not this row's 1.36.4"});
   // a default row that does not exist
   expect_error(replace(k_matrix, "defaultRow: k8s-1.36", "defaultRow: k8s-1.63"), {4, 13, "'k8s-1.63' is not one of k8s-1.36, k8s-1.37"});
   // a duplicate row id
-  expect_error(replace(k_matrix, "  - id: k8s-1.37", "  - id: k8s-1.36"), {28, 9, "'k8s-1.36' is used twice"});
+  expect_error(replace(k_matrix, "  - id: k8s-1.37", "  - id: k8s-1.36"), {29, 9, "'k8s-1.36' is used twice"});
   // a bad status
-  expect_error(replace(k_matrix, "status: preview", "status: beta"), {29, 13, "'beta' is not one of"});
+  expect_error(replace(k_matrix, "status: preview", "status: beta"), {30, 13, "'beta' is not one of"});
+  // a profile that does not exist
+  expect_error(replace(k_matrix, "profiles: [onprem, gcp, ibm-vpc]", "profiles: [onprem, aws]"), {15, 15, "'aws' is not a profile"});
   // a duplicate key (yaml-cpp alone would keep one silently)
   expect_error(replace(k_matrix, "    status: default\n", "    status: default\n    status: supported\n"), {12, 5, "duplicate key 'status'"});
 }
@@ -247,6 +249,16 @@ TEST_CASE("config gate: rows, requested versions, CNI, preview and component ran
     const Finding* f = find(r, "MAT-003", Level::error);
     REQUIRE(f != nullptr);
     CHECK(f->supported == "spec.network.cni: calico");
+  }
+  SECTION("MAT-012: a row not offered on the cluster's profile")
+  {
+    auto c = cluster_with({{"kubernetes", "1.37"}});
+    c.profile = "gcp";
+    const auto r = check_config(m, c, GateOptions{true});
+    const Finding* f = find(r, "MAT-012", Level::error);
+    REQUIRE(f != nullptr);
+    CHECK(f->reason == "row k8s-1.37 is not offered on profile gcp (it is on onprem)");
+    CHECK(f->supported == "Kubernetes 1.36 (k8s-1.36)");
   }
   SECTION("MAT-004/005: a preview row is refused unless allowed, with the components that do not list it")
   {
