@@ -11,4 +11,8 @@ fi
 "$top/scripts/install-deps.sh"
 "$top/scripts/build.sh" -DMLPLAT_BUILD_TESTS=ON
 cd "$top/build"
+# Every temporary file of the run goes into one directory, removed afterwards.
+TMPDIR=$(mktemp -d /tmp/mlplat-tests.XXXXXX)
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
 ctest --output-on-failure --parallel 2 --timeout 600 "$@"

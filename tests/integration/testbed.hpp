@@ -11,6 +11,7 @@
 #include "util/process.hpp"
 
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -71,7 +72,8 @@ inline mlplat::ProcessResult script(const std::vector<std::string>& args)
 // A fresh temporary directory for one test.
 inline std::string temp_dir(const std::string& name)
 {
-  const std::string path = "/tmp/mlplat-test-" + name + "-" + std::to_string(::getpid());
+  // Under $TMPDIR: scripts/test.sh gives each run its own and removes it afterwards.
+  const std::string path = std::filesystem::temp_directory_path().string() + "/mlplat-test-" + name + "-" + std::to_string(::getpid());
   mlplat::run_process({"rm", "-rf", path}, std::chrono::seconds(10));
   mlplat::run_process({"mkdir", "-p", "-m", "0700", path}, std::chrono::seconds(10));
   return path;
