@@ -335,15 +335,7 @@ Result<Matrix> load_matrix(const std::string& text, const std::string& file_name
     TRY(problems.to_status());
   }
   MapReader top(problems, positions, root, "");
-  std::string api_version;
-  std::string kind;
-  if (top.str("apiVersion", api_version, Need::required) && api_version != config::k_api_version) {
-    problems.add(positions["apiVersion"], fmt::format("apiVersion: '{}' is not supported", api_version),
-                 fmt::format("use {}", config::k_api_version));
-  }
-  if (top.str("kind", kind, Need::required) && kind != "CompatibilityMatrix") {
-    problems.add(positions["kind"], fmt::format("kind: '{}' is not a compatibility matrix", kind), "use CompatibilityMatrix");
-  }
+  yamlio::read_header(top, problems, positions, config::k_api_version, "CompatibilityMatrix", "a compatibility matrix");
   top.str("verified", m.verified, Need::required);
   top.str("defaultRow", m.default_row, Need::required);
   if (top.str("arch", m.arch, Need::required) && m.arch != "amd64" && m.arch != "arm64") {

@@ -85,15 +85,7 @@ Result<Catalogue> load_catalogue(const std::string& text, const std::string& fil
     TRY(problems.to_status());
   }
   MapReader top(problems, positions, root, "");
-  std::string api_version;
-  std::string kind;
-  if (top.str("apiVersion", api_version, Need::required) && api_version != config::k_api_version) {
-    problems.add(positions["apiVersion"], fmt::format("apiVersion: '{}' is not supported", api_version),
-                 fmt::format("use {}", config::k_api_version));
-  }
-  if (top.str("kind", kind, Need::required) && kind != "CheckCatalogue") {
-    problems.add(positions["kind"], fmt::format("kind: '{}' is not a check catalogue", kind), "use CheckCatalogue");
-  }
+  yamlio::read_header(top, problems, positions, config::k_api_version, "CheckCatalogue", "a check catalogue");
   static const std::regex id_format("[A-Z]{2,4}-[0-9]{3}");
   std::set<std::string> ids;
   top.list(

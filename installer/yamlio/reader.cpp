@@ -108,6 +108,20 @@ std::string describe(const YAML::Node& node)
   return "?";
 }
 
+void read_header(MapReader& top, Problems& problems, Positions& positions, const std::string& api_version,
+                 const std::string& kind, const std::string& what)
+{
+  std::string found_api;
+  std::string found_kind;
+  if (top.str("apiVersion", found_api, Need::required) && found_api != api_version) {
+    problems.add(positions["apiVersion"], fmt::format("apiVersion: '{}' is not supported", found_api),
+                 fmt::format("use {}", api_version));
+  }
+  if (top.str("kind", found_kind, Need::required) && found_kind != kind) {
+    problems.add(positions["kind"], fmt::format("kind: '{}' is not {}", found_kind, what), fmt::format("use {}", kind));
+  }
+}
+
 std::string child_path(const std::string& parent, const std::string& key)
 {
   return parent.empty() ? key : parent + "." + key;

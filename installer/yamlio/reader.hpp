@@ -95,6 +95,11 @@ private:
   std::list<YAML::Node> m_found; // stable addresses for returned nodes
 };
 
+// Reads a data file's apiVersion and kind (both required) and adds a problem when either is not the
+// expected one. `what` names the kind in words ("a compatibility matrix").
+void read_header(MapReader& top, Problems& problems, Positions& positions, const std::string& api_version,
+                 const std::string& kind, const std::string& what);
+
 // --- Inline implementations ---
 
 template<typename E>
