@@ -37,6 +37,8 @@ public:
   ~Fleet();
 
   size_t size() const { return m_endpoints.size(); }
+  // Hosts worked on at once (FleetOptions::concurrency).
+  size_t concurrency() const { return m_options.concurrency; }
   const Endpoint& endpoint(size_t host) const { return m_endpoints[host]; }
 
   // Host `host`'s session, connecting (with retries) on first use. A session lost to a dropped
