@@ -25,7 +25,6 @@ struct Planned {
 // Listed in --help from the first version so that the shape of the tool is visible; each says it is
 // not built yet until it is.
 constexpr Planned k_not_built[] = {
-  {"plan", "Show the commands install would run on each host, changing nothing"},
   {"status", "Show the state of the cluster and the platform"},
   {"kubeconfig", "Fetch the admin kubeconfig (0600)"},
   {"reset", "Remove what mlplat installed from the hosts"},
@@ -78,12 +77,18 @@ int run_cli(int argc, char** argv)
   };
   auto* doctor_cmd = app.add_subcommand("doctor", "Read-only preflight checks on every host, with fixes");
   add_doctor_flags(doctor_cmd);
-  std::string install_profile;
   auto* install_cmd = app.add_subcommand("install", "Install the cluster and the ML platform (preflight gate built)");
-  install_cmd->add_option("--profile", install_profile, "Must match spec.profile of the cluster file")
+  install_cmd->add_option("--profile", doctor_options.profile, "Must match spec.profile of the cluster file")
     ->check(CLI::IsMember(config::profiles()));
-  add_doctor_flags(install_cmd);
-  install_cmd->add_flag("--allow-preview", doctor_options.allow_preview, "Accept a preview row of the compatibility matrix");
+  auto* plan_cmd = app.add_subcommand("plan", "Show the commands install would run on each host, changing nothing");
+  for (auto* sub : {install_cmd, plan_cmd}) {
+    add_doctor_flags(sub);
+    sub->add_flag("--allow-preview", doctor_options.allow_preview, "Accept a preview row of the compatibility matrix");
+    sub->add_option("--only", doctor_options.only, "Only these phases (comma-separated)")->delimiter(',');
+    sub->add_option("--skip", doctor_options.skip, "Not these phases (comma-separated)")->delimiter(',');
+  }
+  install_cmd->add_option("--state-dir", doctor_options.state_dir, "The cluster's state directory (journal, lock)");
+  plan_cmd->add_option("--state-dir", doctor_options.state_dir, "The cluster's state directory (journal read only)");
   auto* version_cmd = app.add_subcommand("version", "Show the version");
 
   MatrixOptions matrix_options;
@@ -147,6 +152,8 @@ int run_cli(int argc, char** argv)
     rc = cmd_doctor(global, doctor_options);
   } else if (install_cmd->parsed()) {
     rc = cmd_install(global, doctor_options);
+  } else if (plan_cmd->parsed()) {
+    rc = cmd_plan(global, doctor_options);
   } else if (bundle_create_cmd->parsed()) {
     rc = cmd_bundle_create(global, bundle_options);
   } else if (bundle_verify_cmd->parsed()) {

@@ -1,4 +1,5 @@
 #include "app/commands.hpp"
+#include "app/internal.hpp"
 
 #include "assets/assets.hpp"
 #include "compat/gate.hpp"
@@ -152,17 +153,11 @@ int cmd_facts(const GlobalOptions& global)
   return k_exit_ok;
 }
 
-namespace {
-
-// Loads the cluster file and the catalogue and runs the doctor engine; nullopt after reporting an
-// error (whose exit code is in `rc`).
-std::optional<doctor::Report> run_doctor(const GlobalOptions& global, const DoctorOptions& options, int& rc)
+// Runs the doctor engine on `cluster` through `fleet`; nullopt after reporting an error (whose exit
+// code is in `rc`).
+std::optional<doctor::Report> run_doctor(const GlobalOptions& global, const DoctorOptions& options,
+                                         const config::Cluster& cluster, transport::Fleet& fleet, int& rc)
 {
-  auto cluster = config::load_file(global.config);
-  if (!cluster) {
-    rc = report_error(global, cluster.error());
-    return std::nullopt;
-  }
   auto catalogue = doctor::load_default_catalogue();
   if (!catalogue) {
     rc = report_error(global, catalogue.error());
@@ -173,7 +168,7 @@ std::optional<doctor::Report> run_doctor(const GlobalOptions& global, const Doct
     rc = report_error(global, matrix.error());
     return std::nullopt;
   }
-  auto row = compat::select_row(*matrix, *cluster);
+  auto row = compat::select_row(*matrix, cluster);
   if (!row) {
     rc = report_error(global, row.error());
     return std::nullopt;
@@ -185,12 +180,9 @@ std::optional<doctor::Report> run_doctor(const GlobalOptions& global, const Doct
     rc = report_error(global, valid.error());
     return std::nullopt;
   }
-  transport::FleetOptions fleet_options;
-  fleet_options.concurrency = global.concurrency;
-  transport::Fleet fleet(endpoints_of(*cluster), fleet_options);
   log::info("checking {} host{} (read-only, at most {} at once, {} s deadline each)", fleet.size(),
             fleet.size() == 1 ? "" : "s", std::min(fleet.size(), global.concurrency), options.deadline_seconds);
-  return doctor::run(*cluster, *matrix, **row, fleet, *catalogue, doctor_options);
+  return doctor::run(cluster, *matrix, **row, fleet, *catalogue, doctor_options);
 }
 
 void print_report(const GlobalOptions& global, const doctor::Report& report)
@@ -204,59 +196,27 @@ void print_report(const GlobalOptions& global, const doctor::Report& report)
   std::cout.flush();
 }
 
-} // namespace
+std::vector<transport::Endpoint> endpoints(const config::Cluster& cluster)
+{
+  return endpoints_of(cluster);
+}
 
 int cmd_doctor(const GlobalOptions& global, const DoctorOptions& options)
 {
+  auto cluster = config::load_file(global.config);
+  if (!cluster) {
+    return report_error(global, cluster.error());
+  }
+  transport::FleetOptions fleet_options;
+  fleet_options.concurrency = global.concurrency;
+  transport::Fleet fleet(endpoints_of(*cluster), fleet_options);
   int rc = k_exit_ok;
-  const auto report = run_doctor(global, options, rc);
+  const auto report = run_doctor(global, options, *cluster, fleet, rc);
   if (!report) {
     return rc;
   }
   print_report(global, *report);
   return report->has_errors() ? k_exit_preflight : k_exit_ok;
-}
-
-int cmd_install(const GlobalOptions& global, const DoctorOptions& options)
-{
-  // Gate 1, before any connection: the cluster file against the compatibility matrix.
-  {
-    auto cluster = config::load_file(global.config);
-    if (!cluster) {
-      return report_error(global, cluster.error());
-    }
-    auto matrix = compat::load_active_matrix();
-    if (!matrix) {
-      return report_error(global, matrix.error());
-    }
-    const auto gate = compat::check_config(*matrix, *cluster, compat::GateOptions{options.allow_preview});
-    if (!gate.passed()) {
-      std::cout << compat::render(gate, false);
-      log::write(log::Level::error, {}, gate.to_status().error().render());
-      return k_exit_preflight;
-    }
-    for (const auto& f : gate.findings) {
-      if (f.level == compat::Level::warning) {
-        log::warn("[{}] row {}: {}", f.rule, f.row, f.reason);
-      }
-    }
-    log::info("versions: row {} (Kubernetes {}) of {}", gate.row->id, gate.row->kubernetes.str(), matrix->source);
-  }
-  // Gate 2: doctor on every host (read-only), which includes the matrix's hosts gate.
-  int rc = k_exit_ok;
-  const auto report = run_doctor(global, options, rc);
-  if (!report) {
-    return rc;
-  }
-  if (report->has_errors()) {
-    print_report(global, *report);
-    log::error("install refused: preflight found {} error{}; nothing was changed on any host",
-               report->count("error"), report->count("error") == 1 ? "" : "s");
-    return k_exit_preflight;
-  }
-  log::info("preflight passed on {} host{} ({} warning{})", report->hosts.size(), report->hosts.size() == 1 ? "" : "s",
-            report->count("warning"), report->count("warning") == 1 ? "" : "s");
-  return cmd_not_built("install (the phases after preflight)");
 }
 
 int cmd_version(const GlobalOptions& global)

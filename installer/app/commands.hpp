@@ -20,9 +20,14 @@ int cmd_facts(const GlobalOptions& global);
 // `mlplat doctor`: read-only checks on every host at once; exit 3 while an error remains.
 int cmd_doctor(const GlobalOptions& global, const DoctorOptions& options);
 
-// `mlplat install`: runs doctor as its first gate and refuses to change anything while an error
-// stands. The phases after the gate are not built yet: it says so and exits 1.
+// `mlplat install`: the matrix gate (before any connection), the local lock and the journal, doctor
+// on every host (errors refuse, changing nothing), then the install phases in order. The phases
+// that are not built yet are named, and the command exits 1 after the built ones.
 int cmd_install(const GlobalOptions& global, const DoctorOptions& options);
+
+// `mlplat plan`: the same gates and phases in dry-run: per phase and host, the commands install
+// would run, built from the hosts' real state; changes nothing and writes no journal.
+int cmd_plan(const GlobalOptions& global, const DoctorOptions& options);
 
 // `mlplat matrix`: the rows of the compatibility matrix (a table, or everything with --output json).
 int cmd_matrix_show(const GlobalOptions& global, const MatrixOptions& options);

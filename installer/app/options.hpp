@@ -24,6 +24,10 @@ struct DoctorOptions {
   std::vector<std::string> ignore;  // check ids whose errors become warnings ("all" for every one)
   int deadline_seconds = 30;        // per host, for gathering facts
   bool allow_preview = false;       // install: accept a preview matrix row
+  std::vector<std::string> only;    // install, plan: only these phases
+  std::vector<std::string> skip;    // install, plan: not these phases
+  std::string state_dir;            // install: the cluster's state directory (default: state::default_dir)
+  std::string profile;              // install --profile: must be the cluster file's spec.profile
 };
 
 struct MatrixOptions {

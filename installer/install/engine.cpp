@@ -58,6 +58,7 @@ Status run_host(const Phase& phase, size_t host, state::Journal& journal, transp
     if (interrupt::requested()) {
       return fail(ErrorCode::interrupted, fmt::format("{} / {}: interrupted before it started", phase.name, step.name));
     }
+    fleet.set_label(host, phase.name + "/" + step.name);
     bool recorded = false;
     {
       std::lock_guard lock(mutex);

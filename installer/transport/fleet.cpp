@@ -9,7 +9,8 @@ Fleet::Fleet(std::vector<Endpoint> endpoints, FleetOptions options)
     m_options(options),
     m_sessions(m_endpoints.size()),
     m_opened(new std::atomic<int>[m_endpoints.size()]()),
-    m_attempts(new std::atomic<int>[m_endpoints.size()]())
+    m_attempts(new std::atomic<int>[m_endpoints.size()]()),
+    m_labels(m_endpoints.size())
 {
 }
 

@@ -29,6 +29,8 @@ struct PlannedCommand {
   std::string host;
   std::string description;
   std::string script;        // empty for sensitive commands
+  std::string step;          // the label set for the host when it was recorded (set_label)
+  bool sensitive = false;    // its script is withheld
 };
 
 class Fleet {
@@ -37,6 +39,10 @@ public:
   ~Fleet();
 
   size_t size() const { return m_endpoints.size(); }
+  // Labels what follows on `host` ("prepare/sysctl"); planned commands carry it. Called by the worker
+  // that owns the host.
+  void set_label(size_t host, std::string label) { m_labels[host] = std::move(label); }
+
   // Hosts worked on at once (FleetOptions::concurrency).
   size_t concurrency() const { return m_options.concurrency; }
   const Endpoint& endpoint(size_t host) const { return m_endpoints[host]; }
@@ -79,6 +85,7 @@ private:
   std::unique_ptr<std::atomic<int>[]> m_attempts;
   mutable std::mutex m_plan_mutex;
   std::vector<PlannedCommand> m_plan;
+  std::vector<std::string> m_labels;
 
   // The one path to a host: in dry-run, a mutating `planned` is recorded and `fn` is not called
   // (the result is `dry`); otherwise `fn(session)` runs, and a session whose connection was lost is
@@ -94,7 +101,8 @@ template<typename T, typename Fn> Result<T> Fleet::through(size_t host, const Co
   if (m_options.dry_run == DryRun::yes && planned.effect == Effect::mutating) {
     std::lock_guard lock(m_plan_mutex);
     m_plan.push_back({m_endpoints[host].name, planned.description,
-                      planned.sensitive == Sensitive::yes ? std::string() : planned.script});
+                      planned.sensitive == Sensitive::yes ? std::string() : planned.script, m_labels[host],
+                      planned.sensitive == Sensitive::yes});
     return dry;
   }
   TRY_ASSIGN(Session * s, session(host));

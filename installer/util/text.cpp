@@ -91,6 +91,23 @@ std::vector<std::string> split(std::string_view s, char sep)
   return out;
 }
 
+std::string indent(std::string_view text, std::string_view prefix)
+{
+  std::string out;
+  bool at_start = true;
+  for (const char c : text) {
+    if (at_start && c != '\n') {
+      out += prefix;
+    }
+    out += c;
+    at_start = c == '\n';
+  }
+  if (!out.empty() && out.back() == '\n') {
+    out.pop_back();
+  }
+  return out;
+}
+
 std::string join(const std::vector<std::string>& items, std::string_view sep)
 {
   std::string out;

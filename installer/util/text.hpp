@@ -24,6 +24,9 @@ std::optional<std::string> did_you_mean(std::string_view word, const std::vector
 // Levenshtein distance, case-insensitive.
 size_t edit_distance(std::string_view a, std::string_view b);
 
+// Every line of `text` prefixed with `prefix` (a trailing newline is not followed by a prefix).
+std::string indent(std::string_view text, std::string_view prefix);
+
 // Removes leading and trailing whitespace.
 std::string_view trim(std::string_view s);
 

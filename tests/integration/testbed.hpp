@@ -5,6 +5,8 @@
 //   node-8 wrong key        node-9 dropped port  node-10 agent
 //   node-11..60 fan-out     node-61..63 CLI tests   node-64 knobs (read-only CLI test too)
 //   node-65 clean (doctor; read-only partner of the duplicate tests)   node-66..78 one doctor fault each
+//   node-79 bundle push     node-80 bundle fetched from a mirror
+//   node-81, 82 install (prepare, rerun audited)   node-83 plan (audited)   node-84 install with swap in fstab
 #pragma once
 
 #include "transport/session.hpp"

@@ -25,6 +25,7 @@
 # Environment: MLPLAT_TESTBED_DIR (default /tmp/mlplat-testbed), MLPLAT_TESTBED_NET (first three
 # octets of the /24, default 10.199.0; hosts get .11 to .110, the bridge .1).
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 
 TB_DIR=${MLPLAT_TESTBED_DIR:-/tmp/mlplat-testbed}
 TB_NET=${MLPLAT_TESTBED_NET:-10.199.0}
@@ -165,6 +166,10 @@ EOF
       net/ipv6/netfilter/ip6table_nat net/ipv6/netfilter/ip6table_mangle net/ipv6/netfilter/ip6table_raw \
       net/netfilter/ipvs/ip_vs net/sched/sch_htb drivers/net/vxlan > "$modules_dir/modules.builtin"
   fi
+  # Stand-ins for what a test host cannot have (tests/testbed/standins/): in /usr/local/sbin, before
+  # the machine's own in PATH.
+  mkdir -p "$dir/upper/usr/local/sbin"
+  install -m 0755 "$here"/standins/* "$dir/upper/usr/local/sbin/"
   # systemd's own test for "booted with systemd" (sd_booted): /run/systemd/system exists.
   mkdir -p "$dir/run/systemd/system"
   # The audit stand-in (testbed.sh audit HOST on): every session's command runs under strace.

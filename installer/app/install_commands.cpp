@@ -1,0 +1,188 @@
+// `mlplat install` and `mlplat plan`: gates, lock, journal, then the phases of the install engine.
+#include "app/commands.hpp"
+#include "app/internal.hpp"
+
+#include "compat/gate.hpp"
+#include "config/load.hpp"
+#include "install/engine.hpp"
+#include "install/prepare.hpp"
+#include "state/state.hpp"
+#include "util/log.hpp"
+#include "util/text.hpp"
+
+#include <fmt/core.h>
+
+#include <chrono>
+#include <iostream>
+
+namespace mlplat::app {
+
+namespace {
+
+// The phases the install issue lists after "prepare", shown until they are built.
+constexpr const char* k_not_built_phases = "containerd, kubeadm init, join, kubeconfig, CNI, storage, cleanup";
+
+// The matrix gate on the cluster file, before any connection. Prints refusals; false when refused.
+bool config_gate(const config::Cluster& cluster, const DoctorOptions& options, int& rc, const GlobalOptions& global)
+{
+  auto matrix = compat::load_active_matrix();
+  if (!matrix) {
+    rc = report_error(global, matrix.error());
+    return false;
+  }
+  const auto gate = compat::check_config(*matrix, cluster, compat::GateOptions{options.allow_preview});
+  if (!gate.passed()) {
+    std::cout << compat::render(gate, false);
+    log::write(log::Level::error, {}, gate.to_status().error().render());
+    rc = k_exit_preflight;
+    return false;
+  }
+  for (const auto& f : gate.findings) {
+    if (f.level == compat::Level::warning) {
+      log::warn("[{}] row {}: {}", f.rule, f.row, f.reason);
+    }
+  }
+  log::info("versions: row {} (Kubernetes {}) of {}", gate.row->id, gate.row->kubernetes.str(), matrix->source);
+  return true;
+}
+
+Result<std::vector<install::Phase>> build_phases(transport::Fleet& fleet)
+{
+  std::vector<size_t> all(fleet.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    all[i] = i;
+  }
+  std::vector<install::Phase> phases;
+  TRY_ASSIGN(auto prepare, install::prepare_phase(fleet, all));
+  phases.push_back(std::move(prepare));
+  return phases;
+}
+
+install::RunOptions run_options(const DoctorOptions& options, bool dry_run)
+{
+  install::RunOptions o;
+  o.only = {options.only.begin(), options.only.end()};
+  o.skip = {options.skip.begin(), options.skip.end()};
+  o.dry_run = dry_run;
+  return o;
+}
+
+// Shared by install and plan: gates, then the phases. `dry_run` for plan.
+int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, bool dry_run)
+{
+  const auto started = std::chrono::steady_clock::now();
+  auto cluster = config::load_file(global.config);
+  if (!cluster) {
+    return report_error(global, cluster.error());
+  }
+  if (!options.profile.empty() && options.profile != cluster->profile) {
+    Error e;
+    e.code = ErrorCode::usage;
+    e.message = fmt::format("--profile={} but {} says spec.profile: {}", options.profile, cluster->source_file, cluster->profile);
+    e.where = cluster->where("spec.profile");
+    e.fix = "use the profile the cluster file was written for, or change spec.profile";
+    return report_error(global, e);
+  }
+  int rc = k_exit_ok;
+  if (!config_gate(*cluster, options, rc, global)) {
+    return rc;
+  }
+  // Local state: directory, lock (install only: plan changes nothing), journal.
+  const auto dir = options.state_dir.empty() ? state::default_dir(cluster->name) : std::filesystem::path(options.state_dir);
+  std::optional<state::Lock> lock;
+  if (!dry_run) {
+    if (auto prepared = state::prepare_dir(dir); !prepared) {
+      return report_error(global, prepared.error());
+    }
+    auto taken = state::Lock::acquire(dir, "install");
+    if (!taken) {
+      return report_error(global, taken.error());
+    }
+    lock.emplace(std::move(*taken));
+  }
+  auto journal = state::Journal::open(dir, cluster->name);
+  if (!journal) {
+    return report_error(global, journal.error());
+  }
+  transport::FleetOptions fleet_options;
+  fleet_options.concurrency = global.concurrency;
+  fleet_options.dry_run = dry_run ? transport::DryRun::yes : transport::DryRun::no;
+  transport::Fleet fleet(endpoints(*cluster), fleet_options);
+  auto phases = build_phases(fleet);
+  if (!phases) {
+    return report_error(global, phases.error());
+  }
+  const auto selection = run_options(options, dry_run);
+  if (auto valid = install::validate_selection(*phases, selection); !valid) {
+    return report_error(global, valid.error());
+  }
+
+  const auto report = run_doctor(global, options, *cluster, fleet, rc);
+  if (!report) {
+    return rc;
+  }
+  if (report->has_errors()) {
+    print_report(global, *report);
+    log::error("{} refused: preflight found {} error{}; nothing was changed on any host", dry_run ? "plan" : "install",
+               report->count("error"), report->count("error") == 1 ? "" : "s");
+    return k_exit_preflight;
+  }
+  log::info("preflight passed on {} host{} ({} warning{})", report->hosts.size(), report->hosts.size() == 1 ? "" : "s",
+            report->count("warning"), report->count("warning") == 1 ? "" : "s");
+
+  auto summary = install::run(*phases, *journal, fleet, selection);
+  if (!summary) {
+    log::write(log::Level::error, {}, summary.error().render());
+    log::info("the journal in {} keeps every finished step: run the command again to continue", dir.string());
+    return exit_code_for(summary.error());
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (dry_run) {
+    std::cout << fmt::format("plan for cluster {} ({} hosts): {} step{} would change something\n", cluster->name,
+                             fleet.size(), summary->applied(), summary->applied() == 1 ? "" : "s");
+    // Per host, in the order install would run them: phase/step, what, and the command itself.
+    const auto planned = fleet.plan();
+    for (size_t h = 0; h < fleet.size(); ++h) {
+      const std::string& host = fleet.endpoint(h).name;
+      std::cout << fmt::format("\n{} ({})\n", host, fleet.endpoint(h).address);
+      size_t n = 0;
+      for (const auto& c : planned) {
+        if (c.host != host) {
+          continue;
+        }
+        ++n;
+        std::cout << fmt::format("  {}: {}\n", c.step, c.description);
+        if (c.sensitive) {
+          std::cout << "      (command withheld: it carries a secret)\n";
+        } else if (!c.script.empty()) {
+          std::cout << text::indent(c.script, "      ") << "\n";
+        }
+      }
+      if (n == 0) {
+        std::cout << "  nothing to change\n";
+      }
+    }
+    std::cout << fmt::format("\nnot built yet, so not planned: {}\n", k_not_built_phases);
+    return k_exit_ok;
+  }
+  std::cout << fmt::format("cluster {}: {} step{} applied, {} already in place ({:.1f} s); state in {}\n", cluster->name,
+                           summary->applied(), summary->applied() == 1 ? "" : "s", summary->steps.size() - summary->applied(),
+                           seconds, dir.string());
+  log::error("install stopped after the phases that are built (prepare); not built yet in this version: {} "
+             "(see docs/install.md)", k_not_built_phases);
+  return k_exit_failed;
+}
+
+} // namespace
+
+int cmd_install(const GlobalOptions& global, const DoctorOptions& options)
+{
+  return install_or_plan(global, options, false);
+}
+
+int cmd_plan(const GlobalOptions& global, const DoctorOptions& options)
+{
+  return install_or_plan(global, options, true);
+}
+
+} // namespace mlplat::app

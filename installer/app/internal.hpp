@@ -1,0 +1,27 @@
+// Helpers the command files share (not part of the CLI surface).
+#pragma once
+
+#include "app/options.hpp"
+#include "config/model.hpp"
+#include "doctor/report.hpp"
+#include "transport/fleet.hpp"
+
+#include <optional>
+#include <vector>
+
+namespace mlplat::app {
+
+// --- Interface ---
+
+// The SSH endpoints of the cluster's hosts, in file order.
+std::vector<transport::Endpoint> endpoints(const config::Cluster& cluster);
+
+// Runs doctor on `cluster` through `fleet` (read-only); nullopt after reporting an error, whose exit
+// code is then in `rc`.
+std::optional<doctor::Report> run_doctor(const GlobalOptions& global, const DoctorOptions& options,
+                                         const config::Cluster& cluster, transport::Fleet& fleet, int& rc);
+
+// Prints a doctor report (text with colour on a terminal, or JSON) on stdout.
+void print_report(const GlobalOptions& global, const doctor::Report& report);
+
+} // namespace mlplat::app

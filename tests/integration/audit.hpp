@@ -1,0 +1,199 @@
+// The audit stand-in's records read back (testbed.sh audit HOST on runs every SSH session under
+// strace): which programs ran and whether any of them, or any system call, changed the host. Shared
+// by the doctor audit test and the install tests (a rerun of install must change nothing).
+#pragma once
+
+#include "support/catch.hpp"
+
+#include "integration/testbed.hpp"
+#include "util/sha256.hpp"
+#include "util/text.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+
+namespace audit {
+
+namespace stdfs = std::filesystem;
+using namespace mlplat;
+
+// The strings of an strace argument vector: ["cat", "/proc/swaps"] -> {cat, /proc/swaps}.
+inline std::vector<std::string> strace_strings(const std::string& s)
+{
+  static const std::regex quoted("\"((?:[^\"\\\\]|\\\\.)*)\"");
+  std::vector<std::string> out;
+  for (auto it = std::sregex_iterator(s.begin(), s.end(), quoted); it != std::sregex_iterator(); ++it) {
+    out.push_back((*it)[1].str());
+  }
+  return out;
+}
+
+inline bool any_of(const std::vector<std::string>& args, std::initializer_list<const char*> words)
+{
+  for (const auto& a : args) {
+    for (const char* w : words) {
+      if (a == w) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+// Arguments after argv[0] that do not start with '-'.
+inline std::vector<std::string> operands(const std::vector<std::string>& argv)
+{
+  std::vector<std::string> out;
+  for (size_t i = 1; i < argv.size(); ++i) {
+    if (argv[i].empty() || argv[i][0] != '-') {
+      out.push_back(argv[i]);
+    }
+  }
+  return out;
+}
+
+// Why running `argv` would change the host, or "" when it is a read-only use of a known program.
+inline std::string mutation_of_exec(const std::vector<std::string>& argv)
+{
+  if (argv.empty()) {
+    return "execve without argv";
+  }
+  const std::string prog = stdfs::path(argv[0]).filename().string();
+  const std::vector<std::string> args(argv.begin() + 1, argv.end());
+  static const std::set<std::string> read_only{
+    "sh", "dash", "bash", "timeout", "env", "cat", "cmp", "head", "tail", "grep", "egrep", "cut", "tr", "sort", "uniq",
+    "wc", "printf", "echo", "test", "[", "basename", "dirname", "uname", "getconf", "id", "stat", "df", "ls",
+    "readlink", "realpath", "ss", "getent", "nproc", "true", "false", "od", "expr"};
+  if (read_only.count(prog) != 0) {
+    return "";
+  }
+  if (prog == "sed") {
+    return any_of(args, {"-i", "--in-place"}) ? "sed editing in place" : "";
+  }
+  if (prog == "awk" || prog == "mawk" || prog == "gawk") {
+    return any_of(args, {"-i", "inplace"}) ? "awk editing in place" : "";
+  }
+  if (prog == "hostname") {
+    return operands(argv).empty() ? "" : "hostname setting a name";
+  }
+  if (prog == "date") {
+    for (const auto& a : args) {
+      if (a == "-s" || a.rfind("--set", 0) == 0 || (a[0] != '-' && a[0] != '+')) {
+        return "date setting the clock";
+      }
+    }
+    return "";
+  }
+  if (prog == "ip") {
+    const auto words = operands(argv);
+    static const std::set<std::string> objects{"addr", "address", "a", "route", "r", "link", "l"};
+    static const std::set<std::string> reads{"show", "list", "ls", "get"};
+    if (!words.empty() && objects.count(words[0]) != 0 && (words.size() == 1 || reads.count(words[1]) != 0)) {
+      return "";
+    }
+    return "ip " + text::join(words, " ");
+  }
+  if (prog == "sysctl") {
+    for (const auto& a : args) {
+      if (a == "-w" || a == "--write" || a == "-p" || a == "--load" || a == "--system" || a.find('=') != std::string::npos) {
+        return "sysctl writing";
+      }
+    }
+    return "";
+  }
+  if (prog == "modprobe") {
+    return any_of(args, {"-n", "--dry-run"}) ? "" : "modprobe loading a module";
+  }
+  if (prog == "systemctl") {
+    const auto words = operands(argv);
+    return !words.empty() && (words[0] == "is-active" || words[0] == "is-enabled" || words[0] == "show" || words[0] == "status")
+             ? ""
+             : "systemctl " + text::join(words, " ");
+  }
+  if (prog == "containerd" || prog == "kubelet") {
+    return args == std::vector<std::string>{"--version"} ? "" : prog + " run";
+  }
+  return "unknown program " + argv[0] + " (not on the read-only list)";
+}
+
+struct Audit {
+  std::vector<std::string> programs;   // every program executed
+  std::vector<std::string> mutations;  // what would change the host, with the trace line
+  size_t sessions = 0;
+};
+
+// Reads every trace the audit stand-in wrote and judges each line.
+inline Audit read_audit(const std::string& host)
+{
+  Audit audit;
+  static const std::regex exec_line("execve\\(\"([^\"]*)\", \\[(.*?)\\]");
+  static const std::regex open_line("open(at)?\\((AT_FDCWD, )?\"([^\"]*)\", ([A-Z_|]+)");
+  static const std::regex change_line("\\b(creat|unlink|unlinkat|rename|renameat|renameat2|mkdir|mkdirat|rmdir|chmod|fchmod|fchmodat|"
+                                      "chown|fchown|fchownat|lchown|truncate|ftruncate|link|linkat|symlink|symlinkat|mount|"
+                                      "umount2|sethostname|setdomainname|init_module|finit_module|delete_module|swapon|swapoff|reboot)\\(");
+  const stdfs::path dir = testbed::dir() + "/hosts/" + host + "/run/mlplat-audit";
+  if (!stdfs::exists(dir)) {
+    return audit;
+  }
+  for (const auto& entry : stdfs::directory_iterator(dir)) {
+    if (entry.path().extension() != ".trace") {
+      continue;
+    }
+    ++audit.sessions;
+    std::ifstream in(entry.path());
+    for (std::string line; std::getline(in, line);) {
+      std::smatch m;
+      if (std::regex_search(line, m, exec_line)) {
+        const auto argv = strace_strings("[" + m[2].str() + "]");
+        audit.programs.push_back(m[1].str());
+        if (line.find("= -1 ENOENT") != std::string::npos) {
+          continue; // a PATH lookup that found nothing ran nothing
+        }
+        if (const auto why = mutation_of_exec(argv); !why.empty()) {
+          audit.mutations.push_back(why + ": " + line);
+        }
+      } else if (std::regex_search(line, m, open_line)) {
+        const std::string path = m[3].str();
+        const std::string flags = m[4].str();
+        const bool writes = flags.find("O_WRONLY") != std::string::npos || flags.find("O_RDWR") != std::string::npos ||
+                            flags.find("O_CREAT") != std::string::npos || flags.find("O_TRUNC") != std::string::npos ||
+                            flags.find("O_APPEND") != std::string::npos;
+        if (writes && path != "/dev/null") {
+          audit.mutations.push_back("opens for writing: " + line);
+        }
+      } else if (std::regex_search(line, m, change_line)) {
+        audit.mutations.push_back(m[1].str() + ": " + line);
+      }
+    }
+  }
+  return audit;
+}
+
+inline void clear_audit(const std::string& host)
+{
+  stdfs::remove_all(testbed::dir() + "/hosts/" + host + "/run/mlplat-audit");
+}
+
+// sha256 of every file (and the list of every path) under the host's own directories.
+inline std::map<std::string, std::string> snapshot(const std::string& host)
+{
+  const std::string host_dir = testbed::dir() + "/hosts/" + host;
+  std::map<std::string, std::string> out;
+  for (const char* sub : {"upper", "roothome", "home", "tmp"}) {
+    const stdfs::path root = host_dir + "/" + sub;
+    for (auto it = stdfs::recursive_directory_iterator(root); it != stdfs::recursive_directory_iterator(); ++it) {
+      const auto rel = stdfs::relative(it->path(), host_dir).string();
+      if (it->is_regular_file()) {
+        out[rel] = *sha256_file_hex(it->path());
+      } else {
+        out[rel] = it->is_directory() ? "dir" : "other";
+      }
+    }
+  }
+  return out;
+}
+
+} // namespace audit

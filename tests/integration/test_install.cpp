@@ -1,0 +1,184 @@
+// mlplat install and plan on testbed hosts: the matrix gate, doctor, the local lock and journal, the
+// prepare phase (sysctls, kernel modules, swap off) applied for real, a rerun that changes nothing
+// (proved by the audit stand-in), plan showing the commands and changing nothing.
+#include "support/catch.hpp"
+
+#include "integration/audit.hpp"
+#include "integration/testbed.hpp"
+#include "util/fs.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <thread>
+
+using namespace mlplat;
+using namespace std::chrono_literals;
+
+namespace {
+
+ProcessResult mlplat_run(std::vector<std::string> args)
+{
+  args.insert(args.begin(), MLPLAT_BINARY);
+  auto r = run_process(args, 180s);
+  REQUIRE(r);
+  return *r;
+}
+
+ProcessResult on_host(int n, const std::string& script)
+{
+  auto r = run_process({MLPLAT_TESTBED_SCRIPT, "exec", "node-" + std::to_string(n), "sh", "-c", script}, 60s);
+  REQUIRE(r);
+  return *r;
+}
+
+bool contains(const std::string& haystack, const std::string& needle)
+{
+  return haystack.find(needle) != std::string::npos;
+}
+
+std::string cluster_file(const std::string& dir, const std::vector<int>& nodes, const std::string& extra_host = "")
+{
+  std::string text = "apiVersion: mlplat.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: install-test\nspec:\n  ssh:\n    keyPath: " +
+                     testbed::key() + "\n    knownHosts: " + testbed::known_hosts() + "\n    connectTimeoutSeconds: 3\n  hosts:\n";
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    text += "    - {name: node-" + std::to_string(nodes[i]) + ", address: " + testbed::address(nodes[i]) +
+            ", role: " + (i == 0 ? "control-plane" : "worker") + "}\n";
+  }
+  text += extra_host;
+  REQUIRE(fs::write_file_atomic(dir + "/mlplat.yaml", text, 0644));
+  return dir + "/mlplat.yaml";
+}
+
+void reset_host(int n)
+{
+  on_host(n, "rm -f /etc/sysctl.d/90-mlplat.conf /etc/modules-load.d/mlplat.conf /var/log/mlplat-standins/modprobe.log");
+}
+
+} // namespace
+
+TEST_CASE("install prepares the hosts, journals it, and a rerun changes nothing on any host (audited)", "[install]")
+{
+  const std::string dir = testbed::temp_dir("install-prepare");
+  const std::string state = dir + "/state";
+  const auto file = cluster_file(dir, {81, 82});
+  reset_host(81);
+  reset_host(82);
+
+  const auto first = mlplat_run({"install", "-c", file, "--state-dir", state});
+  INFO(first.out << first.err);
+  // The built phases ran; the command says which ones are not built yet (exit 1).
+  CHECK(first.exit_code == 1);
+  CHECK(contains(first.out, "cluster install-test: 4 steps applied, 2 already in place"));
+  CHECK(contains(first.err, "not built yet"));
+  for (int n : {81, 82}) {
+    const auto files = on_host(n, "cat /etc/sysctl.d/90-mlplat.conf /etc/modules-load.d/mlplat.conf && sysctl -n net.ipv4.ip_forward");
+    REQUIRE(files.ok());
+    CHECK(contains(files.out, "net.bridge.bridge-nf-call-iptables = 1"));
+    CHECK(contains(files.out, "br_netfilter"));
+    CHECK(on_host(n, "cat /var/log/mlplat-standins/modprobe.log").out.find("modprobe -a overlay br_netfilter") != std::string::npos);
+  }
+  // Local state: 0700 directory, 0600 journal naming the steps, no secret in it (there is none yet).
+  struct stat st{};
+  REQUIRE(::stat(state.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+  REQUIRE(::stat((state + "/journal.json").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  const auto journal = nlohmann::json::parse(*fs::read_file(state + "/journal.json"));
+  CHECK(journal["steps"].size() == 6);
+
+  // The rerun, audited on both hosts: 0 steps applied, 0 mutating commands or system calls.
+  for (const char* host : {"node-81", "node-82"}) {
+    audit::clear_audit(host);
+    testbed::script({"audit", host, "on"});
+  }
+  const auto second = mlplat_run({"install", "-c", file, "--state-dir", state});
+  std::vector<audit::Audit> records{audit::read_audit("node-81"), audit::read_audit("node-82")};
+  for (const char* host : {"node-81", "node-82"}) {
+    testbed::script({"audit", host, "off"});
+  }
+  INFO(second.out << second.err);
+  CHECK(contains(second.out, "0 steps applied, 6 already in place"));
+  for (const auto& r : records) {
+    CHECK(r.sessions >= 1);
+    INFO("mutations:\n" << text::join(r.mutations, "\n"));
+    CHECK(r.mutations.empty());
+  }
+}
+
+TEST_CASE("plan shows per host the commands install would run, and changes nothing (audited)", "[install]")
+{
+  const std::string dir = testbed::temp_dir("install-plan");
+  const auto file = cluster_file(dir, {83});
+  reset_host(83);
+  audit::clear_audit("node-83");
+  testbed::script({"audit", "node-83", "on"});
+  const auto plan = mlplat_run({"plan", "-c", file, "--state-dir", dir + "/state"});
+  const auto record = audit::read_audit("node-83");
+  testbed::script({"audit", "node-83", "off"});
+  INFO(plan.out << plan.err);
+  CHECK(plan.exit_code == 0);
+  CHECK(contains(plan.out, "node-83 (" + testbed::address(83) + ")"));
+  CHECK(contains(plan.out, "prepare/sysctl: upload /etc/sysctl.d/90-mlplat.conf"));
+  CHECK(contains(plan.out, "sysctl -q -p /etc/sysctl.d/90-mlplat.conf"));
+  CHECK(contains(plan.out, "modprobe -a overlay br_netfilter"));
+  CHECK(contains(plan.out, "not built yet, so not planned"));
+  INFO("mutations:\n" << text::join(record.mutations, "\n"));
+  CHECK(record.sessions >= 1);
+  CHECK(record.mutations.empty());
+  CHECK_FALSE(on_host(83, "test -e /etc/sysctl.d/90-mlplat.conf").ok());
+  CHECK_FALSE(std::filesystem::exists(dir + "/state/journal.json"));
+}
+
+TEST_CASE("swap in /etc/fstab is turned off for good; bad phase names and a wrong --profile are refused", "[install]")
+{
+  const std::string dir = testbed::temp_dir("install-swap");
+  const auto file = cluster_file(dir, {84});
+  reset_host(84);
+  REQUIRE(on_host(84, "cp /etc/fstab /etc/fstab.orig 2>/dev/null; printf '/dev/vdb1 none swap sw 0 0\\n' >> /etc/fstab").ok());
+  const auto r = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state", "--only", "prepare"});
+  INFO(r.out << r.err);
+  const auto fstab = on_host(84, "cat /etc/fstab");
+  CHECK(contains(fstab.out, "# swap off for the kubelet (mlplat): /dev/vdb1 none swap sw 0 0"));
+  CHECK(on_host(84, "test -f /etc/fstab.mlplat-backup").ok());
+  on_host(84, "mv /etc/fstab.orig /etc/fstab 2>/dev/null; rm -f /etc/fstab.mlplat-backup");
+
+  const auto bad = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state", "--skip", "prepair"});
+  CHECK(bad.exit_code == 2);
+  CHECK(contains(bad.err, "did you mean 'prepare'?"));
+  const auto profile = mlplat_run({"install", "-c", file, "--profile", "gcp"});
+  CHECK(profile.exit_code == 2);
+  CHECK(contains(profile.err, "--profile=gcp but " + file + " says spec.profile: onprem"));
+}
+
+TEST_CASE("a second install of the same cluster exits 6 at once, naming the run that holds the lock", "[install]")
+{
+  const std::string dir = testbed::temp_dir("install-lock");
+  // The first run waits on a host that does not answer (.253): it holds the lock meanwhile.
+  const auto file = cluster_file(dir, {}, "    - {name: silent, address: " + testbed::net() + ".253, role: control-plane}\n");
+  const std::string state = dir + "/state";
+  const pid_t first = ::fork();
+  REQUIRE(first >= 0);
+  if (first == 0) {
+    ::execl(MLPLAT_BINARY, MLPLAT_BINARY, "install", "-c", file.c_str(), "--state-dir", state.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Wait until the first run holds the lock (it writes its name into the lock file).
+  for (int i = 0; i < 100 && !contains(fs::read_file(state + "/lock").value_or(""), "install"); ++i) {
+    std::this_thread::sleep_for(50ms);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const auto second = mlplat_run({"install", "-c", file, "--state-dir", state});
+  const auto took = std::chrono::steady_clock::now() - start;
+  ::kill(first, SIGTERM);
+  int status = 0;
+  ::waitpid(first, &status, 0);
+  INFO(second.err);
+  CHECK(second.exit_code == 6);
+  CHECK(took < 5s);
+  CHECK(contains(second.err, "the cluster is locked by another run: pid " + std::to_string(first)));
+  CHECK(contains(second.err, "'install'"));
+}
