@@ -86,6 +86,8 @@ int run_cli(int argc, char** argv)
     sub->add_flag("--allow-preview", doctor_options.allow_preview, "Accept a preview row of the compatibility matrix");
     sub->add_option("--only", doctor_options.only, "Only these phases (comma-separated)")->delimiter(',');
     sub->add_option("--skip", doctor_options.skip, "Not these phases (comma-separated)")->delimiter(',');
+    sub->add_option("--bundle", doctor_options.bundle, "The bundle of the row (mlplat bundle create): directory or archive")
+      ->check(CLI::ExistingPath);
   }
   install_cmd->add_option("--state-dir", doctor_options.state_dir, "The cluster's state directory (journal, lock)");
   plan_cmd->add_option("--state-dir", doctor_options.state_dir, "The cluster's state directory (journal read only)");

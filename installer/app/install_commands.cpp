@@ -6,6 +6,7 @@
 #include "config/load.hpp"
 #include "install/engine.hpp"
 #include "install/prepare.hpp"
+#include "install/runtime.hpp"
 #include "state/state.hpp"
 #include "util/log.hpp"
 #include "util/text.hpp"
@@ -19,18 +20,21 @@ namespace mlplat::app {
 
 namespace {
 
-// The phases the install issue lists after "prepare", shown until they are built.
-constexpr const char* k_not_built_phases = "containerd, kubeadm init, join, kubeconfig, CNI, storage, cleanup";
+// The phases the install issue lists after "containerd", shown until they are built.
+constexpr const char* k_not_built_phases = "kubeadm init, join, kubeconfig, CNI, storage, cleanup";
+constexpr const char* k_built_phases = "prepare, artifacts, containerd";
 
 // The matrix gate on the cluster file, before any connection. Prints refusals; false when refused.
-bool config_gate(const config::Cluster& cluster, const DoctorOptions& options, int& rc, const GlobalOptions& global)
+bool config_gate(const config::Cluster& cluster, const DoctorOptions& options, int& rc, const GlobalOptions& global,
+                 std::optional<compat::Matrix>& matrix_out, const compat::Row*& row_out)
 {
   auto matrix = compat::load_active_matrix();
   if (!matrix) {
     rc = report_error(global, matrix.error());
     return false;
   }
-  const auto gate = compat::check_config(*matrix, cluster, compat::GateOptions{options.allow_preview});
+  matrix_out = std::move(*matrix);
+  const auto gate = compat::check_config(*matrix_out, cluster, compat::GateOptions{options.allow_preview});
   if (!gate.passed()) {
     std::cout << compat::render(gate, false);
     log::write(log::Level::error, {}, gate.to_status().error().render());
@@ -42,11 +46,34 @@ bool config_gate(const config::Cluster& cluster, const DoctorOptions& options, i
       log::warn("[{}] row {}: {}", f.rule, f.row, f.reason);
     }
   }
-  log::info("versions: row {} (Kubernetes {}) of {}", gate.row->id, gate.row->kubernetes.str(), matrix->source);
+  log::info("versions: row {} (Kubernetes {}) of {}", gate.row->id, gate.row->kubernetes.str(), matrix_out->source);
+  row_out = gate.row;
   return true;
 }
 
-Result<std::vector<install::Phase>> build_phases(transport::Fleet& fleet)
+// The bundle given with --bundle, checked against the row: opened (an archive is extracted into the
+// state directory), re-hashed against its bill of materials. Before any connection.
+Result<bundle::Bom> open_bundle(const DoctorOptions& options, const compat::Row& row, const std::filesystem::path& state_dir,
+                                std::filesystem::path& dir)
+{
+  if (options.bundle.empty()) {
+    return fail(ErrorCode::usage,
+                fmt::format("the phases after 'prepare' install from a bundle of row {}, and none was given", row.id),
+                fmt::format("create one where the internet is reachable (mlplat bundle create --row {} -o {}.tar.zst) and "
+                            "pass it with --bundle; or run only the first phase (--only prepare)", row.id, row.id));
+  }
+  TRY_ASSIGN(dir, bundle::open_dir(options.bundle, state_dir / "bundle"));
+  TRY_ASSIGN(const bundle::Bom bom, bundle::verify(dir));
+  if (bom.row != row.id) {
+    return fail(ErrorCode::usage, fmt::format("--bundle {} is for row {}, the cluster file selects row {}", options.bundle, bom.row, row.id),
+                fmt::format("mlplat bundle create --row {}", row.id));
+  }
+  log::info("bundle {}: row {}, {} artifacts verified", options.bundle, bom.row, bom.artifacts.size());
+  return bom;
+}
+
+// Every phase, in order. `runtime` is empty when no bundle is used (only "prepare" then).
+Result<std::vector<install::Phase>> build_phases(transport::Fleet& fleet, const std::optional<install::RuntimeInputs>& runtime)
 {
   std::vector<size_t> all(fleet.size());
   for (size_t i = 0; i < all.size(); ++i) {
@@ -55,7 +82,21 @@ Result<std::vector<install::Phase>> build_phases(transport::Fleet& fleet)
   std::vector<install::Phase> phases;
   TRY_ASSIGN(auto prepare, install::prepare_phase(fleet, all));
   phases.push_back(std::move(prepare));
+  if (runtime) {
+    phases.push_back(install::artifacts_phase(fleet, all, *runtime));
+    TRY_ASSIGN(auto containerd, install::containerd_phase(fleet, all, *runtime));
+    phases.push_back(std::move(containerd));
+  }
   return phases;
+}
+
+// Whether the selection runs any phase after "prepare".
+bool needs_bundle(const DoctorOptions& options)
+{
+  if (!options.only.empty()) {
+    return std::any_of(options.only.begin(), options.only.end(), [](const std::string& p) { return p != "prepare"; });
+  }
+  return true;
 }
 
 install::RunOptions run_options(const DoctorOptions& options, bool dry_run)
@@ -84,7 +125,9 @@ int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, b
     return report_error(global, e);
   }
   int rc = k_exit_ok;
-  if (!config_gate(*cluster, options, rc, global)) {
+  std::optional<compat::Matrix> matrix;
+  const compat::Row* row = nullptr;
+  if (!config_gate(*cluster, options, rc, global, matrix, row)) {
     return rc;
   }
   // Local state: directory, lock (install only: plan changes nothing), journal.
@@ -104,11 +147,32 @@ int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, b
   if (!journal) {
     return report_error(global, journal.error());
   }
+  std::optional<bundle::Bom> bom;
+  std::optional<install::RuntimeInputs> runtime;
+  std::filesystem::path bundle_dir;
+  if (needs_bundle(options)) {
+    auto opened = open_bundle(options, *row, dry_run ? std::filesystem::temp_directory_path() / "mlplat-plan-bundle" : dir, bundle_dir);
+    if (!opened) {
+      return report_error(global, opened.error());
+    }
+    bom = std::move(*opened);
+    install::RuntimeInputs in;
+    in.row = row;
+    in.bom = &*bom;
+    in.bundle_dir = bundle_dir;
+    for (size_t i = 0; i < cluster->hosts.size(); ++i) {
+      if (cluster->hosts[i].role == config::Role::control_plane) {
+        in.first_control_plane = i;
+        break;
+      }
+    }
+    runtime = in;
+  }
   transport::FleetOptions fleet_options;
   fleet_options.concurrency = global.concurrency;
   fleet_options.dry_run = dry_run ? transport::DryRun::yes : transport::DryRun::no;
   transport::Fleet fleet(endpoints(*cluster), fleet_options);
-  auto phases = build_phases(fleet);
+  auto phases = build_phases(fleet, runtime);
   if (!phases) {
     return report_error(global, phases.error());
   }
@@ -168,8 +232,8 @@ int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, b
   std::cout << fmt::format("cluster {}: {} step{} applied, {} already in place ({:.1f} s); state in {}\n", cluster->name,
                            summary->applied(), summary->applied() == 1 ? "" : "s", summary->steps.size() - summary->applied(),
                            seconds, dir.string());
-  log::error("install stopped after the phases that are built (prepare); not built yet in this version: {} "
-             "(see docs/install.md)", k_not_built_phases);
+  log::error("install stopped after the phases that are built ({}); not built yet in this version: {} "
+             "(see docs/install.md)", k_built_phases, k_not_built_phases);
   return k_exit_failed;
 }
 

@@ -28,6 +28,7 @@ struct DoctorOptions {
   std::vector<std::string> skip;    // install, plan: not these phases
   std::string state_dir;            // install: the cluster's state directory (default: state::default_dir)
   std::string profile;              // install --profile: must be the cluster file's spec.profile
+  std::string bundle;               // install, plan: the bundle (directory or archive) of the row
 };
 
 struct MatrixOptions {

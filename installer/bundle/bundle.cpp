@@ -121,11 +121,7 @@ Result<Bom> from_json(const std::string& text, const std::string& where)
 
 std::string sums_text(const Bom& b)
 {
-  std::string out;
-  for (const auto& a : b.artifacts) {
-    out += a.sha256 + "  " + a.file + "\n";
-  }
-  return out;
+  return sums_for(b, {});
 }
 
 Status run_tar(const std::vector<std::string>& argv, const std::string& what)
@@ -353,30 +349,54 @@ Result<Bom> verify(const sfs::path& bundle)
   return bom;
 }
 
+std::string sums_for(const Bom& bom, const std::set<std::string>& only)
+{
+  std::string out;
+  for (const auto& a : bom.artifacts) {
+    if (only.empty() || only.count(a.name) != 0) {
+      out += a.sha256 + "  " + a.file + "\n";
+    }
+  }
+  return out;
+}
+
+Status push_host(transport::Fleet& fleet, size_t host, const sfs::path& bundle_dir, const Bom& bom, const std::string& remote_dir,
+                 const std::set<std::string>& only)
+{
+  std::set<std::string> dirs{remote_dir};
+  for (const auto& a : bom.artifacts) {
+    if (only.empty() || only.count(a.name) != 0) {
+      dirs.insert(remote_dir + "/" + sfs::path(a.file).parent_path().string());
+    }
+  }
+  transport::Command mkdir;
+  mkdir.script = "mkdir -p -m 0755 " + text::shell_join({dirs.begin(), dirs.end()});
+  mkdir.description = "create the bundle directories";
+  mkdir.privilege = transport::Privilege::root;
+  mkdir.effect = transport::Effect::mutating;
+  TRY(fleet.run(host, mkdir));
+  for (const auto& a : bom.artifacts) {
+    if (only.empty() || only.count(a.name) != 0) {
+      TRY(fleet.upload_file(host, bundle_dir / a.file, remote_dir + "/" + a.file, 0644, transport::Privilege::root));
+    }
+  }
+  TRY(fleet.upload_bytes(host, sums_for(bom, only), remote_dir + "/" + k_sums, 0644, transport::Privilege::root));
+  TRY(fleet.upload_bytes(host, to_json(bom).dump(2) + "\n", remote_dir + "/" + k_bom, 0644, transport::Privilege::root));
+  transport::Command check;
+  check.script = "cd " + text::shell_quote(remote_dir) + " && sha256sum --check --strict --quiet " + k_sums;
+  check.description = "verify the bundle on the host (sha256sum --check)";
+  check.privilege = transport::Privilege::root;
+  check.deadline = 10min;
+  // In dry-run the files were not sent: there is nothing to check yet.
+  check.effect = transport::Effect::mutating;
+  TRY(fleet.run(host, check));
+  return {};
+}
+
 std::vector<Result<bool>> push(transport::Fleet& fleet, const sfs::path& bundle_dir, const Bom& bom, const std::string& remote_dir)
 {
   return fleet.for_each<bool>([&](size_t i) -> Result<bool> {
-    std::set<std::string> dirs{remote_dir};
-    for (const auto& a : bom.artifacts) {
-      dirs.insert(remote_dir + "/" + sfs::path(a.file).parent_path().string());
-    }
-    transport::Command mkdir;
-    mkdir.script = "mkdir -p -m 0755 " + text::shell_join({dirs.begin(), dirs.end()});
-    mkdir.description = "create the bundle directories";
-    mkdir.privilege = transport::Privilege::root;
-    mkdir.effect = transport::Effect::mutating;
-    TRY(fleet.run(i, mkdir));
-    for (const auto& a : bom.artifacts) {
-      TRY(fleet.upload_file(i, bundle_dir / a.file, remote_dir + "/" + a.file, 0644, transport::Privilege::root));
-    }
-    TRY(fleet.upload_bytes(i, sums_text(bom), remote_dir + "/" + k_sums, 0644, transport::Privilege::root));
-    TRY(fleet.upload_bytes(i, to_json(bom).dump(2) + "\n", remote_dir + "/" + k_bom, 0644, transport::Privilege::root));
-    transport::Command check;
-    check.script = "cd " + text::shell_quote(remote_dir) + " && sha256sum --check --strict --quiet " + k_sums;
-    check.description = "verify the bundle on the host (sha256sum --check)";
-    check.privilege = transport::Privilege::root;
-    check.deadline = 10min;
-    TRY(fleet.run(i, check));
+    TRY(push_host(fleet, i, bundle_dir, bom, remote_dir));
     return true;
   });
 }

@@ -66,6 +66,15 @@ Result<Bom> verify(const std::filesystem::path& bundle);
 // A bundle as a directory: itself, or an archive extracted into `scratch`.
 Result<std::filesystem::path> open_dir(const std::filesystem::path& bundle, const std::filesystem::path& scratch);
 
+// The checksum list (sha256sum format) of the artifacts named in `only` (all when empty).
+std::string sums_for(const Bom& bom, const std::set<std::string>& only = {});
+
+// Uploads the artifacts named in `only` (all when empty) of a bundle directory to host `host` under
+// `remote_dir`, with their SHA256SUMS and bundle.json, then has the host check them itself
+// (`sha256sum --check`). The files arrive atomically with their sha256 checked by the transport.
+Status push_host(transport::Fleet& fleet, size_t host, const std::filesystem::path& bundle_dir, const Bom& bom,
+                 const std::string& remote_dir, const std::set<std::string>& only = {});
+
 // Uploads a bundle directory's files to every host under `remote_dir` (files arrive atomically with
 // their sha256 checked by the transport), then has each host check them itself with
 // `sha256sum --check SHA256SUMS`. One result per host.

@@ -1,6 +1,7 @@
 #include "install/prepare.hpp"
 
 #include "assets/assets.hpp"
+#include "install/steps.hpp"
 #include "util/sha256.hpp"
 #include "util/text.hpp"
 
@@ -13,40 +14,7 @@ namespace mlplat::install {
 namespace {
 
 using transport::Command;
-using transport::Effect;
 using transport::Privilege;
-
-Command read_only(std::string description, std::string script, std::string input = {})
-{
-  Command c;
-  c.description = std::move(description);
-  c.script = std::move(script);
-  c.privilege = Privilege::root;
-  c.effect = Effect::read_only;
-  c.deadline = std::chrono::seconds(30);
-  if (!input.empty()) {
-    c.input = transport::input_from_string(std::move(input));
-  }
-  return c;
-}
-
-Command mutating(std::string description, std::string script)
-{
-  Command c = read_only(std::move(description), std::move(script));
-  c.effect = Effect::mutating;
-  c.deadline = std::chrono::seconds(120);
-  return c;
-}
-
-// Runs a read-only check script: exit 0 = converged, 1 = not, anything else = the check failed.
-Result<bool> converged(transport::Fleet& fleet, size_t host, const Command& check)
-{
-  TRY_ASSIGN(const auto r, fleet.exec(host, check));
-  if (r.exit_status == 0 || r.exit_status == 1) {
-    return r.exit_status == 0;
-  }
-  return fail(ErrorCode::failed, fmt::format("'{}' failed ({}): {}", check.description, r.status_text(), text::trim(r.err)));
-}
 
 // "key = value" lines of a sysctl file, comments skipped.
 Result<std::vector<std::pair<std::string, std::string>>> sysctl_pairs(const std::string& text)

@@ -73,7 +73,10 @@ Status Fleet::upload_bytes(size_t host, const std::string& data, const std::stri
 Status Fleet::upload_file(size_t host, const std::filesystem::path& local, const std::string& remote_path, unsigned mode,
                           Privilege privilege)
 {
-  const auto planned = planned_upload(fmt::format("upload {} to {} (mode {:04o})", local.string(), remote_path, mode));
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(local, ec);
+  const auto planned = planned_upload(fmt::format("upload {} ({} bytes, mode {:04o}) from {}", remote_path, ec ? 0 : size, mode,
+                                                  local.string()));
   return through<bool>(host, planned, true, [&](Session& s) -> Result<bool> {
     TRY(s.upload_file(local, remote_path, mode, privilege));
     return true;

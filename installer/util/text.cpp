@@ -91,6 +91,17 @@ std::vector<std::string> split(std::string_view s, char sep)
   return out;
 }
 
+std::string replace_all(std::string text, std::string_view from, std::string_view to)
+{
+  if (from.empty()) {
+    return text;
+  }
+  for (auto pos = text.find(from); pos != std::string::npos; pos = text.find(from, pos + to.size())) {
+    text.replace(pos, from.size(), to);
+  }
+  return text;
+}
+
 std::string indent(std::string_view text, std::string_view prefix)
 {
   std::string out;

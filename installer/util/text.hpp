@@ -24,6 +24,9 @@ std::optional<std::string> did_you_mean(std::string_view word, const std::vector
 // Levenshtein distance, case-insensitive.
 size_t edit_distance(std::string_view a, std::string_view b);
 
+// `text` with every occurrence of `from` replaced by `to`.
+std::string replace_all(std::string text, std::string_view from, std::string_view to);
+
 // Every line of `text` prefixed with `prefix` (a trailing newline is not followed by a prefix).
 std::string indent(std::string_view text, std::string_view prefix);
 

@@ -64,7 +64,7 @@ inline std::string mutation_of_exec(const std::vector<std::string>& argv)
   const std::string prog = stdfs::path(argv[0]).filename().string();
   const std::vector<std::string> args(argv.begin() + 1, argv.end());
   static const std::set<std::string> read_only{
-    "sh", "dash", "bash", "timeout", "env", "cat", "cmp", "head", "tail", "grep", "egrep", "cut", "tr", "sort", "uniq",
+    "sh", "dash", "bash", "timeout", "env", "cat", "cmp", "sha256sum", "head", "tail", "grep", "egrep", "cut", "tr", "sort", "uniq",
     "wc", "printf", "echo", "test", "[", "basename", "dirname", "uname", "getconf", "id", "stat", "df", "ls",
     "readlink", "realpath", "ss", "getent", "nproc", "true", "false", "od", "expr"};
   if (read_only.count(prog) != 0) {
@@ -113,8 +113,11 @@ inline std::string mutation_of_exec(const std::vector<std::string>& argv)
              ? ""
              : "systemctl " + text::join(words, " ");
   }
-  if (prog == "containerd" || prog == "kubelet") {
-    return args == std::vector<std::string>{"--version"} ? "" : prog + " run";
+  if (prog == "containerd" || prog == "kubelet" || prog == "runc" || prog == "crictl") {
+    return args == std::vector<std::string>{"--version"} ? "" : prog + " " + text::join(args, " ");
+  }
+  if (prog == "kubeadm" || prog == "kubectl") {
+    return !args.empty() && args[0] == "version" ? "" : prog + " " + text::join(args, " ");
   }
   return "unknown program " + argv[0] + " (not on the read-only list)";
 }

@@ -169,7 +169,7 @@ EOF
   # Stand-ins for what a test host cannot have (tests/testbed/standins/): in /usr/local/sbin, before
   # the machine's own in PATH.
   mkdir -p "$dir/upper/usr/local/sbin"
-  install -m 0755 "$here"/standins/* "$dir/upper/usr/local/sbin/"
+  install -m 0755 "$here"/standins/modprobe "$here"/standins/systemctl "$dir/upper/usr/local/sbin/"
   # systemd's own test for "booted with systemd" (sd_booted): /run/systemd/system exists.
   mkdir -p "$dir/run/systemd/system"
   # The audit stand-in (testbed.sh audit HOST on): every session's command runs under strace.

@@ -179,7 +179,7 @@ TEST_CASE("a step whose verify fails is not journalled", "[install]")
   sfs::remove_all(dir);
 }
 
-TEST_CASE("--only and --skip take phase names; an unknown one is a usage error with the names", "[install]")
+TEST_CASE("phase selection: --only and --skip take phase names; an unknown one is a usage error with the names", "[install]")
 {
   World w;
   auto fleet = fake_fleet(3);

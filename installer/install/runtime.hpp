@@ -1,0 +1,40 @@
+// The phases that put the container runtime and the Kubernetes binaries on the hosts from a bundle:
+// "artifacts" (each host gets the bundle files it needs, verified on the host) and "containerd"
+// (binaries installed, containerd config version 3 with SystemdCgroup, systemd units, containerd
+// running and the kubelet enabled).
+#pragma once
+
+#include "bundle/bundle.hpp"
+#include "compat/matrix.hpp"
+#include "install/engine.hpp"
+
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace mlplat::install {
+
+// --- Interface ---
+
+// Where a host keeps the bundle of a row.
+std::string remote_bundle_dir(const std::string& row);
+
+// The artifacts every node needs (the rest only the first control plane needs).
+const std::set<std::string>& node_artifacts();
+
+struct RuntimeInputs {
+  const compat::Row* row = nullptr;
+  const bundle::Bom* bom = nullptr;
+  std::filesystem::path bundle_dir;  // the bundle on the operator machine (a directory)
+  size_t first_control_plane = 0;
+};
+
+// "artifacts": pushes to each host the files it needs (the first control plane gets all).
+Phase artifacts_phase(transport::Fleet& fleet, const std::vector<size_t>& hosts, const RuntimeInputs& in);
+
+// "containerd": binaries, containerd and crictl config, units, services. Error when a data file is
+// missing.
+Result<Phase> containerd_phase(transport::Fleet& fleet, const std::vector<size_t>& hosts, const RuntimeInputs& in);
+
+} // namespace mlplat::install

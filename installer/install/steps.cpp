@@ -1,0 +1,105 @@
+#include "install/steps.hpp"
+
+#include "util/sha256.hpp"
+#include "util/text.hpp"
+
+#include <fmt/core.h>
+
+#include <filesystem>
+#include <set>
+
+namespace mlplat::install {
+
+using transport::Command;
+using transport::Effect;
+using transport::Privilege;
+
+Command read_only(std::string description, std::string script, std::string input)
+{
+  Command c;
+  c.description = std::move(description);
+  c.script = std::move(script);
+  c.privilege = Privilege::root;
+  c.effect = Effect::read_only;
+  c.deadline = std::chrono::seconds(60);
+  if (!input.empty()) {
+    c.input = transport::input_from_string(std::move(input));
+  }
+  return c;
+}
+
+Command mutating(std::string description, std::string script)
+{
+  Command c = read_only(std::move(description), std::move(script));
+  c.effect = Effect::mutating;
+  c.deadline = std::chrono::seconds(600);
+  return c;
+}
+
+Result<bool> converged(transport::Fleet& fleet, size_t host, const Command& check)
+{
+  TRY_ASSIGN(const auto r, fleet.exec(host, check));
+  if (r.exit_status == 0 || r.exit_status == 1) {
+    return r.exit_status == 0;
+  }
+  return fail(ErrorCode::failed, fmt::format("'{}' failed ({}): {}", check.description, r.status_text(), text::trim(r.err)));
+}
+
+Step files_step(transport::Fleet& fleet, std::string name, std::vector<FileSpec> files, std::string after)
+{
+  // Each file compared by its sha256 and mode: a check reads and never writes.
+  std::string script = "set -u\n";
+  std::string digest_text;
+  for (const auto& f : files) {
+    script += fmt::format("[ -f {0} ] && [ \"$(sha256sum < {0} | cut -d' ' -f1)\" = {1} ] && [ \"$(stat -c %a {0})\" = {2:o} ] || exit 1\n",
+                          text::shell_quote(f.path), sha256_hex(f.content), f.mode);
+    digest_text += f.path + "\n" + f.content;
+  }
+  script += "exit 0\n";
+  Step s;
+  s.name = name;
+  s.digest = sha256_hex(digest_text);
+  auto check = [script, name] { return read_only(fmt::format("check the files of {}", name), script); };
+  s.check = [&fleet, check](size_t h) { return converged(fleet, h, check()); };
+  s.apply = [&fleet, files, after, name](size_t h) -> Status {
+    std::set<std::string> dirs;
+    for (const auto& f : files) {
+      dirs.insert(std::filesystem::path(f.path).parent_path().string());
+    }
+    TRY(fleet.run(h, mutating(fmt::format("create the directories of {}", name),
+                              "mkdir -p " + text::shell_join({dirs.begin(), dirs.end()}))));
+    for (const auto& f : files) {
+      TRY(fleet.upload_bytes(h, f.content, f.path, f.mode, Privilege::root));
+    }
+    if (!after.empty()) {
+      TRY(fleet.run(h, mutating(fmt::format("after writing the files of {}", name), after)));
+    }
+    return {};
+  };
+  s.verify = [&fleet, check, name](size_t h) -> Status {
+    TRY_ASSIGN(const bool ok, converged(fleet, h, check()));
+    return ok ? Status{} : fail(ErrorCode::failed, fmt::format("the files of {} differ from what was written", name));
+  };
+  return s;
+}
+
+Step script_step(transport::Fleet& fleet, std::string name, std::string digest, std::string check_description,
+                 std::string check_script, std::string apply_description, std::string apply_script)
+{
+  Step s;
+  s.name = name;
+  s.digest = std::move(digest);
+  auto check = [check_description, check_script] { return read_only(check_description, check_script); };
+  s.check = [&fleet, check](size_t h) { return converged(fleet, h, check()); };
+  s.apply = [&fleet, apply_description, apply_script](size_t h) -> Status {
+    TRY(fleet.run(h, mutating(apply_description, apply_script)));
+    return {};
+  };
+  s.verify = [&fleet, check, check_description](size_t h) -> Status {
+    TRY_ASSIGN(const bool ok, converged(fleet, h, check()));
+    return ok ? Status{} : fail(ErrorCode::failed, fmt::format("after it was applied: {} still fails", check_description));
+  };
+  return s;
+}
+
+} // namespace mlplat::install

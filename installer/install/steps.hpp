@@ -1,0 +1,40 @@
+// Building blocks for install steps: commands marked read-only or mutating (so dry-run records the
+// mutating ones), a check script's verdict, and the two common step shapes: files that must have
+// exactly some content, and a script checked by another script.
+#pragma once
+
+#include "install/engine.hpp"
+
+#include <string>
+#include <vector>
+
+namespace mlplat::install {
+
+// --- Interface ---
+
+// A read-only command run as root; `input` becomes its stdin.
+transport::Command read_only(std::string description, std::string script, std::string input = {});
+
+// A command that changes the host, run as root (dry-run records it instead).
+transport::Command mutating(std::string description, std::string script);
+
+// Runs a read-only check: exit 0 = converged, 1 = not, anything else = the check itself failed.
+Result<bool> converged(transport::Fleet& fleet, size_t host, const transport::Command& check);
+
+// A file a step writes: its remote path, exact content and mode.
+struct FileSpec {
+  std::string path;
+  std::string content;
+  unsigned mode = 0644;
+};
+
+// A step converged when every file has exactly its content and mode; applied by uploading them
+// (atomically) and then running `after` (e.g. "systemctl daemon-reload"; empty for none).
+Step files_step(transport::Fleet& fleet, std::string name, std::vector<FileSpec> files, std::string after);
+
+// A step checked by `check_script` (read-only, exit 0/1) and applied by `apply_script`; verified by
+// the check again.
+Step script_step(transport::Fleet& fleet, std::string name, std::string digest, std::string check_description,
+                 std::string check_script, std::string apply_description, std::string apply_script);
+
+} // namespace mlplat::install

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Builds a local mirror of one matrix row's artifacts made of testbed stand-ins.
+
+Reads the row as `mlplat matrix --row ID --output json` prints it and writes, under OUT, every
+artifact at its upstream path (OUT/<host>/<path>, the layout `bundle create --base-url` and
+`--mirror` use) plus the checksum files the row names, so `mlplat bundle create` downloads and
+verifies them for real. The binaries are the stand-ins of tests/testbed/standins/bin with the row's
+versions filled in; the archives have the real ones' layout.
+"""
+import argparse
+import hashlib
+import io
+import json
+import os
+import sys
+import tarfile
+from urllib.parse import urlparse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(HERE, "..", "fixtures", "kustomize")
+
+
+def standin(name, version, kustomize="5.8.1"):
+    with open(os.path.join(HERE, "standins", "bin", name)) as f:
+        return f.read().replace("@VERSION@", version).replace("@KUSTOMIZE@", kustomize).encode()
+
+
+def tar_gz(members):
+    """members: list of (path, bytes, mode); directories are implied."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for path, data, mode in members:
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            info.mode = mode
+            info.mtime = 0
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def tree(root, prefix):
+    out = []
+    for d, _, files in os.walk(root):
+        for f in sorted(files):
+            full = os.path.join(d, f)
+            with open(full, "rb") as fh:
+                out.append((prefix + "/" + os.path.relpath(full, root), fh.read(), 0o644))
+    return out
+
+
+def content(artifact, row):
+    name = artifact["name"]
+    comp = row["components"]
+    k8s = row["kubernetes"]
+    kustomize = comp.get("kustomize", {}).get("version", "5.8.1")
+    if name in ("kubeadm", "kubelet", "kubectl"):
+        return standin(name, k8s, kustomize)
+    if name == "containerd":
+        v = comp["containerd"]["version"]
+        return tar_gz([("bin/containerd", standin("containerd", v), 0o755),
+                       ("bin/containerd-shim-runc-v2", standin("containerd", v), 0o755),
+                       ("bin/ctr", standin("containerd", v), 0o755)])
+    if name == "runc":
+        return standin("runc", comp["runc"]["version"])
+    if name == "cni-plugins":
+        v = comp["cniPlugins"]["version"]
+        return tar_gz([("./" + p, standin("cni-plugin", v), 0o755) for p in ("bridge", "host-local", "loopback", "portmap")])
+    if name == "crictl":
+        return tar_gz([("crictl", standin("crictl", comp["crictl"]["version"]), 0o755)])
+    if name == "istio":
+        v = comp["istio"]["version"]
+        return tar_gz([("istio-%s/bin/istioctl" % v, b"#!/bin/sh\necho 'istioctl stand-in: not handled yet' >&2\nexit 1\n", 0o755)])
+    if name == "pipelines-source":
+        v = comp["pipelines"]["version"]
+        return tar_gz(tree(os.path.join(FIXTURES, "pipelines-standin"), "pipelines-" + v))
+    if name == "argo-workflows-source":
+        v = comp["argoWorkflows"]["version"]
+        return tar_gz(tree(os.path.join(FIXTURES, "argo-workflows-standin"), "argo-workflows-" + v))
+    # manifests (calico, flannel, cert-manager): a recognisable stand-in document
+    return ("# mlplat testbed stand-in for %s\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s-standin\n" % (name, name)).encode()
+
+
+def local_path(out, url):
+    u = urlparse(url)
+    return os.path.join(out, u.netloc, u.path.lstrip("/"))
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--matrix-json", required=True)
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    with open(args.matrix_json) as f:
+        doc = json.load(f)
+    if len(doc["rows"]) != 1:
+        sys.exit("give the JSON of exactly one row (mlplat matrix --row ID --output json)")
+    row = doc["rows"][0]
+    for a in row["artifacts"]:
+        data = content(a, row)
+        write(local_path(args.out, a["url"]), data)
+        digest = hashlib.sha256(data).hexdigest()
+        if "sha256" in a and a["sha256"] != digest:
+            print("note: %s is pinned; the stand-in does not match the pin (a test of refusal may want that)" % a["name"])
+        if "checksumUrl" in a:
+            file_name = os.path.basename(urlparse(a["url"]).path)
+            if urlparse(a["checksumUrl"]).netloc == "dl.k8s.io":
+                text = digest + "\n"  # dl.k8s.io: the bare digest
+            else:
+                text = "%s  %s\n" % (hashlib.sha256(b"another file").hexdigest(), "other-" + file_name) + "%s  %s\n" % (digest, file_name)
+            write(local_path(args.out, a["checksumUrl"]), text.encode())
+    print(row["id"])
+
+
+if __name__ == "__main__":
+    main()
