@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The main job. With a cluster file (-c FILE or $MLPLAT_CONFIG): connect to its hosts and show their
-# facts. Without one: bring up a local testbed of 3 real sshd hosts, run the same against it, and
-# take the testbed down again (--keep leaves it up; tests/testbed/testbed.sh down removes it).
-# Installs what is missing and builds first.
+# The main job: mlplat install. With a cluster file (-c FILE or $MLPLAT_CONFIG): install onto its
+# hosts (give the bundle of its row with --bundle FILE; docs/install.md). Without one: bring up a local
+# testbed of 3 real sshd hosts, make a bundle of the default matrix row from testbed stand-ins served
+# by a local HTTP server (downloaded and verified for real), install onto the testbed, print the
+# summary, and take the testbed down again (--keep leaves it up; tests/testbed/testbed.sh down removes
+# it). Installs what is missing and builds first. The exit code is install's: 1 while phases of it are
+# not built yet (it names them).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 config=${MLPLAT_CONFIG:-}
@@ -20,14 +23,35 @@ done
 mlplat=$top/build/installer/mlplat
 
 if [[ -n $config ]]; then
-  exec "$mlplat" facts -c "$config" "${args[@]}"
+  exec "$mlplat" install -c "$config" "${args[@]}"
 fi
 if [[ $(id -u) -ne 0 ]]; then
   echo "run: no cluster file given, so a local testbed is used, and that needs root: re-running with sudo" >&2
   exec sudo --preserve-env=PATH "$0" "${args[@]}" $([[ $keep == yes ]] && echo --keep)
 fi
 testbed=$top/tests/testbed/testbed.sh
-[[ $keep == yes ]] || trap '"$testbed" down >/dev/null' EXIT
+work=$(mktemp -d /tmp/mlplat-run.XXXXXX)
+server=
+cleanup() {
+  [[ -z $server ]] || kill "$server" 2>/dev/null || true
+  rm -rf "$work"
+  [[ $keep == yes ]] || "$testbed" down >/dev/null
+}
+trap cleanup EXIT
 "$testbed" up 3
 eval "$("$testbed" env)"
-"$mlplat" facts -c "$TB_CONFIG" "${args[@]}"
+"$mlplat" facts -c "$TB_CONFIG"
+
+echo "== a bundle of the default matrix row, from testbed stand-ins on a local mirror"
+"$mlplat" matrix --row "$("$mlplat" matrix --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["defaultRow"])')" \
+  --output json > "$work/row.json"
+python3 "$top/tests/testbed/standin-mirror.py" --matrix-json "$work/row.json" --out "$work/www" >/dev/null
+python3 "$top/tests/support/httpd.py" --root "$work/www" --log "$work/httpd.log" --max-seconds 600 > "$work/port" &
+server=$!
+for _ in $(seq 50); do [[ -s $work/port ]] && break; sleep 0.1; done
+"$mlplat" bundle create --base-url "http://127.0.0.1:$(cat "$work/port")" --accept-unpinned all -o "$work/bundle.tar.gz"
+
+echo "== mlplat install onto the testbed"
+rc=0
+"$mlplat" install -c "$TB_CONFIG" --bundle "$work/bundle.tar.gz" --state-dir "$work/state" "${args[@]}" || rc=$?
+exit $rc
