@@ -15,6 +15,8 @@ packages=(
   python3 python3-jsonschema
   # bundles: tar with gzip and zstd
   tar gzip zstd
+  # the kubeadm and kubectl stand-ins on test hosts (Debian's python3 with PyYAML; a real CA by openssl)
+  python3-yaml openssl
 )
 
 missing=()

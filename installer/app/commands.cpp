@@ -156,7 +156,8 @@ int cmd_facts(const GlobalOptions& global)
 // Runs the doctor engine on `cluster` through `fleet`; nullopt after reporting an error (whose exit
 // code is in `rc`).
 std::optional<doctor::Report> run_doctor(const GlobalOptions& global, const DoctorOptions& options,
-                                         const config::Cluster& cluster, transport::Fleet& fleet, int& rc)
+                                         const config::Cluster& cluster, transport::Fleet& fleet, int& rc,
+                                         const std::map<std::string, std::set<std::string>>& own_state)
 {
   auto catalogue = doctor::load_default_catalogue();
   if (!catalogue) {
@@ -176,6 +177,7 @@ std::optional<doctor::Report> run_doctor(const GlobalOptions& global, const Doct
   doctor::Options doctor_options;
   doctor_options.ignore = {options.ignore.begin(), options.ignore.end()};
   doctor_options.deadline = std::chrono::seconds(options.deadline_seconds);
+  doctor_options.own_state = own_state;
   if (auto valid = doctor::validate_ignore(*catalogue, doctor_options.ignore); !valid) {
     rc = report_error(global, valid.error());
     return std::nullopt;

@@ -6,6 +6,7 @@
 #include "config/load.hpp"
 #include "install/engine.hpp"
 #include "install/prepare.hpp"
+#include "install/kubeadm.hpp"
 #include "install/runtime.hpp"
 #include "state/state.hpp"
 #include "util/log.hpp"
@@ -21,8 +22,8 @@ namespace mlplat::app {
 namespace {
 
 // The phases the install issue lists after "containerd", shown until they are built.
-constexpr const char* k_not_built_phases = "kubeadm init, join, kubeconfig, CNI, storage, cleanup";
-constexpr const char* k_built_phases = "prepare, artifacts, containerd";
+constexpr const char* k_not_built_phases = "join, kubeconfig, CNI, storage, cleanup";
+constexpr const char* k_built_phases = "prepare, artifacts, containerd, init";
 
 // The matrix gate on the cluster file, before any connection. Prints refusals; false when refused.
 bool config_gate(const config::Cluster& cluster, const DoctorOptions& options, int& rc, const GlobalOptions& global,
@@ -73,7 +74,8 @@ Result<bundle::Bom> open_bundle(const DoctorOptions& options, const compat::Row&
 }
 
 // Every phase, in order. `runtime` is empty when no bundle is used (only "prepare" then).
-Result<std::vector<install::Phase>> build_phases(transport::Fleet& fleet, const std::optional<install::RuntimeInputs>& runtime)
+Result<std::vector<install::Phase>> build_phases(transport::Fleet& fleet, const config::Cluster& cluster,
+                                                 const std::optional<install::RuntimeInputs>& runtime)
 {
   std::vector<size_t> all(fleet.size());
   for (size_t i = 0; i < all.size(); ++i) {
@@ -86,6 +88,8 @@ Result<std::vector<install::Phase>> build_phases(transport::Fleet& fleet, const 
     phases.push_back(install::artifacts_phase(fleet, all, *runtime));
     TRY_ASSIGN(auto containerd, install::containerd_phase(fleet, all, *runtime));
     phases.push_back(std::move(containerd));
+    TRY_ASSIGN(auto init, install::init_phase(fleet, cluster, *runtime->row, runtime->first_control_plane));
+    phases.push_back(std::move(init));
   }
   return phases;
 }
@@ -172,7 +176,7 @@ int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, b
   fleet_options.concurrency = global.concurrency;
   fleet_options.dry_run = dry_run ? transport::DryRun::yes : transport::DryRun::no;
   transport::Fleet fleet(endpoints(*cluster), fleet_options);
-  auto phases = build_phases(fleet, runtime);
+  auto phases = build_phases(fleet, *cluster, runtime);
   if (!phases) {
     return report_error(global, phases.error());
   }
@@ -181,7 +185,15 @@ int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, b
     return report_error(global, valid.error());
   }
 
-  const auto report = run_doctor(global, options, *cluster, fleet, rc);
+  // What this cluster's own earlier runs left on a host (a control plane's API server on 6443, its
+  // /etc/kubernetes) is not a leftover from another cluster: doctor lets it pass there.
+  std::map<std::string, std::set<std::string>> own_state;
+  for (const auto& step : journal->steps()) {
+    if (step.phase == "init" && step.name == "kubeadm-init") {
+      own_state[step.host] = {"OS-021", "NET-004"};
+    }
+  }
+  const auto report = run_doctor(global, options, *cluster, fleet, rc, own_state);
   if (!report) {
     return rc;
   }

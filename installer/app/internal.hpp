@@ -6,7 +6,9 @@
 #include "doctor/report.hpp"
 #include "transport/fleet.hpp"
 
+#include <map>
 #include <optional>
+#include <set>
 #include <vector>
 
 namespace mlplat::app {
@@ -19,7 +21,8 @@ std::vector<transport::Endpoint> endpoints(const config::Cluster& cluster);
 // Runs doctor on `cluster` through `fleet` (read-only); nullopt after reporting an error, whose exit
 // code is then in `rc`.
 std::optional<doctor::Report> run_doctor(const GlobalOptions& global, const DoctorOptions& options,
-                                         const config::Cluster& cluster, transport::Fleet& fleet, int& rc);
+                                         const config::Cluster& cluster, transport::Fleet& fleet, int& rc,
+                                         const std::map<std::string, std::set<std::string>>& own_state = {});
 
 // Prints a doctor report (text with colour on a terminal, or JSON) on stdout.
 void print_report(const GlobalOptions& global, const doctor::Report& report);

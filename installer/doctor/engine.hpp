@@ -10,6 +10,7 @@
 #include "util/progress.hpp"
 
 #include <chrono>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -52,6 +53,9 @@ struct Options {
   std::set<std::string> ignore;                  // ids whose errors become warnings ("all" for every id)
   std::chrono::seconds deadline{30};             // for the facts command on each host
   Terminal progress = Terminal::detect;          // per-host progress on stderr (Terminal::no: plain lines)
+  // host -> check ids whose findings there are this cluster's own doing (install's journal says it
+  // ran kubeadm init there, say): such a finding passes, saying why, instead of blocking a rerun.
+  std::map<std::string, std::set<std::string>> own_state;
 };
 
 // Checks `ignore` against the catalogue: unknown ids (with a suggestion) and ids that may never be

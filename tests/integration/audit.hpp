@@ -116,8 +116,24 @@ inline std::string mutation_of_exec(const std::vector<std::string>& argv)
   if (prog == "containerd" || prog == "kubelet" || prog == "runc" || prog == "crictl") {
     return args == std::vector<std::string>{"--version"} ? "" : prog + " " + text::join(args, " ");
   }
-  if (prog == "kubeadm" || prog == "kubectl") {
-    return !args.empty() && args[0] == "version" ? "" : prog + " " + text::join(args, " ");
+  if (prog == "kubeadm") {
+    const auto words = operands(argv);
+    const bool reads = !words.empty() && (words[0] == "version" || (words.size() > 1 && words[0] == "config" && words[1] == "validate"));
+    return reads ? "" : prog + " " + text::join(args, " ");
+  }
+  if (prog == "kubectl") {
+    // Verbs that only read the cluster (the options' values are skipped: --kubeconfig FILE and such).
+    std::vector<std::string> words;
+    for (size_t i = 1; i < argv.size(); ++i) {
+      if (argv[i] == "--kubeconfig" || argv[i] == "-n" || argv[i] == "--namespace" || argv[i] == "-o") {
+        ++i;
+      } else if (argv[i].empty() || argv[i][0] != '-') {
+        words.push_back(argv[i]);
+      }
+    }
+    static const std::set<std::string> reads{"version", "get", "wait", "kustomize", "describe"};
+    const bool read_only_verb = !words.empty() && (reads.count(words[0]) != 0 || (words[0] == "rollout" && words.size() > 1 && words[1] == "status"));
+    return read_only_verb ? "" : prog + " " + text::join(args, " ");
   }
   return "unknown program " + argv[0] + " (not on the read-only list)";
 }

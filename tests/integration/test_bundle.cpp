@@ -127,7 +127,7 @@ bool contains(const std::string& haystack, const std::string& needle)
 
 } // namespace
 
-TEST_CASE("bundle create from a test mirror, verify and list; unpinned refused unless accepted; tampering detected", "[bundle]")
+TEST_CASE("bundle create from a test mirror, verify and list, unpinned refused unless accepted, tampering detected", "[bundle]")
 {
   auto m = make_mirror("create");
   testing::HttpServer server(m.www);
@@ -210,7 +210,7 @@ bundle::Bom library_bundle(const Mirror& m, const std::string& base_url, const s
 
 } // namespace
 
-TEST_CASE("a bundle is pushed to a testbed host and verified there; another host fetches it from a mirror", "[bundle][testbed]")
+TEST_CASE("a bundle is pushed to a testbed host and verified there, another host fetches it from a mirror", "[bundle][testbed]")
 {
   auto m = make_mirror("push");
   const std::string dir = m.top + "/bundle";

@@ -251,7 +251,7 @@ TEST_CASE("matrix check judges the cluster file before any connection, with row,
   CHECK_FALSE(contains(install.err, "checking 1 host"));
 }
 
-TEST_CASE("a --matrix file replaces the built-in matrix; a broken one exits 2 with file:line:column", "[cli][matrix]")
+TEST_CASE("a --matrix file replaces the built-in matrix, a broken one exits 2 with file:line:column", "[cli][matrix]")
 {
   const std::string dir = testbed::temp_dir("cli-matrix-file");
   const auto shipped = fs::read_file(std::string(MLPLAT_SOURCE_DIR) + "/manifests/matrix.yaml");

@@ -241,7 +241,7 @@ TEST_CASE("doctor refuses a replaced host key (SSH-002), which --ignore cannot l
   CHECK(contains(r->err, "SSH-002 (host key trusted) cannot be ignored"));
 }
 
-TEST_CASE("ignored errors become warnings; unknown ids are refused", "[doctor]")
+TEST_CASE("ignored errors become warnings, unknown ids are refused", "[doctor]")
 {
   const auto file = cluster_file("ignore", {{65, "control-plane"}, {66}}); // node-66: swap (its test shapes it; shape here too)
   knob("node-66", "/proc/swaps", "Filename\tType\tSize\tUsed\tPriority\n/swapfile file 2097148 0 -2\n");

@@ -167,7 +167,7 @@ TEST_CASE("a stalled server is ended by the stall deadline and then by the file'
   CHECK_FALSE(sfs::exists(site.dest + "/tool"));
 }
 
-TEST_CASE("mirrors are tried in order before upstream; the checksum file is parsed", "[download]")
+TEST_CASE("mirrors are tried in order before upstream, the checksum file is parsed", "[download]")
 {
   auto site = make_site("mirror", 1 << 16);
   testing::HttpServer server(site.root);

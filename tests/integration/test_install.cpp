@@ -57,7 +57,9 @@ std::string cluster_file(const std::string& dir, const std::vector<int>& nodes, 
 
 void reset_host(int n)
 {
-  on_host(n, "rm -rf /etc/sysctl.d/90-mlplat.conf /etc/modules-load.d/mlplat.conf /var/log/mlplat-standins /run/mlplat-standins "
+  // The API server stand-in the kubelet stand-in started (by its pid file: hosts share the pid space).
+  on_host(n, "f=/var/lib/mlplat-standin/apiserver/pid; [ ! -f $f ] || kill $(cat $f) 2>/dev/null; true");
+  on_host(n, "rm -rf /etc/kubernetes /var/lib/kubelet /var/lib/mlplat-standin /etc/sysctl.d/90-mlplat.conf /etc/modules-load.d/mlplat.conf /var/log/mlplat-standins /run/mlplat-standins "
              "/var/lib/mlplat /usr/local/bin/containerd /usr/local/bin/kube* /usr/local/bin/crictl /usr/local/sbin/runc /opt/cni "
              "/etc/containerd /etc/crictl.yaml /usr/local/lib/systemd");
 }
@@ -84,7 +86,7 @@ std::string standin_bundle(const std::string& dir)
 
 } // namespace
 
-TEST_CASE("install prepares the hosts and installs containerd and the Kubernetes binaries from a bundle; a rerun changes nothing (audited)", "[install]")
+TEST_CASE("install prepares the hosts and installs containerd and the Kubernetes binaries from a bundle, a rerun changes nothing (audited)", "[install]")
 {
   const std::string dir = testbed::temp_dir("install-runtime");
   const std::string state = dir + "/state";
@@ -97,8 +99,9 @@ TEST_CASE("install prepares the hosts and installs containerd and the Kubernetes
   INFO(first.out << first.err);
   // The built phases ran; the command says which ones are not built yet (exit 1).
   CHECK(first.exit_code == 1);
-  // prepare: 2 of 3 steps per host (swap is off already); artifacts: 1; containerd: 4
-  CHECK(contains(first.out, "cluster install-test: 14 steps applied, 2 already in place"));
+  // prepare: 2 of 3 steps per host (swap is off already); artifacts: 1; containerd: 4; init on the
+  // control plane: config and init applied, the API server already answering when its step is checked
+  CHECK(contains(first.out, "cluster install-test: 16 steps applied, 3 already in place"));
   CHECK(contains(first.err, "not built yet"));
   // The worker got only what a node needs; the control plane the whole bundle, both verified there.
   CHECK(on_host(81, "test -f /var/lib/mlplat/bundle/k8s-1.36/files/pipelines-source/2.17.0.tar.gz").ok());
@@ -129,7 +132,22 @@ TEST_CASE("install prepares the hosts and installs containerd and the Kubernetes
   REQUIRE(::stat((state + "/journal.json").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
   const auto journal = nlohmann::json::parse(*fs::read_file(state + "/journal.json"));
-  CHECK(journal["steps"].size() == 16);
+  CHECK(journal["steps"].size() == 19);
+
+  // kubeadm init ran once on the control plane, from the v1beta4 config mlplat wrote (0600), with
+  // token and certificate-key printing off; the API server answers with the row's version.
+  const auto init = on_host(81, "cat /var/log/mlplat-standins/kubeadm.log; stat -c '%a' /etc/kubernetes/mlplat/kubeadm-init.yaml; "
+                                "cat /etc/kubernetes/mlplat/kubeadm-init.yaml; kubectl --kubeconfig /etc/kubernetes/admin.conf version");
+  INFO(init.out << init.err);
+  REQUIRE(init.ok());
+  CHECK(contains(init.out, "kubeadm init --config /etc/kubernetes/mlplat/kubeadm-init.yaml --skip-token-print --skip-certificate-key-print\n"));
+  CHECK(contains(init.out, "\n600\n"));
+  CHECK(contains(init.out, "apiVersion: kubeadm.k8s.io/v1beta4"));
+  CHECK(contains(init.out, "advertiseAddress: " + testbed::address(81) + "\n"));
+  CHECK(contains(init.out, "podSubnet: 10.244.0.0/16"));
+  CHECK(contains(init.out, "cgroupDriver: systemd"));
+  CHECK(contains(init.out, "Server Version: v1.36.4"));
+  CHECK_FALSE(on_host(82, "test -e /etc/kubernetes/admin.conf").ok());
 
   // The rerun, audited on both hosts: 0 steps applied, 0 mutating commands or system calls.
   for (const char* host : {"node-81", "node-82"}) {
@@ -142,7 +160,10 @@ TEST_CASE("install prepares the hosts and installs containerd and the Kubernetes
     testbed::script({"audit", host, "off"});
   }
   INFO(second.out << second.err);
-  CHECK(contains(second.out, "0 steps applied, 16 already in place"));
+  CHECK(contains(second.out, "0 steps applied, 19 already in place"));
+  // Still exactly one kubeadm init on the control plane.
+  const auto log = on_host(81, "grep -c '^[0-9]* kubeadm init' /var/log/mlplat-standins/kubeadm.log");
+  CHECK(log.out == "1\n");
   for (const auto& r : records) {
     CHECK(r.sessions >= 1);
     INFO("mutations:\n" << text::join(r.mutations, "\n"));
@@ -179,7 +200,7 @@ TEST_CASE("plan shows per host the commands install would run, and changes nothi
   CHECK_FALSE(std::filesystem::exists(dir + "/state/journal.json"));
 }
 
-TEST_CASE("swap in /etc/fstab is turned off for good; bad phase names and a wrong --profile are refused", "[install]")
+TEST_CASE("swap in /etc/fstab is turned off for good, bad phase names and a wrong --profile are refused", "[install]")
 {
   const std::string dir = testbed::temp_dir("install-swap");
   const auto file = cluster_file(dir, {84});

@@ -198,7 +198,7 @@ TEST_CASE("a wrong key gives exit 4 at once, without retries", "[ssh]")
   CHECK(std::chrono::steady_clock::now() - start < 5s);
 }
 
-TEST_CASE("sudo without NOPASSWD gives the sudoers fix; with it, root works", "[ssh]")
+TEST_CASE("sudo without NOPASSWD gives the sudoers fix, with it, root works", "[ssh]")
 {
   auto ok = connect_ok(testbed::endpoint(2, "mlp"));
   Command root_cmd = command("id -u");

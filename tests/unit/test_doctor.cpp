@@ -276,7 +276,7 @@ TEST_CASE("duplicate identities are reported on every host that shares them", "[
   CHECK(contains(fx.finding(r, "OS-012", "h0").observed, "MAC 02:00:00:00:00:00 is also on h1"));
 }
 
-TEST_CASE("an unreachable host is one error; its other checks are not run, not passed", "[doctor]")
+TEST_CASE("an unreachable host is one error, its other checks are not run, not passed", "[doctor]")
 {
   Fixture fx(2);
   Error e;

@@ -98,7 +98,7 @@ install::RunOptions quiet()
 
 } // namespace
 
-TEST_CASE("phases run in order, every step checked, applied, verified and journalled; a rerun applies nothing", "[install]")
+TEST_CASE("phases run in order, every step checked, applied, verified and journalled, a rerun applies nothing", "[install]")
 {
   World w;
   auto fleet = fake_fleet(3);
@@ -142,7 +142,7 @@ TEST_CASE("a once step in the journal is never applied again, even when its chec
   sfs::remove_all(dir);
 }
 
-TEST_CASE("a failed step stops the run naming host, phase and step; the rerun continues where it stopped", "[install]")
+TEST_CASE("a failed step stops the run naming host, phase and step, the rerun continues where it stopped", "[install]")
 {
   World w;
   auto fleet = fake_fleet(3);
@@ -179,7 +179,7 @@ TEST_CASE("a step whose verify fails is not journalled", "[install]")
   sfs::remove_all(dir);
 }
 
-TEST_CASE("phase selection: --only and --skip take phase names; an unknown one is a usage error with the names", "[install]")
+TEST_CASE("phase selection: --only and --skip take phase names, an unknown one is a usage error with the names", "[install]")
 {
   World w;
   auto fleet = fake_fleet(3);
