@@ -6,6 +6,7 @@
 #include "config/load.hpp"
 #include "install/engine.hpp"
 #include "install/prepare.hpp"
+#include "install/join.hpp"
 #include "install/kubeadm.hpp"
 #include "install/runtime.hpp"
 #include "state/state.hpp"
@@ -22,8 +23,8 @@ namespace mlplat::app {
 namespace {
 
 // The phases the install issue lists after "containerd", shown until they are built.
-constexpr const char* k_not_built_phases = "join, kubeconfig, CNI, storage, cleanup";
-constexpr const char* k_built_phases = "prepare, artifacts, containerd, init";
+constexpr const char* k_not_built_phases = "kubeconfig, CNI, storage, cleanup";
+constexpr const char* k_built_phases = "prepare, artifacts, containerd, init, join-control-planes, join-workers";
 
 // The matrix gate on the cluster file, before any connection. Prints refusals; false when refused.
 bool config_gate(const config::Cluster& cluster, const DoctorOptions& options, int& rc, const GlobalOptions& global,
@@ -90,6 +91,10 @@ Result<std::vector<install::Phase>> build_phases(transport::Fleet& fleet, const 
     phases.push_back(std::move(containerd));
     TRY_ASSIGN(auto init, install::init_phase(fleet, cluster, *runtime->row, runtime->first_control_plane));
     phases.push_back(std::move(init));
+    auto material = std::make_shared<install::JoinMaterial>(fleet, runtime->first_control_plane);
+    for (auto& p : install::join_phases(fleet, cluster, runtime->first_control_plane, material)) {
+      phases.push_back(std::move(p));
+    }
   }
   return phases;
 }

@@ -105,6 +105,7 @@ void decode(const YAML::Node& root, Cluster& c, Problems& p)
       spec.sub("network", [&](MapReader& n) {
         n.str("podCIDR", c.network.pod_cidr);
         n.str("serviceCIDR", c.network.service_cidr);
+        n.str("controlPlaneEndpoint", c.network.control_plane_endpoint);
         n.choice<Cni>("cni", c.network.cni, {{"calico", Cni::calico}, {"flannel", Cni::flannel}});
         int mtu = 0;
         if (n.integer("mtu", mtu, 576, 9216)) {

@@ -56,6 +56,9 @@ struct Network {
   std::string service_cidr = "10.96.0.0/12";
   Cni cni = Cni::calico;
   std::optional<int> mtu;        // empty: from the profile
+  // host:port every node reaches the API servers at (a load balancer or VIP for an HA control
+  // plane); empty: the first control plane's internal address, port 6443.
+  std::string control_plane_endpoint;
 };
 
 struct Storage {

@@ -21,7 +21,7 @@ Result<std::string> render_init_config(const config::Cluster& cluster, const com
     {"@TAINTS@", taints},
     {"@CLUSTER_NAME@", cluster.name},
     {"@KUBERNETES_VERSION@", row.kubernetes.str()},
-    {"@CONTROL_PLANE_ENDPOINT@", address + ":6443"},
+    {"@CONTROL_PLANE_ENDPOINT@", cluster.network.control_plane_endpoint.empty() ? address + ":6443" : cluster.network.control_plane_endpoint},
     {"@POD_CIDR@", cluster.network.pod_cidr},
     {"@SERVICE_CIDR@", cluster.network.service_cidr},
   };

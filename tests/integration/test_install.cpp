@@ -100,8 +100,9 @@ TEST_CASE("install prepares the hosts and installs containerd and the Kubernetes
   // The built phases ran; the command says which ones are not built yet (exit 1).
   CHECK(first.exit_code == 1);
   // prepare: 2 of 3 steps per host (swap is off already); artifacts: 1; containerd: 4; init on the
-  // control plane: config and init applied, the API server already answering when its step is checked
-  CHECK(contains(first.out, "cluster install-test: 16 steps applied, 3 already in place"));
+  // control plane: config and init applied, the API server already answering when its step is checked;
+  // join: the worker
+  CHECK(contains(first.out, "cluster install-test: 17 steps applied, 3 already in place"));
   CHECK(contains(first.err, "not built yet"));
   // The worker got only what a node needs; the control plane the whole bundle, both verified there.
   CHECK(on_host(81, "test -f /var/lib/mlplat/bundle/k8s-1.36/files/pipelines-source/2.17.0.tar.gz").ok());
@@ -132,7 +133,7 @@ TEST_CASE("install prepares the hosts and installs containerd and the Kubernetes
   REQUIRE(::stat((state + "/journal.json").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
   const auto journal = nlohmann::json::parse(*fs::read_file(state + "/journal.json"));
-  CHECK(journal["steps"].size() == 19);
+  CHECK(journal["steps"].size() == 20);
 
   // kubeadm init ran once on the control plane, from the v1beta4 config mlplat wrote (0600), with
   // token and certificate-key printing off; the API server answers with the row's version.
@@ -160,7 +161,7 @@ TEST_CASE("install prepares the hosts and installs containerd and the Kubernetes
     testbed::script({"audit", host, "off"});
   }
   INFO(second.out << second.err);
-  CHECK(contains(second.out, "0 steps applied, 19 already in place"));
+  CHECK(contains(second.out, "0 steps applied, 20 already in place"));
   // Still exactly one kubeadm init on the control plane.
   const auto log = on_host(81, "grep -c '^[0-9]* kubeadm init' /var/log/mlplat-standins/kubeadm.log");
   CHECK(log.out == "1\n");

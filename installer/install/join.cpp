@@ -1,0 +1,225 @@
+#include "install/join.hpp"
+
+#include "assets/assets.hpp"
+#include "install/steps.hpp"
+#include "util/log.hpp"
+#include "util/sha256.hpp"
+#include "util/text.hpp"
+
+#include <fmt/core.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <memory>
+#include <regex>
+
+namespace mlplat::install {
+
+namespace {
+
+// The words kubeadm uses when a bootstrap token is unknown or expired.
+bool token_refused(const std::string& message)
+{
+  return message.find("has expired") != std::string::npos || message.find("invalid for this cluster") != std::string::npos;
+}
+
+transport::Command secret_command(std::string description, std::string script)
+{
+  auto c = mutating(std::move(description), std::move(script));
+  c.sensitive = transport::Sensitive::yes;
+  c.deadline = std::chrono::seconds(120);
+  return c;
+}
+
+} // namespace
+
+Result<std::string> ca_cert_hash(const std::string& ca_pem)
+{
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(ca_pem.data(), int(ca_pem.size())), BIO_free);
+  std::unique_ptr<X509, decltype(&X509_free)> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), X509_free);
+  if (!cert) {
+    return fail(ErrorCode::failed, "the cluster CA certificate (/etc/kubernetes/pki/ca.crt) is not a PEM certificate");
+  }
+  const EVP_PKEY* key = X509_get0_pubkey(cert.get());
+  unsigned char* der = nullptr;
+  const int len = key == nullptr ? -1 : i2d_PUBKEY(const_cast<EVP_PKEY*>(key), &der);
+  if (len <= 0) {
+    return fail(ErrorCode::failed, "the cluster CA certificate has no readable public key");
+  }
+  std::unique_ptr<unsigned char, void (*)(unsigned char*)> owned(der, [](unsigned char* p) { OPENSSL_free(p); });
+  return "sha256:" + sha256_hex(std::string_view(reinterpret_cast<const char*>(der), size_t(len)));
+}
+
+std::string control_plane_endpoint(const config::Cluster& cluster, size_t first_control_plane)
+{
+  if (!cluster.network.control_plane_endpoint.empty()) {
+    return cluster.network.control_plane_endpoint;
+  }
+  return cluster.hosts[first_control_plane].internal_address + ":6443";
+}
+
+Result<std::string> JoinMaterial::ca_hash()
+{
+  std::lock_guard lock(m_mutex);
+  if (!m_ca_hash) {
+    TRY_ASSIGN(const auto r, m_fleet.run(m_first, read_only("read the cluster CA certificate", "cat /etc/kubernetes/pki/ca.crt")));
+    if (r.out.empty()) { // dry-run before init: there is no CA yet
+      return std::string("sha256:<the CA's hash, read after kubeadm init>");
+    }
+    TRY_ASSIGN(m_ca_hash, ca_cert_hash(r.out));
+  }
+  return *m_ca_hash;
+}
+
+Result<std::string> JoinMaterial::create_token_locked()
+{
+  TRY_ASSIGN(const auto r, m_fleet.run(m_first, secret_command("create a bootstrap token for joining (15 minutes)",
+                                                               "kubeadm token create --ttl 15m --description 'mlplat join'")));
+  const std::string token(text::trim(r.out));
+  if (token.empty()) { // dry-run
+    return std::string("<token>");
+  }
+  static const std::regex shape("[a-z0-9]{6}\\.[a-z0-9]{16}");
+  if (!std::regex_match(token, shape)) {
+    return fail(ErrorCode::failed, "kubeadm token create printed something that is not a bootstrap token (withheld)");
+  }
+  m_token = token;
+  return token;
+}
+
+Result<std::string> JoinMaterial::token()
+{
+  std::lock_guard lock(m_mutex);
+  if (m_token) {
+    return *m_token;
+  }
+  return create_token_locked();
+}
+
+Result<std::string> JoinMaterial::renew_token(const std::string& stale)
+{
+  std::lock_guard lock(m_mutex);
+  if (m_token && *m_token != stale) {
+    return *m_token;
+  }
+  log::warn("the bootstrap token was refused as expired or unknown: creating a new one");
+  return create_token_locked();
+}
+
+Result<std::string> JoinMaterial::certificate_key()
+{
+  std::lock_guard lock(m_mutex);
+  if (!m_certificate_key) {
+    TRY_ASSIGN(const auto r, m_fleet.run(m_first, secret_command("upload the control-plane certificates (encrypted, deleted by kubeadm after 2 h)",
+                                                                 "kubeadm init phase upload-certs --upload-certs")));
+    std::string key;
+    for (const auto& line : text::split(r.out, '\n')) {
+      if (!text::trim(line).empty()) {
+        key = std::string(text::trim(line)); // the last line that is not empty
+      }
+    }
+    if (key.empty()) { // dry-run
+      return std::string("<certificate key>");
+    }
+    static const std::regex shape("[a-f0-9]{64}");
+    if (!std::regex_match(key, shape)) {
+      return fail(ErrorCode::failed, "kubeadm init phase upload-certs did not end with a certificate key (output withheld)");
+    }
+    m_certificate_key = key;
+  }
+  return *m_certificate_key;
+}
+
+Result<std::string> render_join_config(const config::Cluster& cluster, const config::Host& host, const std::string& endpoint,
+                                       const std::string& token, const std::string& ca_hash, const std::string& certificate_key)
+{
+  (void)cluster;
+  TRY_ASSIGN(std::string text, assets::read("manifests/kubeadm/join.yaml"));
+  std::string control_plane;
+  if (!certificate_key.empty()) {
+    control_plane = fmt::format("controlPlane:\n  localAPIEndpoint:\n    advertiseAddress: {}\n    bindPort: 6443\n  certificateKey: {}\n",
+                                host.internal_address, certificate_key);
+  }
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+         {"@ENDPOINT@", endpoint}, {"@TOKEN@", token}, {"@CA_HASH@", ca_hash}, {"@NODE_NAME@", host.name}, {"@CONTROL_PLANE@", control_plane}}) {
+    text = text::replace_all(std::move(text), key, value);
+  }
+  return text;
+}
+
+namespace {
+
+Step join_step(transport::Fleet& fleet, const config::Cluster& cluster, size_t host, const std::string& endpoint, bool control_plane,
+               std::shared_ptr<JoinMaterial> material)
+{
+  Step s;
+  s.name = "kubeadm-join";
+  // The journal's digest: the configuration without its secrets.
+  s.digest = sha256_hex(fmt::format("{}\n{}\n{}\n{}", cluster.name, endpoint, cluster.hosts[host].name, control_plane));
+  const auto check = read_only("check whether this node already joined",
+                               "[ -f /etc/kubernetes/kubelet.conf ] || exit 1\nexit 0\n");
+  s.check = [&fleet, check](size_t h) { return converged(fleet, h, check); };
+  s.apply = [&fleet, &cluster, endpoint, control_plane, material](size_t h) -> Status {
+    TRY_ASSIGN(const std::string ca_hash, material->ca_hash());
+    TRY_ASSIGN(std::string token, material->token());
+    std::string key;
+    if (control_plane) {
+      TRY_ASSIGN(key, material->certificate_key());
+    }
+    const auto join = [&](const std::string& t) -> Result<transport::ExecResult> {
+      TRY_ASSIGN(const std::string config, render_join_config(cluster, cluster.hosts[h], endpoint, t, ca_hash, key));
+      TRY(fleet.run(h, mutating("create /etc/kubernetes/mlplat (0700)", "mkdir -p /etc/kubernetes/mlplat && chmod 0700 /etc/kubernetes/mlplat")));
+      TRY(fleet.upload_bytes(h, config, k_join_config, 0600, transport::Privilege::root));
+      auto c = mutating(control_plane ? "kubeadm join as a control plane" : "kubeadm join as a worker",
+                        fmt::format("rc=0\nkubeadm join --config {0} || rc=$?\nrm -f {0}\nexit $rc\n", k_join_config));
+      c.deadline = std::chrono::seconds(300);
+      return fleet.exec(h, c);
+    };
+    TRY_ASSIGN(auto r, join(token));
+    if (!r.ok() && token_refused(r.err)) {
+      TRY_ASSIGN(token, material->renew_token(token));
+      TRY_ASSIGN(r, join(token));
+    }
+    if (!r.ok()) {
+      return fail(ErrorCode::failed, fmt::format("kubeadm join failed ({}): {}", r.status_text(), text::trim(r.err)));
+    }
+    return {};
+  };
+  s.verify = [&fleet, check](size_t h) -> Status {
+    TRY_ASSIGN(const bool ok, converged(fleet, h, check));
+    return ok ? Status{} : fail(ErrorCode::failed, "kubeadm join finished but /etc/kubernetes/kubelet.conf is missing");
+  };
+  return s;
+}
+
+} // namespace
+
+std::vector<Phase> join_phases(transport::Fleet& fleet, const config::Cluster& cluster, size_t first_control_plane,
+                               std::shared_ptr<JoinMaterial> material)
+{
+  const std::string endpoint = control_plane_endpoint(cluster, first_control_plane);
+  Phase cps;
+  cps.name = "join-control-planes";
+  cps.summary = fmt::format("further control planes join through {}, one at a time", endpoint);
+  cps.serial = true;
+  Phase workers;
+  workers.name = "join-workers";
+  workers.summary = fmt::format("workers join through {}", endpoint);
+  for (size_t i = 0; i < cluster.hosts.size(); ++i) {
+    if (i == first_control_plane) {
+      continue;
+    }
+    (cluster.hosts[i].role == config::Role::control_plane ? cps : workers).hosts.push_back(i);
+  }
+  for (Phase* p : {&cps, &workers}) {
+    const bool control_plane = p == &cps;
+    p->deadline = std::chrono::seconds(600);
+    p->steps = [&fleet, &cluster, endpoint, control_plane, material](size_t h) {
+      return std::vector<Step>{join_step(fleet, cluster, h, endpoint, control_plane, material)};
+    };
+  }
+  return {cps, workers};
+}
+
+} // namespace mlplat::install
