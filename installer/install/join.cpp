@@ -63,8 +63,9 @@ Result<std::string> JoinMaterial::ca_hash()
 {
   std::lock_guard lock(m_mutex);
   if (!m_ca_hash) {
-    TRY_ASSIGN(const auto r, m_fleet.run(m_first, read_only("read the cluster CA certificate", "cat /etc/kubernetes/pki/ca.crt")));
-    if (r.out.empty()) { // dry-run before init: there is no CA yet
+    TRY_ASSIGN(const auto r, m_fleet.run(m_first, read_only("read the cluster CA certificate",
+                                                            "[ ! -f /etc/kubernetes/pki/ca.crt ] || cat /etc/kubernetes/pki/ca.crt")));
+    if (r.out.empty() && m_fleet.dry_run()) { // planned before kubeadm init: there is no CA yet
       return std::string("sha256:<the CA's hash, read after kubeadm init>");
     }
     TRY_ASSIGN(m_ca_hash, ca_cert_hash(r.out));

@@ -29,8 +29,14 @@ std::set<std::string> wanted_on(size_t host, const RuntimeInputs& in)
   return host == in.first_control_plane ? std::set<std::string>{} : node_artifacts();
 }
 
-// The remote path of an artifact's file in the host's copy of the bundle.
 Result<std::string> on_host(const RuntimeInputs& in, const std::string& artifact)
+{
+  return bundle_file_on_host(in, artifact);
+}
+
+} // namespace
+
+Result<std::string> bundle_file_on_host(const RuntimeInputs& in, const std::string& artifact)
 {
   const auto* a = in.bom->find(artifact);
   if (a == nullptr) {
@@ -39,6 +45,8 @@ Result<std::string> on_host(const RuntimeInputs& in, const std::string& artifact
   }
   return remote_bundle_dir(in.bom->row) + "/" + a->file;
 }
+
+namespace {
 
 std::string component_version(const compat::Row& row, const std::string& name)
 {

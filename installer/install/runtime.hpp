@@ -30,6 +30,10 @@ struct RuntimeInputs {
   size_t first_control_plane = 0;
 };
 
+// The remote path of `artifact`'s file in the host's copy of the bundle; an error names a bundle
+// without it.
+Result<std::string> bundle_file_on_host(const RuntimeInputs& in, const std::string& artifact);
+
 // "artifacts": pushes to each host the files it needs (the first control plane gets all).
 Phase artifacts_phase(transport::Fleet& fleet, const std::vector<size_t>& hosts, const RuntimeInputs& in);
 

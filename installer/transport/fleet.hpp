@@ -43,6 +43,8 @@ public:
   // that owns the host.
   void set_label(size_t host, std::string label) { m_labels[host] = std::move(label); }
 
+  // Whether mutating commands are recorded instead of run (`plan`).
+  bool dry_run() const { return m_options.dry_run == DryRun::yes; }
   // Hosts worked on at once (FleetOptions::concurrency).
   size_t concurrency() const { return m_options.concurrency; }
   const Endpoint& endpoint(size_t host) const { return m_endpoints[host]; }

@@ -76,7 +76,33 @@ def content(artifact, row):
     if name == "argo-workflows-source":
         v = comp["argoWorkflows"]["version"]
         return tar_gz(tree(os.path.join(FIXTURES, "argo-workflows-standin"), "argo-workflows-" + v))
-    # manifests (calico, flannel, cert-manager): a recognisable stand-in document
+    if name == "calico-crds":
+        v = comp["calico"]["version"]
+        return "".join(
+            "---\n# mlplat testbed stand-in for Calico %s's CRDs\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+            "metadata:\n  name: %s.crd.projectcalico.org\nspec:\n  group: crd.projectcalico.org\n  names:\n    kind: %s\n"
+            "    plural: %s\n  scope: Cluster\n  versions:\n    - name: v1\n      served: true\n      storage: true\n"
+            % (v, plural, kind, plural) for plural, kind in (("ippools", "IPPool"), ("felixconfigurations", "FelixConfiguration"))).encode()
+    if name == "calico-operator":
+        v = comp["calico"]["version"]
+        return ("# mlplat testbed stand-in for Calico %s's tigera-operator.yaml: the operator registers its own CRDs\n"
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: tigera-operator\n---\n"
+                "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: tigera-operator\n  namespace: tigera-operator\n---\n"
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: tigera-operator\n  namespace: tigera-operator\n"
+                "spec:\n  replicas: 1\n  selector:\n    matchLabels: {name: tigera-operator}\n  template:\n"
+                "    metadata:\n      labels: {name: tigera-operator}\n    spec:\n      serviceAccountName: tigera-operator\n"
+                "      containers:\n        - name: tigera-operator\n          image: quay.io/tigera/operator:v1.42.3\n" % v).encode()
+    if name == "flannel-manifest":
+        v = comp["flannel"]["version"]
+        return ("# mlplat testbed stand-in for kube-flannel.yml %s\n"
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kube-flannel\n---\n"
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kube-flannel-cfg\n  namespace: kube-flannel\n"
+                "data:\n  net-conf.json: |\n    {\n      \"Network\": \"10.244.0.0/16\",\n      \"EnableNFTables\": false,\n"
+                "      \"Backend\": {\n        \"Type\": \"vxlan\"\n      }\n    }\n---\n"
+                "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: kube-flannel-ds\n  namespace: kube-flannel\n"
+                "spec:\n  selector:\n    matchLabels: {app: flannel}\n  template:\n    metadata:\n      labels: {app: flannel}\n"
+                "    spec:\n      containers:\n        - name: kube-flannel\n          image: ghcr.io/flannel-io/flannel:v%s\n" % (v, v)).encode()
+    # other manifests (cert-manager): a recognisable stand-in document
     return ("# mlplat testbed stand-in for %s\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s-standin\n" % (name, name)).encode()
 
 
