@@ -19,6 +19,8 @@
 #include <fmt/core.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 namespace mlplat::app {
@@ -189,9 +191,31 @@ int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, b
   }
   std::optional<bundle::Bom> bom;
   std::optional<install::RuntimeInputs> runtime;
+  std::filesystem::path plan_scratch;
+  struct RemoveScratch {
+    std::filesystem::path& path;
+    ~RemoveScratch()
+    {
+      std::error_code ec;
+      if (!path.empty()) {
+        std::filesystem::remove_all(path, ec);
+      }
+    }
+  } remove_scratch{plan_scratch};
   std::filesystem::path bundle_dir;
   if (needs_bundle(options)) {
-    auto opened = open_bundle(options, *row, dry_run ? std::filesystem::temp_directory_path() / "mlplat-plan-bundle" : dir, bundle_dir);
+    // A plan extracts an archive into a directory of its own, removed when it ends.
+    if (dry_run) {
+      std::string pattern = (std::filesystem::temp_directory_path() / "mlplat-plan.XXXXXX").string();
+      if (::mkdtemp(pattern.data()) == nullptr) {
+        Error e;
+        e.message = "cannot create a temporary directory for the plan: " + std::string(std::strerror(errno));
+        e.fix = "set TMPDIR to a writable directory";
+        return report_error(global, e);
+      }
+      plan_scratch = pattern;
+    }
+    auto opened = open_bundle(options, *row, dry_run ? plan_scratch : dir, bundle_dir);
     if (!opened) {
       return report_error(global, opened.error());
     }
@@ -225,7 +249,9 @@ int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, b
   // /etc/kubernetes) is not a leftover from another cluster: doctor lets it pass there.
   std::map<std::string, std::set<std::string>> own_state;
   for (const auto& step : journal->steps()) {
-    if (step.phase == "init" && step.name == "kubeadm-init") {
+    // mlplat put the kubelet there (containerd/services) or wrote kubeadm's config: what kubeadm left
+    // on that host since, even in a run killed before it could journal the init or join, is ours.
+    if ((step.phase == "containerd" && step.name == "services") || (step.phase == "init" && step.name == "kubeadm-config")) {
       own_state[step.host] = {"OS-021", "NET-004"};
     }
   }

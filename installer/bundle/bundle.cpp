@@ -270,6 +270,8 @@ Result<sfs::path> open_dir(const sfs::path& bundle, const sfs::path& scratch)
     return fail(ErrorCode::usage, fmt::format("{} is neither a bundle directory nor a bundle archive", bundle.string()),
                 "give the --output of mlplat bundle create");
   }
+  // Extracted into an empty directory: files of an earlier, other bundle must not linger beside it.
+  sfs::remove_all(scratch, ec);
   sfs::create_directories(scratch, ec);
   const Kind kind = kind_of(bundle.string());
   TRY(run_tar({"tar", "-C", scratch.string(), kind == Kind::tar_zst ? "--zstd" : "-z", "-xf", bundle.string()},

@@ -66,7 +66,7 @@ inline std::string mutation_of_exec(const std::vector<std::string>& argv)
   static const std::set<std::string> read_only{
     "sh", "dash", "bash", "timeout", "env", "cat", "cmp", "sha256sum", "head", "tail", "grep", "egrep", "cut", "tr", "sort", "uniq",
     "wc", "printf", "echo", "test", "[", "basename", "dirname", "uname", "getconf", "id", "stat", "df", "ls",
-    "readlink", "realpath", "ss", "getent", "nproc", "true", "false", "od", "expr"};
+    "readlink", "realpath", "ss", "getent", "nproc", "true", "false", "od", "expr", "wc", "awk", "mawk"};
   if (read_only.count(prog) != 0) {
     return "";
   }
@@ -118,7 +118,8 @@ inline std::string mutation_of_exec(const std::vector<std::string>& argv)
   }
   if (prog == "kubeadm") {
     const auto words = operands(argv);
-    const bool reads = !words.empty() && (words[0] == "version" || (words.size() > 1 && words[0] == "config" && words[1] == "validate"));
+    const bool reads = !words.empty() && (words[0] == "version" || (words.size() > 1 && words[0] == "config" && words[1] == "validate") ||
+                                          (words.size() > 1 && words[0] == "token" && words[1] == "list"));
     return reads ? "" : prog + " " + text::join(args, " ");
   }
   if (prog == "kubectl") {
@@ -131,7 +132,7 @@ inline std::string mutation_of_exec(const std::vector<std::string>& argv)
         words.push_back(argv[i]);
       }
     }
-    static const std::set<std::string> reads{"version", "get", "wait", "kustomize", "describe"};
+    static const std::set<std::string> reads{"version", "get", "wait", "kustomize", "describe", "diff", "logs"};
     const bool read_only_verb = !words.empty() && (reads.count(words[0]) != 0 || (words[0] == "rollout" && words.size() > 1 && words[1] == "status"));
     return read_only_verb ? "" : prog + " " + text::join(args, " ");
   }
@@ -141,6 +142,7 @@ inline std::string mutation_of_exec(const std::vector<std::string>& argv)
 struct Audit {
   std::vector<std::string> programs;   // every program executed
   std::vector<std::string> mutations;  // what would change the host, with the trace line
+  std::vector<std::string> command_lines;  // each session's command as sshd got it, and every argv executed
   size_t sessions = 0;
 };
 
@@ -158,6 +160,11 @@ inline Audit read_audit(const std::string& host)
     return audit;
   }
   for (const auto& entry : stdfs::directory_iterator(dir)) {
+    if (entry.path().extension() == ".cmd") {
+      std::ifstream cmd(entry.path());
+      audit.command_lines.emplace_back(std::istreambuf_iterator<char>(cmd), std::istreambuf_iterator<char>());
+      continue;
+    }
     if (entry.path().extension() != ".trace") {
       continue;
     }
@@ -168,6 +175,7 @@ inline Audit read_audit(const std::string& host)
       if (std::regex_search(line, m, exec_line)) {
         const auto argv = strace_strings("[" + m[2].str() + "]");
         audit.programs.push_back(m[1].str());
+        audit.command_lines.push_back(text::join(argv, " "));
         if (line.find("= -1 ENOENT") != std::string::npos) {
           continue; // a PATH lookup that found nothing ran nothing
         }

@@ -42,15 +42,17 @@ bool contains(const std::string& haystack, const std::string& needle)
   return haystack.find(needle) != std::string::npos;
 }
 
-std::string cluster_file(const std::string& dir, const std::vector<int>& nodes, const std::string& extra_host = "")
+std::string cluster_file(const std::string& dir, const std::vector<int>& nodes, const std::string& extra_host = "", size_t control_planes = 1,
+                         const std::string& extra_spec = "")
 {
   std::string text = "apiVersion: mlplat.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: install-test\nspec:\n  ssh:\n    keyPath: " +
                      testbed::key() + "\n    knownHosts: " + testbed::known_hosts() + "\n    connectTimeoutSeconds: 3\n  hosts:\n";
   for (size_t i = 0; i < nodes.size(); ++i) {
     text += "    - {name: node-" + std::to_string(nodes[i]) + ", address: " + testbed::address(nodes[i]) +
-            ", role: " + (i == 0 ? "control-plane" : "worker") + "}\n";
+            ", role: " + (i < control_planes ? "control-plane" : "worker") + "}\n";
   }
   text += extra_host;
+  text += extra_spec;
   REQUIRE(fs::write_file_atomic(dir + "/mlplat.yaml", text, 0644));
   return dir + "/mlplat.yaml";
 }
@@ -61,7 +63,7 @@ void reset_host(int n)
   on_host(n, "f=/var/lib/mlplat-standin/apiserver/pid; [ ! -f $f ] || kill $(cat $f) 2>/dev/null; true");
   on_host(n, "rm -rf /etc/kubernetes /var/lib/kubelet /var/lib/mlplat-standin /etc/sysctl.d/90-mlplat.conf /etc/modules-load.d/mlplat.conf /var/log/mlplat-standins /run/mlplat-standins "
              "/var/lib/mlplat /usr/local/bin/containerd /usr/local/bin/kube* /usr/local/bin/crictl /usr/local/sbin/runc /opt/cni "
-             "/etc/containerd /etc/crictl.yaml /usr/local/lib/systemd");
+             "/etc/containerd /etc/crictl.yaml /usr/local/lib/systemd /var/openebs/local");
 }
 
 // A bundle of the shipped matrix's default row made of testbed stand-ins: a local mirror at the
@@ -84,30 +86,50 @@ std::string standin_bundle(const std::string& dir)
   return out;
 }
 
+// Nodes as the first control plane's kubectl lists them: "name status roles" per line.
+std::string nodes_on(int first)
+{
+  const auto r = on_host(first, "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes --no-headers | awk '{print $1, $2, $3}'");
+  REQUIRE(r.ok());
+  return r.out;
+}
+
+std::string kubectl_on(int first, const std::string& args)
+{
+  const auto r = on_host(first, "kubectl --kubeconfig /etc/kubernetes/admin.conf " + args);
+  INFO(r.err);
+  return r.out;
+}
+
 } // namespace
 
-TEST_CASE("install prepares the hosts and installs containerd and the Kubernetes binaries from a bundle, a rerun changes nothing (audited)", "[install]")
+TEST_CASE("install makes a cluster of 1 control plane and 2 workers from a bundle, a rerun changes nothing (audited)", "[install]")
 {
   const std::string dir = testbed::temp_dir("install-runtime");
   const std::string state = dir + "/state";
-  const auto file = cluster_file(dir, {81, 82});
-  reset_host(81);
-  reset_host(82);
+  const std::vector<int> nodes{81, 82, 85};
+  const auto file = cluster_file(dir, nodes);
+  for (int n : nodes) {
+    reset_host(n);
+  }
   const auto bundle = standin_bundle(dir);
 
   const auto first = mlplat_run({"install", "-c", file, "--state-dir", state, "--bundle", bundle});
   INFO(first.out << first.err);
-  // The built phases ran; the command says which ones are not built yet (exit 1).
-  CHECK(first.exit_code == 1);
-  // prepare: 2 of 3 steps per host (swap is off already); artifacts: 1; containerd: 4; init on the
-  // control plane: config and init applied, the API server already answering when its step is checked;
-  // join: the worker
-  CHECK(contains(first.out, "cluster install-test: 17 steps applied, 3 already in place"));
-  CHECK(contains(first.err, "not built yet"));
-  // The worker got only what a node needs; the control plane the whole bundle, both verified there.
+  REQUIRE(first.exit_code == 0);
+  CHECK(contains(first.out, "cluster install-test: 32 steps applied, 11 already in place"));
+  // The summary: every node Ready, the kubeconfig's path.
+  CHECK(contains(first.out, "summary of cluster install-test (profile onprem, row k8s-1.36: Kubernetes 1.36.4)"));
+  CHECK(contains(first.out, "\n  node-81              Ready    control-plane   v1.36.4\n"));
+  CHECK(contains(first.out, "\n  node-82              Ready    <none>          v1.36.4\n"));
+  CHECK(contains(first.out, "\n  node-85              Ready    <none>          v1.36.4\n"));
+  CHECK(contains(first.out, "kubeconfig: " + state + "/kubeconfig (0600"));
+  CHECK(nodes_on(81) == "node-81 Ready control-plane\nnode-82 Ready <none>\nnode-85 Ready <none>\n");
+
+  // The workers got only what a node needs; the control plane the whole bundle, both verified there.
   CHECK(on_host(81, "test -f /var/lib/mlplat/bundle/k8s-1.36/files/pipelines-source/2.17.0.tar.gz").ok());
   CHECK_FALSE(on_host(82, "test -e /var/lib/mlplat/bundle/k8s-1.36/files/pipelines-source").ok());
-  for (int n : {81, 82}) {
+  for (int n : nodes) {
     const auto v = on_host(n, "containerd --version; runc --version | head -1; kubeadm version -o short; kubelet --version; "
                               "systemctl is-active containerd; systemctl is-enabled kubelet; cat /etc/containerd/config.toml");
     INFO(v.out << v.err);
@@ -118,22 +140,12 @@ TEST_CASE("install prepares the hosts and installs containerd and the Kubernetes
     CHECK(contains(v.out, "version = 3"));
     CHECK(contains(v.out, "SystemdCgroup = true"));
     CHECK(contains(v.out, "sandbox = 'registry.k8s.io/pause:3.10.2'"));
-  }
-  for (int n : {81, 82}) {
     const auto files = on_host(n, "cat /etc/sysctl.d/90-mlplat.conf /etc/modules-load.d/mlplat.conf && sysctl -n net.ipv4.ip_forward");
     REQUIRE(files.ok());
     CHECK(contains(files.out, "net.bridge.bridge-nf-call-iptables = 1"));
     CHECK(contains(files.out, "br_netfilter"));
     CHECK(on_host(n, "cat /var/log/mlplat-standins/modprobe.log").out.find("modprobe -a overlay br_netfilter") != std::string::npos);
   }
-  // Local state: 0700 directory, 0600 journal naming the steps, no secret in it (there is none yet).
-  struct stat st{};
-  REQUIRE(::stat(state.c_str(), &st) == 0);
-  CHECK((st.st_mode & 0777) == 0700);
-  REQUIRE(::stat((state + "/journal.json").c_str(), &st) == 0);
-  CHECK((st.st_mode & 0777) == 0600);
-  const auto journal = nlohmann::json::parse(*fs::read_file(state + "/journal.json"));
-  CHECK(journal["steps"].size() == 20);
 
   // kubeadm init ran once on the control plane, from the v1beta4 config mlplat wrote (0600), with
   // token and certificate-key printing off; the API server answers with the row's version.
@@ -148,28 +160,60 @@ TEST_CASE("install prepares the hosts and installs containerd and the Kubernetes
   CHECK(contains(init.out, "podSubnet: 10.244.0.0/16"));
   CHECK(contains(init.out, "cgroupDriver: systemd"));
   CHECK(contains(init.out, "Server Version: v1.36.4"));
-  CHECK_FALSE(on_host(82, "test -e /etc/kubernetes/admin.conf").ok());
+  // The workers joined with a config file that is gone afterwards, in a 0700 directory.
+  for (int n : {82, 85}) {
+    const auto joined = on_host(n, "grep -c 'kubeadm join --config /etc/kubernetes/mlplat/kubeadm-join.yaml worker' /var/log/mlplat-standins/kubeadm.log; "
+                                   "stat -c '%a' /etc/kubernetes/mlplat; test -e /etc/kubernetes/mlplat/kubeadm-join.yaml || echo gone");
+    CHECK(joined.out == "1\n700\ngone\n");
+  }
+  // Calico with the cluster's CIDR and the onprem profile's encapsulation and MTU; the default class.
+  const std::string network = kubectl_on(81, "get installation default -o jsonpath='{.spec.calicoNetwork}'");
+  CHECK(contains(network, "\"mtu\": 1450"));
+  CHECK(contains(network, "\"cidr\": \"10.244.0.0/16\""));
+  CHECK(contains(network, "\"encapsulation\": \"VXLANCrossSubnet\""));
+  CHECK(kubectl_on(81, "get storageclass -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.annotations.storageclass\\.kubernetes\\.io/is-default-class}{\"\\n\"}{end}'") ==
+        "openebs-hostpath=true\n");
+  // The probe wrote its volume as uid 65534 under the base path.
+  CHECK(kubectl_on(81, "-n mlplat-probe logs storage-probe") == "mlplat-storage-probe\n65534\n");
+  CHECK(contains(on_host(81, "stat -c '%U %n' /var/openebs/local/pvc-*/probe").out, "nobody /var/openebs/local/pvc-"));
+  // Cleanup: no bootstrap token, no kubeadm-certs.
+  CHECK(on_host(81, "kubeadm token list | wc -l").out == "1\n");
 
-  // The rerun, audited on both hosts: 0 steps applied, 0 mutating commands or system calls.
-  for (const char* host : {"node-81", "node-82"}) {
-    audit::clear_audit(host);
-    testbed::script({"audit", host, "on"});
+  // Local state: 0700 directory, 0600 journal and kubeconfig (the control plane's admin.conf).
+  struct stat st{};
+  REQUIRE(::stat(state.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+  for (const char* f : {"/journal.json", "/kubeconfig"}) {
+    REQUIRE(::stat((state + f).c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+  }
+  CHECK(fs::read_file(state + "/kubeconfig").value_or("") == on_host(81, "cat /etc/kubernetes/admin.conf").out);
+  CHECK(contains(*fs::read_file(state + "/kubeconfig"), "kubernetes-admin"));
+  const auto journal = nlohmann::json::parse(*fs::read_file(state + "/journal.json"));
+  CHECK(journal["steps"].size() == 43);
+
+  // The rerun, audited on every host: 0 steps applied, 0 mutating commands or system calls.
+  for (int n : nodes) {
+    audit::clear_audit("node-" + std::to_string(n));
+    testbed::script({"audit", "node-" + std::to_string(n), "on"});
   }
   const auto second = mlplat_run({"install", "-c", file, "--state-dir", state, "--bundle", bundle});
-  std::vector<audit::Audit> records{audit::read_audit("node-81"), audit::read_audit("node-82")};
-  for (const char* host : {"node-81", "node-82"}) {
-    testbed::script({"audit", host, "off"});
+  std::vector<audit::Audit> records;
+  for (int n : nodes) {
+    records.push_back(audit::read_audit("node-" + std::to_string(n)));
+    testbed::script({"audit", "node-" + std::to_string(n), "off"});
   }
   INFO(second.out << second.err);
-  CHECK(contains(second.out, "0 steps applied, 20 already in place"));
-  // Still exactly one kubeadm init on the control plane.
-  const auto log = on_host(81, "grep -c '^[0-9]* kubeadm init' /var/log/mlplat-standins/kubeadm.log");
-  CHECK(log.out == "1\n");
+  CHECK(second.exit_code == 0);
+  CHECK(contains(second.out, "0 steps applied, 43 already in place"));
   for (const auto& r : records) {
     CHECK(r.sessions >= 1);
     INFO("mutations:\n" << text::join(r.mutations, "\n"));
     CHECK(r.mutations.empty());
   }
+  // Still exactly one kubeadm init on the control plane (the host's restart by the audit switch
+  // brought the API server back through the kubelet).
+  CHECK(on_host(81, "grep -c '^[0-9]* kubeadm init --config' /var/log/mlplat-standins/kubeadm.log").out == "1\n");
 }
 
 TEST_CASE("plan shows per host the commands install would run, and changes nothing (audited)", "[install]")
@@ -193,7 +237,11 @@ TEST_CASE("plan shows per host the commands install would run, and changes nothi
   CHECK(contains(plan.out, "containerd/binaries: install containerd, runc, CNI plugins"));
   CHECK(contains(plan.out, "tar -C /usr/local -xzf /var/lib/mlplat/bundle/k8s-1.36/files/containerd/containerd-2.3.4-linux-amd64.tar.gz"));
   CHECK(contains(plan.out, "systemctl enable --now containerd"));
-  CHECK(contains(plan.out, "not built yet, so not planned"));
+  CHECK(contains(plan.out, "init/kubeadm-init: kubeadm init (the token and the certificate key are not printed)"));
+  CHECK(contains(plan.out, "cni/calico-installation: upload /etc/kubernetes/mlplat/manifests/calico-installation.yaml"));
+  CHECK(contains(plan.out, "storage/openebs-hostpath: apply openebs-hostpath"));
+  CHECK(contains(plan.out, "kubeconfig/admin-conf: copy /etc/kubernetes/admin.conf to " + dir + "/state/kubeconfig (0600)"));
+  CHECK_FALSE(std::filesystem::exists(dir + "/state/kubeconfig"));
   INFO("mutations:\n" << text::join(record.mutations, "\n"));
   CHECK(record.sessions >= 1);
   CHECK(record.mutations.empty());
@@ -270,4 +318,205 @@ TEST_CASE("the phases after prepare need a bundle of the selected row, checked b
   const auto tampered = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state", "--bundle", unpacked});
   CHECK(tampered.exit_code == 1);
   CHECK(contains(tampered.err, "kubelet: files/kubelet/kubelet has sha256"));
+}
+
+TEST_CASE("a single host alone is a schedulable cluster, with Flannel and the cluster file's pod CIDR", "[install]")
+{
+  const std::string dir = testbed::temp_dir("install-single");
+  const auto file = cluster_file(dir, {86}, "", 1, "  network:\n    podCIDR: 10.32.0.0/16\n    cni: flannel\n");
+  reset_host(86);
+  const auto bundle = standin_bundle(dir);
+  const auto r = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state", "--bundle", bundle});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(nodes_on(86) == "node-86 Ready control-plane\n");
+  // No control-plane taint: the one host runs the workloads.
+  CHECK(kubectl_on(86, "get node node-86 -o jsonpath='{.spec.taints}'") == "");
+  CHECK(contains(on_host(86, "cat /etc/kubernetes/mlplat/kubeadm-init.yaml").out, "taints: []"));
+  // Flannel from the bundle through mlplat's overlay: the pod CIDR of the cluster file.
+  const std::string conf = kubectl_on(86, "-n kube-flannel get configmap kube-flannel-cfg -o jsonpath='{.data.net-conf\\.json}'");
+  CHECK(contains(conf, "\"Network\": \"10.32.0.0/16\""));
+  CHECK(contains(conf, "\"Type\": \"vxlan\""));
+  CHECK(contains(kubectl_on(86, "-n kube-flannel get daemonset -o name"), "daemonset/kube-flannel-ds"));
+  CHECK(kubectl_on(86, "get installation -A -o name") == "");  // no Calico
+  CHECK(kubectl_on(86, "-n mlplat-probe logs storage-probe") == "mlplat-storage-probe\n65534\n");
+}
+
+TEST_CASE("three control planes and two workers (HA): joins one at a time, secrets never leave their path (canaries)", "[install]")
+{
+  const std::string dir = testbed::temp_dir("install-ha");
+  const std::string state = dir + "/state";
+  const std::vector<int> nodes{87, 88, 89, 90, 91};
+  const auto file = cluster_file(dir, nodes, "", 3, "  network:\n    mtu: 1400\n");
+  for (int n : nodes) {
+    reset_host(n);
+  }
+  // Canaries: the join token and the certificate key the first control plane will hand out.
+  const std::string token_id = "canary";
+  const std::string token_secret = "c4n4ryt0k3n5ecr3";
+  const std::string cert_key = "cafe" + std::string(60, 'b');
+  REQUIRE(on_host(87, "mkdir -p /var/lib/mlplat-standin/apiserver && echo " + token_id + "." + token_secret +
+                      " > /var/lib/mlplat-standin/apiserver/next-token && echo " + cert_key +
+                      " > /var/lib/mlplat-standin/apiserver/next-certificate-key").ok());
+  const auto bundle = standin_bundle(dir);
+  for (int n : nodes) {
+    audit::clear_audit("node-" + std::to_string(n));
+    testbed::script({"audit", "node-" + std::to_string(n), "on"});
+  }
+  const auto r = mlplat_run({"-v", "install", "-c", file, "--state-dir", state, "--bundle", bundle});
+  std::vector<audit::Audit> records;
+  for (int n : nodes) {
+    records.push_back(audit::read_audit("node-" + std::to_string(n)));
+    testbed::script({"audit", "node-" + std::to_string(n), "off"});
+  }
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(nodes_on(87) == "node-87 Ready control-plane\nnode-88 Ready control-plane\nnode-89 Ready control-plane\n"
+                        "node-90 Ready <none>\nnode-91 Ready <none>\n");
+  // The canary token was the one used (the workers joined with it), the certificate key too.
+  for (int n : {88, 89}) {
+    CHECK(contains(on_host(n, "cat /var/log/mlplat-standins/kubeadm.log").out, "kubeadm join --config /etc/kubernetes/mlplat/kubeadm-join.yaml control-plane"));
+  }
+  CHECK(on_host(87, "grep -c 'init phase upload-certs' /var/log/mlplat-standins/kubeadm.log").out == "1\n");
+  // Control planes joined one at a time: node-88's join is logged by the API server before node-89's.
+  const std::string log = kubectl_on(87, "get --raw /mlplat-standin/log");
+  CHECK(log.find("\"node\": \"node-88\"") < log.find("\"node\": \"node-89\""));
+  // The planted canaries were what the joins used: every join presented the canary token's id, and
+  // the planted certificate key was taken (the control planes could only join with it).
+  CHECK(contains(log, "\"token_id\": \"canary\""));
+  const auto count = [&](const std::string& needle) {
+    size_t n = 0;
+    for (size_t at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  CHECK(count("\"token_id\": \"canary\"") == 4);
+  CHECK(count("\"token_id\": ") == 4);
+  CHECK_FALSE(on_host(87, "test -e /var/lib/mlplat-standin/apiserver/next-certificate-key").ok());
+  // The cluster file's MTU overrides the profile's; cleanup removed the uploaded certificates.
+  CHECK(contains(kubectl_on(87, "get installation default -o jsonpath='{.spec.calicoNetwork}'"), "\"mtu\": 1400"));
+  CHECK_FALSE(on_host(87, "kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system get secret kubeadm-certs").ok());
+
+  // 0 hits for any secret in: stdout and stderr (debug log level), every state file but the
+  // kubeconfig (which is the administrator's credential, 0600), every command line on every host,
+  // and the stand-ins' own logs of what was run.
+  const std::string admin = on_host(87, "grep client-key-data /etc/kubernetes/admin.conf | awk '{print $2}'").out;
+  REQUIRE(admin.size() > 40);
+  const std::vector<std::string> canaries{token_secret, token_id + "." + token_secret, cert_key, std::string(text::trim(admin)).substr(0, 40)};
+  std::vector<std::pair<std::string, std::string>> places{{"stdout", r.out}, {"stderr", r.err}};
+  for (const auto& entry : std::filesystem::directory_iterator(state)) {
+    if (entry.is_regular_file() && entry.path().filename() != "kubeconfig") {
+      places.emplace_back(entry.path().string(), fs::read_file(entry.path()).value_or(""));
+    }
+  }
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    CHECK(records[i].sessions >= 1);
+    places.emplace_back("command lines on node-" + std::to_string(nodes[i]), text::join(records[i].programs, "\n") + "\n" + text::join(records[i].command_lines, "\n"));
+    places.emplace_back("stand-in logs on node-" + std::to_string(nodes[i]), on_host(nodes[i], "cat /var/log/mlplat-standins/*.log").out);
+  }
+  for (const auto& [where, text] : places) {
+    for (const auto& canary : canaries) {
+      INFO(where);
+      CHECK(text.find(canary) == std::string::npos);
+    }
+  }
+  // The join configuration did carry them, and is gone from every joined host.
+  for (int n : {88, 89, 90, 91}) {
+    CHECK_FALSE(on_host(n, "test -e /etc/kubernetes/mlplat/kubeadm-join.yaml").ok());
+  }
+}
+
+TEST_CASE("an expired join token is renewed, a wrong token or CA hash is refused by kubeadm join", "[install]")
+{
+  const std::string dir = testbed::temp_dir("install-token");
+  const std::string state = dir + "/state";
+  const auto file = cluster_file(dir, {92, 93});
+  reset_host(92);
+  reset_host(93);
+  const auto bundle = standin_bundle(dir);
+  const auto first = mlplat_run({"install", "-c", file, "--state-dir", state, "--bundle", bundle, "--only", "prepare,artifacts,containerd,init"});
+  INFO(first.out << first.err);
+  REQUIRE(first.exit_code == 0);
+  // Time passes: the next token the control plane makes is already expired.
+  REQUIRE(on_host(92, "touch /var/lib/mlplat-standin/apiserver/expire-next-token").ok());
+  const auto second = mlplat_run({"install", "-c", file, "--state-dir", state, "--bundle", bundle});
+  INFO(second.out << second.err);
+  CHECK(second.exit_code == 0);
+  CHECK(contains(second.err, "the bootstrap token was refused as expired or unknown: creating a new one"));
+  CHECK(on_host(92, "grep -c 'kubeadm token create' /var/log/mlplat-standins/kubeadm.log").out == "2\n");
+  CHECK(nodes_on(92) == "node-92 Ready control-plane\nnode-93 Ready <none>\n");
+
+  // The stand-in refuses what kubeadm refuses: a CA hash that is not the cluster's, a wrong token.
+  const std::string ca_hash = "sha256:" + std::string(64, '0');
+  const std::string endpoint = testbed::address(92) + ":6443";
+  REQUIRE(on_host(93, "mkdir -p /root/aside && mv /etc/kubernetes/kubelet.conf /etc/kubernetes/pki/ca.crt /root/aside/").ok());
+  const auto config = [&](const std::string& token, const std::string& hash) {
+    return "printf 'apiVersion: kubeadm.k8s.io/v1beta4\\nkind: JoinConfiguration\\ndiscovery:\\n  bootstrapToken:\\n    apiServerEndpoint: " + endpoint +
+           "\\n    token: " + token + "\\n    caCertHashes: [\"" + hash + "\"]\\nnodeRegistration:\\n  name: node-93\\n' > /root/join.yaml && "
+           "kubeadm join --config /root/join.yaml";
+  };
+  const auto bad_hash = on_host(93, config("abcdef.0123456789abcdef", ca_hash));
+  CHECK_FALSE(bad_hash.ok());
+  CHECK(contains(bad_hash.err, "cluster CA found in cluster-info ConfigMap is invalid: none of the public keys"));
+  const auto real_hash = on_host(92, "openssl x509 -pubkey -noout -in /etc/kubernetes/pki/ca.crt | openssl pkey -pubin -outform der | sha256sum | cut -d' ' -f1");
+  const auto bad_token = on_host(93, config("abcdef.0123456789abcdef", "sha256:" + std::string(text::trim(real_hash.out))));
+  CHECK_FALSE(bad_token.ok());
+  CHECK(contains(bad_token.err, "token id \"abcdef\" is invalid for this cluster or it has expired"));
+  REQUIRE(on_host(93, "mv /root/aside/kubelet.conf /etc/kubernetes/ && mv /root/aside/ca.crt /etc/kubernetes/pki/ && rm -f /root/join.yaml").ok());
+}
+
+TEST_CASE("leftover cluster state on a host is refused with the reset hint before anything changes", "[install]")
+{
+  const std::string dir = testbed::temp_dir("install-leftover");
+  const auto file = cluster_file(dir, {94});
+  reset_host(94);
+  REQUIRE(on_host(94, "mkdir -p /etc/kubernetes/manifests && echo 'kind: Pod' > /etc/kubernetes/manifests/etcd.yaml").ok());
+  const auto bundle = standin_bundle(dir);
+  const auto r = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state", "--bundle", bundle});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 3);
+  CHECK(contains(r.out, "OS-021"));
+  CHECK(contains(r.out, "mlplat reset"));
+  CHECK(contains(r.err, "nothing was changed on any host"));
+  CHECK_FALSE(on_host(94, "test -e /etc/sysctl.d/90-mlplat.conf").ok());
+  // With the check ignored, kubeadm itself refuses, and install reports its words and the host.
+  const auto ignored = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state", "--bundle", bundle, "--ignore", "OS-021"});
+  CHECK(ignored.exit_code == 1);
+  CHECK(contains(ignored.err, "node-94"));
+  CHECK(contains(ignored.err, "[ERROR DirAvailable--etc-kubernetes-manifests]: /etc/kubernetes/manifests is not empty"));
+  CHECK(on_host(94, "cat /var/log/mlplat-standins/kubeadm.log 2>/dev/null | grep -c 'kubeadm init'").out == "0\n");
+  on_host(94, "rm -rf /etc/kubernetes");
+}
+
+TEST_CASE("kill -9 at five different phases, then a rerun converges with exactly one kubeadm init", "[install]")
+{
+  const std::string dir = testbed::temp_dir("install-kill");
+  const std::string state = dir + "/state";
+  const auto file = cluster_file(dir, {96, 97});
+  reset_host(96);
+  reset_host(97);
+  const auto bundle = standin_bundle(dir);
+  std::vector<std::string> killed_in;
+  for (const char* phase : {"containerd", "init", "join-workers", "cni", "storage"}) {
+    // Started in the background; killed with SIGKILL as soon as it announces the phase.
+    const std::string script =
+      std::string(MLPLAT_BINARY) + " install -c " + file + " --state-dir " + state + " --bundle " + bundle + " > " + dir + "/run.log 2>&1 & pid=$!\n"
+      "for i in $(seq 600); do grep -q '^phase " + phase + ":' " + dir + "/run.log && break; kill -0 $pid 2>/dev/null || break; sleep 0.01; done\n"
+      "kill -9 $pid 2>/dev/null && echo killed; wait $pid 2>/dev/null; grep '^phase' " + dir + "/run.log | tail -n 1\n";
+    const auto r = run_process({"sh", "-c", script}, 120s);
+    REQUIRE(r);
+    INFO(r->out);
+    CHECK(contains(r->out, "killed"));
+    killed_in.push_back(r->out);
+  }
+  INFO(text::join(killed_in, "---\n"));
+  const auto last = mlplat_run({"install", "-c", file, "--state-dir", state, "--bundle", bundle});
+  INFO(last.out << last.err);
+  CHECK(last.exit_code == 0);
+  CHECK(nodes_on(96) == "node-96 Ready control-plane\nnode-97 Ready <none>\n");
+  CHECK(on_host(96, "grep -c '^[0-9]* kubeadm init --config' /var/log/mlplat-standins/kubeadm.log").out == "1\n");
+  CHECK(on_host(97, "grep -c 'kubeadm join' /var/log/mlplat-standins/kubeadm.log").out == "1\n");
+  const auto again = mlplat_run({"install", "-c", file, "--state-dir", state, "--bundle", bundle});
+  CHECK(contains(again.out, " 0 steps applied"));
 }

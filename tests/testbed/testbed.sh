@@ -221,6 +221,7 @@ mount --bind "$dir/home" /home
 mount --bind "$dir/run" /run
 mount --bind "$dir/tmp" /tmp
 # Boot: the units enabled through the systemctl stand-in start again, as systemd would start them.
+/usr/local/sbin/systemctl __supervise >/dev/null 2>&1 </dev/null &
 [ ! -d /run/mlplat-standins/systemd ] || /usr/local/sbin/systemctl __boot || true
 exec /usr/sbin/sshd -D -f /etc/ssh/sshd_mlplat.conf -E /run/sshd.log
 EOF
