@@ -552,7 +552,10 @@ Status Session::upload(const std::shared_ptr<Input>& input, const std::string& s
     "mkdir -p \"$dir\"\n"
     "tmp=$(mktemp \"$dir/.mlplat-upload.XXXXXX\")\n"
     "trap 'rm -f \"$tmp\"' EXIT\n"
-    "cat > \"$tmp\"\n"
+    "if ! cat > \"$tmp\"; then\n"
+    "  df -Pk \"$dir\" | awk 'NR == 2 {{printf \"the filesystem %s (mounted on %s) has %s KiB free of %s KiB\\n\", $1, $6, $4, $2}}' >&2\n"
+    "  exit 4\n"
+    "fi\n"
     "sum=$(sha256sum \"$tmp\" | cut -d' ' -f1)\n"
     "if [ \"$sum\" != {1} ]; then echo \"checksum mismatch: expected {1}, host has $sum\" >&2; exit 3; fi\n"
     "chmod {2:o} \"$tmp\"\n"
@@ -572,7 +575,9 @@ Status Session::upload(const std::shared_ptr<Input>& input, const std::string& s
   TRY_ASSIGN(auto result, exec(cmd));
   if (!result.ok()) {
     return tl::unexpected(host_error(m_endpoint, ErrorCode::io, fmt::format("upload of {} failed ({}): {}", remote_path, result.status_text(), tail(result.err)),
-                                     "check free space and permissions on the host"));
+                                     result.err.find("No space left") != std::string::npos
+                                       ? "free space on that filesystem (or give it more), then run the command again: finished steps are not repeated"
+                                       : "check free space and permissions on the host"));
   }
   if (text::trim(result.out) != sha256) {
     return tl::unexpected(host_error(m_endpoint, ErrorCode::io, fmt::format("upload of {}: the host reported checksum '{}', expected {}", remote_path,

@@ -520,3 +520,29 @@ TEST_CASE("kill -9 at five different phases, then a rerun converges with exactly
   const auto again = mlplat_run({"install", "-c", file, "--state-dir", state, "--bundle", bundle});
   CHECK(contains(again.out, " 0 steps applied"));
 }
+
+TEST_CASE("a disk that fills up mid-step is reported with its filesystem, and the rerun continues after space is freed", "[install]")
+{
+  const std::string dir = testbed::temp_dir("install-diskfull");
+  const std::string state = dir + "/state";
+  const auto file = cluster_file(dir, {95});
+  reset_host(95);
+  // A 64 KiB filesystem where the bundle goes: the first larger file fills it.
+  REQUIRE(on_host(95, "mkdir -p /var/lib/mlplat && mount -t tmpfs -o size=64k mlplat-full /var/lib/mlplat").ok());
+  const auto bundle = standin_bundle(dir);
+  const auto full = mlplat_run({"install", "-c", file, "--state-dir", state, "--bundle", bundle});
+  on_host(95, "umount /var/lib/mlplat");
+  INFO(full.out << full.err);
+  CHECK(full.exit_code != 0);
+  CHECK(contains(full.err, "node-95"));
+  CHECK(contains(full.err, "artifacts / bundle"));
+  CHECK(contains(full.err, "No space left on device"));
+  CHECK(contains(full.err, "the filesystem mlplat-full (mounted on /var/lib/mlplat) has 0 KiB free of 64 KiB"));
+  CHECK(contains(full.err, "free space on that filesystem"));
+  // No half-written file is left where the bundle goes (the upload writes beside it, then renames).
+  CHECK(on_host(95, "find /var/lib/mlplat -name '.mlplat-upload.*' | wc -l").out == "0\n");
+  const auto again = mlplat_run({"install", "-c", file, "--state-dir", state, "--bundle", bundle});
+  INFO(again.out << again.err);
+  CHECK(again.exit_code == 0);
+  CHECK(nodes_on(95) == "node-95 Ready control-plane\n");
+}
