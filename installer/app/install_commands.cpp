@@ -224,6 +224,7 @@ int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, b
     in.row = row;
     in.bom = &*bom;
     in.bundle_dir = bundle_dir;
+    in.registry_mirrors = cluster->registry.mirrors;
     for (size_t i = 0; i < cluster->hosts.size(); ++i) {
       if (cluster->hosts[i].role == config::Role::control_plane) {
         in.first_control_plane = i;

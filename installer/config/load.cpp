@@ -113,6 +113,7 @@ void decode(const YAML::Node& root, Cluster& c, Problems& p)
         }
       });
       spec.sub("storage", [&](MapReader& s) { s.str("basePath", c.storage.base_path); });
+      spec.sub("registry", [&](MapReader& r) { r.string_map("mirrors", c.registry.mirrors); });
       spec.sub("ingress", [&](MapReader& i) {
         i.str("domain", c.ingress.domain);
         i.choice<Expose>("expose", c.ingress.expose,
@@ -180,6 +181,20 @@ void validate(const Cluster& c, Problems& p)
   if (!c.name.empty() && !is_dns_label(c.name)) {
     p.add(c.where("metadata.name"), fmt::format("metadata.name: '{}' is not a valid name", c.name),
           "use lowercase letters, digits and '-', at most 63 characters, starting and ending with a letter or digit");
+  }
+
+  // Registry mirrors: a registry host name, and an http(s) URL without spaces.
+  for (const auto& [registry, url] : c.registry.mirrors) {
+    const std::string path = c.positions.count("spec.registry.mirrors." + registry) != 0 ? "spec.registry.mirrors." + registry
+                                                                                         : "spec.registry.mirrors";
+    if (registry.empty() || registry.find_first_of("/ :") != std::string::npos) {
+      p.add(c.where(path), fmt::format("spec.registry.mirrors: '{}' is not a registry host name", registry),
+            "name the registry as images do: docker.io, registry.k8s.io, quay.io, ghcr.io");
+    }
+    if ((url.rfind("https://", 0) != 0 && url.rfind("http://", 0) != 0) || url.find(' ') != std::string::npos) {
+      p.add(c.where(path), fmt::format("spec.registry.mirrors.{}: '{}' is not an http(s) URL", registry, url),
+            "give the mirror's URL, e.g. https://mirror.example.com:5000");
+    }
   }
 
   // Hosts: at least one control plane; names and addresses unique.

@@ -61,6 +61,11 @@ struct Network {
   std::string control_plane_endpoint;
 };
 
+struct Registry {
+  // registry host ("docker.io", "registry.k8s.io") -> mirror URL ("https://mirror.example:5000")
+  std::map<std::string, std::string> mirrors;
+};
+
 struct Storage {
   std::string base_path = "/var/openebs/local";
 };
@@ -90,6 +95,7 @@ struct Cluster {
   SshSettings ssh;                               // the defaults
   std::vector<Host> hosts;
   Network network;
+  Registry registry;
   Storage storage;
   Ingress ingress;
   Pipelines pipelines;

@@ -135,8 +135,18 @@ Result<Phase> containerd_phase(transport::Fleet& fleet, const std::vector<size_t
     bom_digest += in.bom->find(name) != nullptr ? in.bom->find(name)->sha256 : name;
   }
 
-  const std::vector<FileSpec> config_files{{"/etc/containerd/config.toml", config, 0644},
-                                           {"/etc/crictl.yaml", crictl_yaml, 0644}};
+  std::vector<FileSpec> config_files{{"/etc/containerd/config.toml", config, 0644}, {"/etc/crictl.yaml", crictl_yaml, 0644}};
+  if (!in.registry_mirrors.empty()) {
+    TRY_ASSIGN(const std::string hosts_tmpl, assets::read("manifests/host/registry-hosts.toml"));
+    for (const auto& [registry, mirror] : in.registry_mirrors) {
+      // Docker Hub's API lives on another name than its images say.
+      const std::string server = registry == "docker.io" ? "https://registry-1.docker.io" : "https://" + registry;
+      std::string text = text::replace_all(hosts_tmpl, "@REGISTRY@", registry);
+      text = text::replace_all(std::move(text), "@SERVER@", server);
+      text = text::replace_all(std::move(text), "@MIRROR@", mirror);
+      config_files.push_back({"/etc/containerd/certs.d/" + registry + "/hosts.toml", text, 0644});
+    }
+  }
   const std::vector<FileSpec> unit_files{{"/usr/local/lib/systemd/system/containerd.service", containerd_unit, 0644},
                                          {"/usr/local/lib/systemd/system/kubelet.service", kubelet_unit, 0644},
                                          {"/usr/local/lib/systemd/system/kubelet.service.d/10-kubeadm.conf", kubeadm_dropin, 0644}};

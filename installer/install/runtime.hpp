@@ -9,6 +9,7 @@
 #include "install/engine.hpp"
 
 #include <filesystem>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@ struct RuntimeInputs {
   const bundle::Bom* bom = nullptr;
   std::filesystem::path bundle_dir;  // the bundle on the operator machine (a directory)
   size_t first_control_plane = 0;
+  std::map<std::string, std::string> registry_mirrors;  // spec.registry.mirrors
 };
 
 // The remote path of `artifact`'s file in the host's copy of the bundle; an error names a bundle

@@ -234,6 +234,7 @@ bool MapReader::string_map(const std::string& key, std::map<std::string, std::st
       continue;
     }
     out[kv.first.Scalar()] = kv.second.Scalar();
+    record(child_path(child_path(m_path, key), kv.first.Scalar()), kv.second); // each value's position
   }
   return true;
 }

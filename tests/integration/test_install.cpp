@@ -323,7 +323,9 @@ TEST_CASE("the phases after prepare need a bundle of the selected row, checked b
 TEST_CASE("a single host alone is a schedulable cluster, with Flannel and the cluster file's pod CIDR", "[install]")
 {
   const std::string dir = testbed::temp_dir("install-single");
-  const auto file = cluster_file(dir, {86}, "", 1, "  network:\n    podCIDR: 10.32.0.0/16\n    cni: flannel\n");
+  const auto file = cluster_file(dir, {86}, "", 1,
+                                 "  network:\n    podCIDR: 10.32.0.0/16\n    cni: flannel\n"
+                                 "  registry:\n    mirrors:\n      docker.io: https://mirror.example.test:5000\n");
   reset_host(86);
   const auto bundle = standin_bundle(dir);
   const auto r = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state", "--bundle", bundle});
@@ -340,6 +342,12 @@ TEST_CASE("a single host alone is a schedulable cluster, with Flannel and the cl
   CHECK(contains(kubectl_on(86, "-n kube-flannel get daemonset -o name"), "daemonset/kube-flannel-ds"));
   CHECK(kubectl_on(86, "get installation -A -o name") == "");  // no Calico
   CHECK(kubectl_on(86, "-n mlplat-probe logs storage-probe") == "mlplat-storage-probe\n65534\n");
+  // containerd's per-registry mirror configuration from spec.registry.mirrors.
+  const auto hosts_toml = on_host(86, "cat /etc/containerd/certs.d/docker.io/hosts.toml; grep config_path /etc/containerd/config.toml");
+  CHECK(contains(hosts_toml.out, "server = \"https://registry-1.docker.io\""));
+  CHECK(contains(hosts_toml.out, "[host.\"https://mirror.example.test:5000\"]"));
+  CHECK(contains(hosts_toml.out, "capabilities = [\"pull\", \"resolve\"]"));
+  CHECK(contains(hosts_toml.out, "config_path = '/etc/containerd/certs.d'"));
 }
 
 TEST_CASE("three control planes and two workers (HA): joins one at a time, secrets never leave their path (canaries)", "[install]")

@@ -264,3 +264,13 @@ TEST_CASE("every profile's starter file is a valid cluster file", "[config]")
     CHECK(c->hosts.size() == 3);
   }
 }
+
+TEST_CASE("registry mirrors need a registry host name and an http(s) URL", "[config]")
+{
+  const std::string base = "    serviceCIDR: 10.96.0.0/12";
+  auto ok = load(good_with(base, base + "\n  registry:\n    mirrors:\n      docker.io: https://mirror.example:5000"));
+  REQUIRE(ok);
+  CHECK(ok->registry.mirrors.at("docker.io") == "https://mirror.example:5000");
+  expect_error(good_with(base, base + "\n  registry:\n    mirrors:\n      docker.io: ftp://mirror.example"),
+               {22, 18, "spec.registry.mirrors.docker.io: 'ftp://mirror.example' is not an http(s) URL"});
+}
