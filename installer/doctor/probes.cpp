@@ -51,12 +51,6 @@ std::string gib(double kib)
   return fmt::format("{:.1f} GiB", kib / (1024.0 * 1024.0));
 }
 
-std::string minor_of(const std::string& version)
-{
-  const auto parts = text::split(version[0] == 'v' ? version.substr(1) : version, '.');
-  return parts.size() >= 2 ? parts[0] + "." + parts[1] : version;
-}
-
 bool is_control_plane(const HostState& h)
 {
   return h.host->role == config::Role::control_plane;
@@ -291,7 +285,7 @@ Outcome cpu_minimum(const Context& ctx, size_t i, const Params& params)
   const auto& h = ctx.hosts[i];
   const long long cpus = as_number(h.facts->get("cpus"));
   const double minimum = params.number(is_control_plane(h) ? "controlPlane" : "worker");
-  if (cpus < minimum) {
+  if (static_cast<double>(cpus) < minimum) {
     return fail(fmt::format("{} CPU{}; a {} needs at least {}", cpus, cpus == 1 ? "" : "s", config::to_string(h.host->role), minimum));
   }
   return pass(fmt::format("{} CPUs", cpus));
@@ -302,7 +296,7 @@ Outcome memory_minimum(const Context& ctx, size_t i, const Params& params)
   const auto& h = ctx.hosts[i];
   const long long mib = as_number(h.facts->get("memory.kib")) / 1024;
   const double minimum = params.number(is_control_plane(h) ? "controlPlaneMiB" : "workerMiB");
-  if (mib < minimum) {
+  if (static_cast<double>(mib) < minimum) {
     return fail(fmt::format("{} MiB of memory; a {} needs at least {} MiB", mib, config::to_string(h.host->role), minimum));
   }
   return pass(fmt::format("{} MiB", mib));
@@ -689,11 +683,12 @@ Outcome inotify_limits(const Context& ctx, size_t i, const Params& params)
   const long long instances = as_number(f.get("sysctl.fs.inotify.max_user_instances"));
   const long long watches = as_number(f.get("sysctl.fs.inotify.max_user_watches"));
   const std::string observed = fmt::format("fs.inotify.max_user_instances = {}, max_user_watches = {}", instances, watches);
-  if (instances < params.number("floorInstances") || watches < params.number("floorWatches")) {
+  const auto below = [](long long value, double floor) { return static_cast<double>(value) < floor; };
+  if (below(instances, params.number("floorInstances")) || below(watches, params.number("floorWatches"))) {
     return fail(observed + fmt::format("; Kubeflow pods fail with 'too many open files' below {:.0f} / {:.0f}",
                                        params.number("instances"), params.number("watches")));
   }
-  if (instances < params.number("instances") || watches < params.number("watches")) {
+  if (below(instances, params.number("instances")) || below(watches, params.number("watches"))) {
     return warn(observed + fmt::format("; Kubeflow recommends {:.0f} / {:.0f}", params.number("instances"), params.number("watches")));
   }
   return pass(observed);
