@@ -62,6 +62,8 @@ std::string control_plane_endpoint(const config::Cluster& cluster, size_t first_
 Result<std::string> JoinMaterial::ca_hash()
 {
   std::lock_guard lock(m_mutex);
+  // Whoever holds the mutex owns the first control plane's session (no join phase works on it).
+  m_fleet.set_label(m_first, "join/secrets");
   if (!m_ca_hash) {
     TRY_ASSIGN(const auto r, m_fleet.run(m_first, read_only("read the cluster CA certificate",
                                                             "[ ! -f /etc/kubernetes/pki/ca.crt ] || cat /etc/kubernetes/pki/ca.crt")));
@@ -75,6 +77,7 @@ Result<std::string> JoinMaterial::ca_hash()
 
 Result<std::string> JoinMaterial::create_token_locked()
 {
+  m_fleet.set_label(m_first, "join/secrets");
   TRY_ASSIGN(const auto r, m_fleet.run(m_first, secret_command("create a bootstrap token for joining (15 minutes)",
                                                                "kubeadm token create --ttl 15m --description 'mlplat join'")));
   const std::string token(text::trim(r.out));
@@ -112,6 +115,7 @@ Result<std::string> JoinMaterial::certificate_key()
 {
   std::lock_guard lock(m_mutex);
   if (!m_certificate_key) {
+    m_fleet.set_label(m_first, "join/secrets");
     TRY_ASSIGN(const auto r, m_fleet.run(m_first, secret_command("upload the control-plane certificates (encrypted, deleted by kubeadm after 2 h)",
                                                                  "kubeadm init phase upload-certs --upload-certs")));
     std::string key;
