@@ -10,6 +10,7 @@
 #include "install/prepare.hpp"
 #include "install/join.hpp"
 #include "install/kubeadm.hpp"
+#include "install/remote_lock.hpp"
 #include "install/steps.hpp"
 #include "install/runtime.hpp"
 #include "state/state.hpp"
@@ -269,7 +270,25 @@ int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, b
   log::info("preflight passed on {} host{} ({} warning{})", report->hosts.size(), report->hosts.size() == 1 ? "" : "s",
             report->count("warning"), report->count("warning") == 1 ? "" : "s");
 
+  // The cluster lock on the first control plane (runs from other operator machines), held until the
+  // phases end however they end; plan takes none.
+  size_t first_cp = 0;
+  while (first_cp + 1 < cluster->hosts.size() && cluster->hosts[first_cp].role != config::Role::control_plane) {
+    ++first_cp;
+  }
+  const std::string remote_holder = dry_run ? std::string() : lock->holder() + " on machine " + install::machine_id();
+  if (!dry_run) {
+    if (auto locked = install::acquire_remote_lock(fleet, first_cp, cluster->name, remote_holder); !locked) {
+      return report_error(global, locked.error());
+    }
+  }
   auto summary = install::run(*phases, *journal, fleet, selection);
+  if (!dry_run) {
+    if (auto released = install::release_remote_lock(fleet, first_cp, cluster->name, remote_holder); !released) {
+      log::warn("the cluster lock on {} was not released ({}); the next run takes it over once its heartbeat is 30 s old",
+                cluster->hosts[first_cp].name, released.error().message);
+    }
+  }
   if (!summary) {
     log::write(log::Level::error, {}, summary.error().render());
     log::info("the journal in {} keeps every finished step: run the command again to continue", dir.string());

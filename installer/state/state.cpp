@@ -146,10 +146,10 @@ Result<Lock> Lock::acquire(const sfs::path& dir, const std::string& command)
     ::close(fd);
     return fail(ErrorCode::io, fmt::format("cannot write {}", file.string()));
   }
-  return Lock(fd);
+  return Lock(fd, holder.substr(0, holder.size() - 1));
 }
 
-Lock::Lock(Lock&& other) noexcept : m_fd(other.m_fd)
+Lock::Lock(Lock&& other) noexcept : m_fd(other.m_fd), m_holder(std::move(other.m_holder))
 {
   other.m_fd = -1;
 }

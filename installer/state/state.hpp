@@ -62,14 +62,17 @@ class Lock {
 public:
   // Takes the lock or fails at once with ErrorCode::locked (exit 6) naming the holder.
   static Result<Lock> acquire(const std::filesystem::path& dir, const std::string& command);
+  // Who holds it: "pid N (user@host, 'command', since TIME)", one line.
+  const std::string& holder() const { return m_holder; }
   ~Lock();
   Lock(Lock&& other) noexcept;
   Lock& operator=(Lock&&) = delete;
   Lock(const Lock&) = delete;
 
 private:
-  explicit Lock(int fd) : m_fd(fd) {}
+  Lock(int fd, std::string holder) : m_fd(fd), m_holder(std::move(holder)) {}
   int m_fd = -1;
+  std::string m_holder;
 };
 
 } // namespace mlplat::state

@@ -116,6 +116,18 @@ inline std::string mutation_of_exec(const std::vector<std::string>& argv)
   if (prog == "containerd" || prog == "kubelet" || prog == "runc" || prog == "crictl") {
     return args == std::vector<std::string>{"--version"} ? "" : prog + " " + text::join(args, " ");
   }
+  if (prog == "systemd-run") {
+    // The cluster lock's heartbeat (see install/remote_lock.hpp), and nothing else.
+    for (size_t i = 1; i + 1 < argv.size(); ++i) {
+      if (argv[i] == "--unit" && argv[i + 1].rfind("mlplat-lock-", 0) == 0) {
+        return "";
+      }
+    }
+    return "systemd-run " + text::join(args, " ");
+  }
+  if (prog == "flock") {
+    return "";  // takes a lock; changes no file by itself
+  }
   if (prog == "kubeadm") {
     const auto words = operands(argv);
     const bool reads = !words.empty() && (words[0] == "version" || (words.size() > 1 && words[0] == "config" && words[1] == "validate") ||
@@ -138,6 +150,10 @@ inline std::string mutation_of_exec(const std::vector<std::string>& argv)
   }
   return "unknown program " + argv[0] + " (not on the read-only list)";
 }
+
+// Where the cluster lock on the first control plane lives (install/remote_lock.hpp): writes there are
+// the one change every run makes, even one that changes nothing else; the audit allows exactly that.
+inline constexpr const char* k_lock_files = "/var/lib/mlplat/locks";
 
 struct Audit {
   std::vector<std::string> programs;   // every program executed
@@ -170,18 +186,62 @@ inline Audit read_audit(const std::string& host)
     }
     ++audit.sessions;
     std::ifstream in(entry.path());
+    std::vector<std::string> lines;
     for (std::string line; std::getline(in, line);) {
+      lines.push_back(line);
+    }
+    // Processes whose work is the lock's transient service request (systemd-run of an mlplat-lock-
+    // unit) and their children: not the host's change, the lock's (see k_lock_files). Two passes:
+    // processes' lines interleave, a child's may come before its parent's fork result.
+    static const std::regex fork_line("^(\\d+) +(?:<\\.\\.\\. )?(?:clone|clone3|fork|vfork)(?:\\(| resumed>).*\\) += (\\d+)");
+    std::multimap<std::string, std::string> children;
+    std::set<std::string> lock_pids;
+    for (const auto& line : lines) {
       std::smatch m;
+      if (std::regex_search(line, m, fork_line)) {
+        children.emplace(m[1].str(), m[2].str());
+      } else if (line.find("execve(") != std::string::npos && line.find("\"--unit\", \"mlplat-lock-") != std::string::npos) {
+        lock_pids.insert(line.substr(0, line.find(' ')));
+      }
+    }
+    for (std::vector<std::string> todo(lock_pids.begin(), lock_pids.end()); !todo.empty();) {
+      const std::string pid = todo.back();
+      todo.pop_back();
+      for (auto [it, last] = children.equal_range(pid); it != last; ++it) {
+        if (lock_pids.insert(it->second).second) {
+          todo.push_back(it->second);
+        }
+      }
+    }
+    for (const auto& line : lines) {
+      std::smatch m;
+      if (std::regex_search(line, m, fork_line)) {
+        continue;
+      }
+      if (lock_pids.count(line.substr(0, line.find(' '))) != 0) {
+        if (std::regex_search(line, m, exec_line)) { // still recorded: the canary test reads every command line
+          audit.programs.push_back(m[1].str());
+          audit.command_lines.push_back(text::join(strace_strings("[" + m[2].str() + "]"), " "));
+        }
+        continue;
+      }
       if (std::regex_search(line, m, exec_line)) {
         const auto argv = strace_strings("[" + m[2].str() + "]");
         audit.programs.push_back(m[1].str());
         audit.command_lines.push_back(text::join(argv, " "));
+        if (line.find(k_lock_files) != std::string::npos) {
+          continue; // the cluster lock's bookkeeping: every run takes and releases it, and nothing else
+        }
         if (line.find("= -1 ENOENT") != std::string::npos) {
           continue; // a PATH lookup that found nothing ran nothing
         }
         if (const auto why = mutation_of_exec(argv); !why.empty()) {
           audit.mutations.push_back(why + ": " + line);
         }
+      } else if (line.find(k_lock_files) != std::string::npos) {
+        continue; // as above: the lock's own files
+      } else if (line.find(" = -1 ") != std::string::npos) {
+        continue; // a system call that failed changed nothing (mkdir -p on a directory that exists)
       } else if (std::regex_search(line, m, open_line)) {
         const std::string path = m[3].str();
         const std::string flags = m[4].str();

@@ -525,6 +525,9 @@ TEST_CASE("kill -9 at five different phases, then a rerun converges with exactly
   CHECK(nodes_on(96) == "node-96 Ready control-plane\nnode-97 Ready <none>\n");
   CHECK(on_host(96, "grep -c '^[0-9]* kubeadm init --config' /var/log/mlplat-standins/kubeadm.log").out == "1\n");
   CHECK(on_host(97, "grep -c 'kubeadm join' /var/log/mlplat-standins/kubeadm.log").out == "1\n");
+  // The runs killed with SIGKILL left their lock on the control plane; this machine's next run took
+  // it over at once (it holds the local lock, so they are gone) and said so.
+  CHECK(contains(last.err, "a run of this machine that ended without releasing it"));
   const auto again = mlplat_run({"install", "-c", file, "--state-dir", state, "--bundle", bundle});
   CHECK(contains(again.out, " 0 steps applied"));
 }
@@ -553,4 +556,38 @@ TEST_CASE("a disk that fills up mid-step is reported with its filesystem, and th
   INFO(again.out << again.err);
   CHECK(again.exit_code == 0);
   CHECK(nodes_on(95) == "node-95 Ready control-plane\n");
+}
+
+TEST_CASE("the lock on the first control plane: another machine's live run exits 6 naming it, a stale lock is taken over", "[install]")
+{
+  const std::string dir = testbed::temp_dir("install-remote-lock");
+  const std::string state = dir + "/state";
+  const auto file = cluster_file(dir, {84});
+  reset_host(84);
+  const std::string lock = "/var/lib/mlplat/locks/install-test.lock";
+  on_host(84, "rm -rf /var/lib/mlplat/locks");
+  // A finished run leaves no lock behind.
+  const auto first = mlplat_run({"install", "-c", file, "--state-dir", state, "--only", "prepare"});
+  INFO(first.out << first.err);
+  REQUIRE(first.exit_code == 0);
+  CHECK_FALSE(on_host(84, "test -e " + lock).ok());
+  // Another operator machine's run holds it, its heartbeat fresh.
+  REQUIRE(on_host(84, "mkdir -p /var/lib/mlplat/locks && printf 'holder=pid 4242 (ops@other-laptop, install, since 2026-11-22T10:00:00Z) on machine 0123\\nid=x\\n' > " +
+                      lock + " && touch " + lock + ".beat").ok());
+  const auto start = std::chrono::steady_clock::now();
+  const auto refused = mlplat_run({"install", "-c", file, "--state-dir", state, "--only", "prepare"});
+  const auto took = std::chrono::steady_clock::now() - start;
+  INFO(refused.out << refused.err);
+  CHECK(refused.exit_code == 6);
+  CHECK(took < 5s);
+  CHECK(contains(refused.err, "node-84: the cluster is locked by another run: held by pid 4242 (ops@other-laptop, install, since 2026-11-22T10:00:00Z) on machine 0123, heartbeat"));
+  CHECK(contains(refused.err, "taken over once its heartbeat is 30 s old"));
+  // Its heartbeat stopped a minute ago: taken over, with a warning naming it.
+  REQUIRE(on_host(84, "touch -d '-60 seconds' " + lock + ".beat").ok());
+  const auto taken = mlplat_run({"install", "-c", file, "--state-dir", state, "--only", "prepare"});
+  INFO(taken.out << taken.err);
+  CHECK(taken.exit_code == 0);
+  CHECK(contains(taken.err, "took over a stale cluster lock (pid 4242 (ops@other-laptop"));
+  CHECK(contains(taken.err, "no heartbeat for 6"));
+  CHECK_FALSE(on_host(84, "test -e " + lock).ok());
 }

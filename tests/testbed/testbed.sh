@@ -169,7 +169,7 @@ EOF
   # Stand-ins for what a test host cannot have (tests/testbed/standins/): in /usr/local/sbin, before
   # the machine's own in PATH.
   mkdir -p "$dir/upper/usr/local/sbin"
-  install -m 0755 "$here"/standins/modprobe "$here"/standins/systemctl "$dir/upper/usr/local/sbin/"
+  install -m 0755 "$here"/standins/modprobe "$here"/standins/systemctl "$here"/standins/systemd-run "$dir/upper/usr/local/sbin/"
   # systemd's own test for "booted with systemd" (sd_booted): /run/systemd/system exists.
   mkdir -p "$dir/run/systemd/system"
   # The audit stand-in (testbed.sh audit HOST on): every session's command runs under strace.
@@ -183,7 +183,7 @@ mkdir -p /run/mlplat-audit
 log=/run/mlplat-audit/$(date +%s%N)-$$
 printf '%s\n' "$SSH_ORIGINAL_COMMAND" > "$log.cmd"
 exec strace -f -qq -s 512 -o "$log.trace" \
-  -e trace=execve,open,openat,creat,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat,rmdir,chmod,fchmod,fchmodat,chown,fchown,fchownat,lchown,truncate,ftruncate,link,linkat,symlink,symlinkat,mount,umount2,sethostname,setdomainname,init_module,finit_module,delete_module,swapon,swapoff,reboot \
+  -e trace=clone,clone3,fork,vfork,execve,open,openat,creat,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat,rmdir,chmod,fchmod,fchmodat,chown,fchown,fchownat,lchown,truncate,ftruncate,link,linkat,symlink,symlinkat,mount,umount2,sethostname,setdomainname,init_module,finit_module,delete_module,swapon,swapoff,reboot \
   /bin/sh -c "$SSH_ORIGINAL_COMMAND"
 EOS
   chmod 0755 "$dir/upper/usr/local/lib/mlplat-audit/session"
