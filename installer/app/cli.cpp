@@ -88,6 +88,9 @@ int run_cli(int argc, char** argv)
     sub->add_option("--skip", doctor_options.skip, "Not these phases (comma-separated)")->delimiter(',');
     sub->add_option("--bundle", doctor_options.bundle, "The bundle of the row (mlplat bundle create): directory or archive")
       ->check(CLI::ExistingPath);
+    sub->add_option("--bundle-url", doctor_options.bundle_url,
+                    "The same bundle's directory served over HTTP(S): each host fetches its files from there and checks them "
+                    "against --bundle's bill of materials (for large clusters)");
   }
   install_cmd->add_option("--state-dir", doctor_options.state_dir, "The cluster's state directory (journal, lock)");
   plan_cmd->add_option("--state-dir", doctor_options.state_dir, "The cluster's state directory (journal read only)");

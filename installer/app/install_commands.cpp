@@ -190,6 +190,15 @@ int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, b
   if (!journal) {
     return report_error(global, journal.error());
   }
+  if (!options.bundle_url.empty() && (options.bundle.empty() ||
+                                      (options.bundle_url.rfind("http://", 0) != 0 && options.bundle_url.rfind("https://", 0) != 0))) {
+    Error e;
+    e.code = ErrorCode::usage;
+    e.message = options.bundle.empty() ? "--bundle-url needs --bundle too: the hosts check what they fetch against its bill of materials"
+                                       : fmt::format("--bundle-url {} is not an http(s) URL", options.bundle_url);
+    e.fix = "give the bundle with --bundle and the URL its directory is served at with --bundle-url http(s)://...";
+    return report_error(global, e);
+  }
   std::optional<bundle::Bom> bom;
   std::optional<install::RuntimeInputs> runtime;
   std::filesystem::path plan_scratch;
@@ -226,6 +235,7 @@ int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, b
     in.bom = &*bom;
     in.bundle_dir = bundle_dir;
     in.registry_mirrors = cluster->registry.mirrors;
+    in.bundle_url = options.bundle_url;
     for (size_t i = 0; i < cluster->hosts.size(); ++i) {
       if (cluster->hosts[i].role == config::Role::control_plane) {
         in.first_control_plane = i;

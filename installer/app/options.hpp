@@ -29,6 +29,7 @@ struct DoctorOptions {
   std::string state_dir;            // install: the cluster's state directory (default: state::default_dir)
   std::string profile;              // install --profile: must be the cluster file's spec.profile
   std::string bundle;               // install, plan: the bundle (directory or archive) of the row
+  std::string bundle_url;           // install, plan: hosts fetch the bundle's files from here (its directory served over HTTP)
 };
 
 struct MatrixOptions {

@@ -403,8 +403,8 @@ std::vector<Result<bool>> push(transport::Fleet& fleet, const sfs::path& bundle_
   });
 }
 
-std::vector<Result<bool>> fetch_on_hosts(transport::Fleet& fleet, const Bom& bom, const std::string& mirror_url,
-                                         const std::string& remote_dir)
+Status fetch_host(transport::Fleet& fleet, size_t host, const Bom& bom, const std::string& mirror_url, const std::string& remote_dir,
+                  const std::set<std::string>& only)
 {
   std::string base = mirror_url;
   while (!base.empty() && base.back() == '/') {
@@ -413,6 +413,9 @@ std::vector<Result<bool>> fetch_on_hosts(transport::Fleet& fleet, const Bom& bom
   // One script per host: each file is fetched to .part (resuming), checked, then renamed.
   std::string script = "set -eu\numask 022\n";
   for (const auto& a : bom.artifacts) {
+    if (!only.empty() && only.count(a.name) == 0) {
+      continue;
+    }
     const std::string dest = remote_dir + "/" + a.file;
     script += fmt::format(
       "mkdir -p {dir}\n"
@@ -426,16 +429,23 @@ std::vector<Result<bool>> fetch_on_hosts(transport::Fleet& fleet, const Bom& bom
       fmt::arg("dest", dest), fmt::arg("part", text::shell_quote(dest + ".part")), fmt::arg("name", a.name),
       fmt::arg("url", text::shell_quote(base + "/" + a.file)));
   }
-  script += fmt::format("printf '%s' {} > {}/{}\n", text::shell_quote(sums_text(bom)), text::shell_quote(remote_dir), k_sums);
+  script += fmt::format("printf '%s' {} > {}/{}\n", text::shell_quote(sums_for(bom, only)), text::shell_quote(remote_dir), k_sums);
   script += fmt::format("cd {} && sha256sum --check --strict --quiet {}\n", text::shell_quote(remote_dir), k_sums);
+  transport::Command cmd;
+  cmd.script = script;
+  cmd.description = fmt::format("fetch the bundle for row {} from {} and verify it", bom.row, base);
+  cmd.privilege = transport::Privilege::root;
+  cmd.effect = transport::Effect::mutating;
+  cmd.deadline = 60min;
+  TRY(fleet.run(host, cmd));
+  return {};
+}
+
+std::vector<Result<bool>> fetch_on_hosts(transport::Fleet& fleet, const Bom& bom, const std::string& mirror_url,
+                                         const std::string& remote_dir)
+{
   return fleet.for_each<bool>([&](size_t i) -> Result<bool> {
-    transport::Command cmd;
-    cmd.script = script;
-    cmd.description = fmt::format("fetch the bundle for row {} from {} and verify it", bom.row, base);
-    cmd.privilege = transport::Privilege::root;
-    cmd.effect = transport::Effect::mutating;
-    cmd.deadline = 60min;
-    TRY(fleet.run(i, cmd));
+    TRY(fetch_host(fleet, i, bom, mirror_url, remote_dir));
     return true;
   });
 }

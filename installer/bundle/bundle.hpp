@@ -81,8 +81,13 @@ Status push_host(transport::Fleet& fleet, size_t host, const std::filesystem::pa
 std::vector<Result<bool>> push(transport::Fleet& fleet, const std::filesystem::path& bundle_dir, const Bom& bom,
                                const std::string& remote_dir);
 
-// For large clusters: each host fetches the bundle's files from `mirror_url` (the bundle directory
-// served over HTTP) with curl and checks them with sha256sum against the bill of materials.
+// For large clusters: host `host` fetches the artifacts named in `only` (all when empty) from
+// `mirror_url` (the bundle directory served over HTTP) with curl, resuming partial files, and checks
+// each with sha256sum against the bill of materials before it takes its place; then SHA256SUMS.
+Status fetch_host(transport::Fleet& fleet, size_t host, const Bom& bom, const std::string& mirror_url, const std::string& remote_dir,
+                  const std::set<std::string>& only = {});
+
+// fetch_host on every host, the whole bundle. One result per host.
 std::vector<Result<bool>> fetch_on_hosts(transport::Fleet& fleet, const Bom& bom, const std::string& mirror_url,
                                          const std::string& remote_dir);
 

@@ -60,7 +60,8 @@ Phase artifacts_phase(transport::Fleet& fleet, const std::vector<size_t>& hosts,
 {
   Phase p;
   p.name = "artifacts";
-  p.summary = fmt::format("the bundle of row {} on every host, verified there", in.bom->row);
+  p.summary = in.bundle_url.empty() ? fmt::format("the bundle of row {} on every host, verified there", in.bom->row)
+                                     : fmt::format("the bundle of row {} fetched by every host from {}, verified there", in.bom->row, in.bundle_url);
   p.hosts = hosts;
   p.deadline = std::chrono::seconds(1800);
   p.steps = [&fleet, in](size_t host) {
@@ -75,7 +76,10 @@ Phase artifacts_phase(transport::Fleet& fleet, const std::vector<size_t>& hosts,
                                            "sha256sum --check --strict --quiet SHA256SUMS >/dev/null 2>&1 || exit 1\nexit 0\n",
                                            text::shell_quote(dir));
     s.check = [&fleet, script, sums](size_t h) { return converged(fleet, h, read_only("check the host's copy of the bundle", script, sums)); };
-    s.apply = [&fleet, in, only, dir](size_t h) { return bundle::push_host(fleet, h, in.bundle_dir, *in.bom, dir, only); };
+    s.apply = [&fleet, in, only, dir](size_t h) {
+      return in.bundle_url.empty() ? bundle::push_host(fleet, h, in.bundle_dir, *in.bom, dir, only)
+                                   : bundle::fetch_host(fleet, h, *in.bom, in.bundle_url, dir, only);
+    };
     s.verify = [&fleet, script, sums](size_t h) -> Status {
       TRY_ASSIGN(const bool ok, converged(fleet, h, read_only("check the host's copy of the bundle", script, sums)));
       return ok ? Status{} : fail(ErrorCode::failed, "the host's copy of the bundle does not check out after the upload");

@@ -30,6 +30,7 @@ struct RuntimeInputs {
   std::filesystem::path bundle_dir;  // the bundle on the operator machine (a directory)
   size_t first_control_plane = 0;
   std::map<std::string, std::string> registry_mirrors;  // spec.registry.mirrors
+  std::string bundle_url;       // when set, hosts fetch the bundle's files from here instead of an upload
 };
 
 // The remote path of `artifact`'s file in the host's copy of the bundle; an error names a bundle

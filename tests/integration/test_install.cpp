@@ -591,3 +591,29 @@ TEST_CASE("the lock on the first control plane: another machine's live run exits
   CHECK(contains(taken.err, "no heartbeat for 6"));
   CHECK_FALSE(on_host(84, "test -e " + lock).ok());
 }
+
+TEST_CASE("with --bundle-url the hosts fetch the bundle from a mirror and check it against --bundle's bill of materials", "[install]")
+{
+  const std::string dir = testbed::temp_dir("install-bundle-url");
+  const auto file = cluster_file(dir, {83});
+  reset_host(83);
+  const auto bundle = standin_bundle(dir);
+  const auto usage = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state", "--bundle-url", "http://x"});
+  CHECK(usage.exit_code == 2);
+  CHECK(contains(usage.err, "--bundle-url needs --bundle too"));
+  // The bundle's directory served on the testbed's bridge, where the hosts reach it.
+  const std::string unpacked = dir + "/served";
+  std::filesystem::create_directories(unpacked);
+  REQUIRE(run_process({"tar", "-C", unpacked, "-xzf", bundle}, 30s)->ok());
+  mlplat::testing::HttpServer mirror(unpacked, testbed::net() + ".1");
+  const auto r = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state", "--bundle", bundle, "--bundle-url", mirror.url(),
+                             "--only", "prepare,artifacts"});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.err, "fetched by every host from " + mirror.url()));
+  CHECK(on_host(83, "cd /var/lib/mlplat/bundle/k8s-1.36 && sha256sum --check --strict --quiet SHA256SUMS && "
+                    "test -f files/kubeadm/kubeadm").ok());
+  // The files came from the mirror, not through SSH.
+  const auto served = mirror.requests();
+  CHECK(std::any_of(served.begin(), served.end(), [](const auto& q) { return q.path == "/files/kubeadm/kubeadm" && q.status == 200; }));
+}
