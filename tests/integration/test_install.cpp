@@ -472,6 +472,29 @@ TEST_CASE("an expired join token is renewed, a wrong token or CA hash is refused
   CHECK_FALSE(bad_token.ok());
   CHECK(contains(bad_token.err, "token id \"abcdef\" is invalid for this cluster or it has expired"));
   REQUIRE(on_host(93, "mv /root/aside/kubelet.conf /etc/kubernetes/ && mv /root/aside/ca.crt /etc/kubernetes/pki/ && rm -f /root/join.yaml").ok());
+
+  // kubeadm's config check: v1beta3 (gone in 1.37), an unknown kind, an unknown field are refused.
+  const auto validate = [&](const std::string& doc) {
+    return on_host(92, "printf '" + doc + "' > /root/c.yaml && kubeadm config validate --config /root/c.yaml; rc=$?; rm -f /root/c.yaml; exit $rc");
+  };
+  const auto v1beta3 = validate("apiVersion: kubeadm.k8s.io/v1beta3\\nkind: ClusterConfiguration\\n");
+  CHECK_FALSE(v1beta3.ok());
+  CHECK(contains(v1beta3.err, "no kind \"ClusterConfiguration\" is registered for version \"kubeadm.k8s.io/v1beta3\""));
+  const auto field = validate("apiVersion: kubeadm.k8s.io/v1beta4\\nkind: ClusterConfiguration\\nkubernetesVersoin: v1.36.4\\n");
+  CHECK_FALSE(field.ok());
+  CHECK(contains(field.err, "strict decoding error: unknown field \"kubernetesVersoin\""));
+  CHECK(validate("apiVersion: kubeadm.k8s.io/v1beta4\\nkind: ClusterConfiguration\\nkubernetesVersion: v1.36.4\\n").ok());
+  // kubectl apply refuses YAML that does not parse, and a custom resource whose CRD is not there.
+  const auto apply = [&](const std::string& doc) {
+    return on_host(92, "printf '" + doc + "' | kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f -");
+  };
+  const auto broken = apply("apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: x\\n");
+  CHECK_FALSE(broken.ok());
+  CHECK(contains(broken.err, "error: error parsing STDIN: error converting YAML to JSON: yaml:"));
+  const auto no_crd = apply("apiVersion: example.com/v1\\nkind: Widget\\nmetadata: {name: w}\\n");
+  CHECK_FALSE(no_crd.ok());
+  CHECK(contains(no_crd.err, "no matches for kind \"Widget\" in version \"example.com/v1\""));
+  CHECK(contains(no_crd.err, "ensure CRDs are installed first"));
 }
 
 TEST_CASE("leftover cluster state on a host is refused with the reset hint before anything changes", "[install]")
