@@ -458,11 +458,12 @@ TEST_CASE("an expired join token is renewed, a wrong token or CA hash is refused
   // The stand-in refuses what kubeadm refuses: a CA hash that is not the cluster's, a wrong token.
   const std::string ca_hash = "sha256:" + std::string(64, '0');
   const std::string endpoint = testbed::address(92) + ":6443";
-  REQUIRE(on_host(93, "mkdir -p /root/aside && mv /etc/kubernetes/kubelet.conf /etc/kubernetes/pki/ca.crt /root/aside/").ok());
+  // (paths inside the test host: its own /tmp)
+  REQUIRE(on_host(93, "mkdir -p /tmp/mlplat-aside && mv /etc/kubernetes/kubelet.conf /etc/kubernetes/pki/ca.crt /tmp/mlplat-aside/").ok());
   const auto config = [&](const std::string& token, const std::string& hash) {
     return "printf 'apiVersion: kubeadm.k8s.io/v1beta4\\nkind: JoinConfiguration\\ndiscovery:\\n  bootstrapToken:\\n    apiServerEndpoint: " + endpoint +
-           "\\n    token: " + token + "\\n    caCertHashes: [\"" + hash + "\"]\\nnodeRegistration:\\n  name: node-93\\n' > /root/join.yaml && "
-           "kubeadm join --config /root/join.yaml";
+           "\\n    token: " + token + "\\n    caCertHashes: [\"" + hash + "\"]\\nnodeRegistration:\\n  name: node-93\\n' > /tmp/mlplat-join.yaml && "
+           "kubeadm join --config /tmp/mlplat-join.yaml";
   };
   const auto bad_hash = on_host(93, config("abcdef.0123456789abcdef", ca_hash));
   CHECK_FALSE(bad_hash.ok());
@@ -471,11 +472,11 @@ TEST_CASE("an expired join token is renewed, a wrong token or CA hash is refused
   const auto bad_token = on_host(93, config("abcdef.0123456789abcdef", "sha256:" + std::string(text::trim(real_hash.out))));
   CHECK_FALSE(bad_token.ok());
   CHECK(contains(bad_token.err, "token id \"abcdef\" is invalid for this cluster or it has expired"));
-  REQUIRE(on_host(93, "mv /root/aside/kubelet.conf /etc/kubernetes/ && mv /root/aside/ca.crt /etc/kubernetes/pki/ && rm -f /root/join.yaml").ok());
+  REQUIRE(on_host(93, "mv /tmp/mlplat-aside/kubelet.conf /etc/kubernetes/ && mv /tmp/mlplat-aside/ca.crt /etc/kubernetes/pki/ && rm -f /tmp/mlplat-join.yaml").ok());
 
   // kubeadm's config check: v1beta3 (gone in 1.37), an unknown kind, an unknown field are refused.
   const auto validate = [&](const std::string& doc) {
-    return on_host(92, "printf '" + doc + "' > /root/c.yaml && kubeadm config validate --config /root/c.yaml; rc=$?; rm -f /root/c.yaml; exit $rc");
+    return on_host(92, "printf '" + doc + "' > /tmp/mlplat-c.yaml && kubeadm config validate --config /tmp/mlplat-c.yaml; rc=$?; rm -f /tmp/mlplat-c.yaml; exit $rc");
   };
   const auto v1beta3 = validate("apiVersion: kubeadm.k8s.io/v1beta3\\nkind: ClusterConfiguration\\n");
   CHECK_FALSE(v1beta3.ok());
