@@ -323,11 +323,18 @@ stop_host_processes() {
 cmd_down() {
   require_root
   local ns
-  for ns in $(ip netns list | awk '{print $1}' | grep "^${NS_PREFIX}node-" || true); do
-    local pids; pids=$(ip netns pids "$ns" 2>/dev/null || true)
-    [[ -n $pids ]] && kill -9 $pids 2>/dev/null || true
+  # Killed until none is left (bounded): a service a host's supervisor was starting when the list was
+  # taken would otherwise outlive its namespace's name and keep the namespace (and its veth) alive.
+  local round left
+  for ((round = 0; round < 50; round++)); do
+    left=0
+    for ns in $(ip netns list | awk '{print $1}' | grep "^${NS_PREFIX}node-" || true); do
+      local pids; pids=$(ip netns pids "$ns" 2>/dev/null || true)
+      [[ -n $pids ]] && { left=1; kill -9 $pids 2>/dev/null || true; }
+    done
+    ((left)) || break
+    sleep 0.1
   done
-  sleep 0.1
   for ns in $(ip netns list | awk '{print $1}' | grep "^${NS_PREFIX}node-" || true); do
     ip netns del "$ns" 2>/dev/null || true
   done
