@@ -136,10 +136,9 @@ Result<std::string> JoinMaterial::certificate_key()
   return *m_certificate_key;
 }
 
-Result<std::string> render_join_config(const config::Cluster& cluster, const config::Host& host, const std::string& endpoint,
+Result<std::string> render_join_config(const config::Host& host, const std::string& endpoint,
                                        const std::string& token, const std::string& ca_hash, const std::string& certificate_key)
 {
-  (void)cluster;
   TRY_ASSIGN(std::string text, assets::read("manifests/kubeadm/join.yaml"));
   std::string control_plane;
   if (!certificate_key.empty()) {
@@ -173,7 +172,7 @@ Step join_step(transport::Fleet& fleet, const config::Cluster& cluster, size_t h
       TRY_ASSIGN(key, material->certificate_key());
     }
     const auto join = [&](const std::string& t) -> Result<transport::ExecResult> {
-      TRY_ASSIGN(const std::string config, render_join_config(cluster, cluster.hosts[h], endpoint, t, ca_hash, key));
+      TRY_ASSIGN(const std::string config, render_join_config(cluster.hosts[h], endpoint, t, ca_hash, key));
       TRY(fleet.run(h, mutating("create /etc/kubernetes/mlplat (0700)", "mkdir -p /etc/kubernetes/mlplat && chmod 0700 /etc/kubernetes/mlplat")));
       TRY(fleet.upload_bytes(h, config, k_join_config, 0600, transport::Privilege::root));
       auto c = mutating(control_plane ? "kubeadm join as a control plane" : "kubeadm join as a worker",

@@ -52,7 +52,7 @@ private:
 };
 
 // The kubeadm join configuration for `host` (certificate_key empty for a worker).
-Result<std::string> render_join_config(const config::Cluster& cluster, const config::Host& host, const std::string& endpoint,
+Result<std::string> render_join_config(const config::Host& host, const std::string& endpoint,
                                        const std::string& token, const std::string& ca_hash, const std::string& certificate_key);
 
 // "join-control-planes" (serial) and "join-workers" (parallel); either may have no hosts.
