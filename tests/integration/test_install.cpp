@@ -641,3 +641,39 @@ TEST_CASE("with --bundle-url the hosts fetch the bundle from a mirror and check 
   const auto served = mirror.requests();
   CHECK(std::any_of(served.begin(), served.end(), [](const auto& q) { return q.path == "/files/kubeadm/kubeadm" && q.status == 200; }));
 }
+
+TEST_CASE("the lock's heartbeat is refreshed while the run lives, even during a long step, and stops when it is killed", "[install]")
+{
+  const std::string dir = testbed::temp_dir("install-heartbeat");
+  const std::string state = dir + "/state";
+  const auto file = cluster_file(dir, {98});
+  reset_host(98);
+  on_host(98, "rm -rf /var/lib/mlplat/locks");
+  const std::string beat = "/var/lib/mlplat/locks/install-test.lock.beat";
+  // kubeadm init will take 25 s: the run's one session to the host is busy all that time.
+  REQUIRE(on_host(98, "mkdir -p /var/lib/mlplat-standin/apiserver && echo 25 > /var/lib/mlplat-standin/apiserver/slow-init").ok());
+  const auto bundle = standin_bundle(dir);
+  const std::string script =
+    std::string(MLPLAT_BINARY) + " install -c " + file + " --state-dir " + state + " --bundle " + bundle + " > " + dir + "/run.log 2>&1 & pid=$!\n"
+    "for i in $(seq 600); do grep -q '^phase init:' " + dir + "/run.log && break; sleep 0.05; done\n"
+    "echo $pid";
+  const auto started = run_process({"sh", "-c", script}, 60s);
+  REQUIRE(started);
+  const std::string pid(text::trim(started->out));
+  REQUIRE_FALSE(pid.empty());
+  const auto mtime = [&] { return std::stoll("0" + std::string(text::trim(on_host(98, "stat -c %Y " + beat + " 2>/dev/null || echo 0").out))); };
+  std::this_thread::sleep_for(2s);
+  const long long first = mtime();
+  std::this_thread::sleep_for(12s);
+  const long long refreshed = mtime();
+  CHECK(first > 0);
+  CHECK(refreshed > first);  // refreshed during kubeadm init
+  ::kill(std::stoi(pid), SIGKILL);
+  std::this_thread::sleep_for(2s);
+  const long long after_kill = mtime();
+  std::this_thread::sleep_for(12s);
+  CHECK(mtime() == after_kill);  // the connection died, the heartbeat stopped
+  CHECK(on_host(98, "test -f /var/lib/mlplat/locks/install-test.lock").ok());
+  // Let kubeadm init finish on the host before the next test resets it.
+  std::this_thread::sleep_for(12s);
+}
