@@ -199,6 +199,11 @@ int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, b
     e.fix = "give the bundle with --bundle and the URL its directory is served at with --bundle-url http(s)://...";
     return report_error(global, e);
   }
+  // The first control plane: init runs there, kubectl works from there, the cluster lock lives there.
+  size_t first_cp = 0;
+  while (first_cp + 1 < cluster->hosts.size() && cluster->hosts[first_cp].role != config::Role::control_plane) {
+    ++first_cp;
+  }
   std::optional<bundle::Bom> bom;
   std::optional<install::RuntimeInputs> runtime;
   std::filesystem::path plan_scratch;
@@ -236,12 +241,7 @@ int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, b
     in.bundle_dir = bundle_dir;
     in.registry_mirrors = cluster->registry.mirrors;
     in.bundle_url = options.bundle_url;
-    for (size_t i = 0; i < cluster->hosts.size(); ++i) {
-      if (cluster->hosts[i].role == config::Role::control_plane) {
-        in.first_control_plane = i;
-        break;
-      }
-    }
+    in.first_control_plane = first_cp;
     runtime = in;
   }
   transport::FleetOptions fleet_options;
@@ -282,10 +282,6 @@ int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, b
 
   // The cluster lock on the first control plane (runs from other operator machines), held until the
   // phases end however they end; plan takes none.
-  size_t first_cp = 0;
-  while (first_cp + 1 < cluster->hosts.size() && cluster->hosts[first_cp].role != config::Role::control_plane) {
-    ++first_cp;
-  }
   const std::string remote_holder = dry_run ? std::string() : lock->holder() + " on machine " + install::machine_id();
   if (!dry_run) {
     if (auto locked = install::acquire_remote_lock(fleet, first_cp, cluster->name, remote_holder); !locked) {

@@ -36,34 +36,7 @@ Result<std::string> image_of(const compat::Row& row, const std::string& reposito
               "add it to the row's images in manifests/matrix.yaml");
 }
 
-// A step whose check and apply are scripts, with the check's result as its verification.
-Step scripted(transport::Fleet& fleet, std::string name, std::string digest, std::string check_description, std::string check,
-              std::string apply_description, std::string apply, bool sensitive = false)
-{
-  Step s = script_step(fleet, std::move(name), std::move(digest), std::move(check_description), check, apply_description, apply);
-  if (sensitive) {
-    // The same shapes, with the commands' output withheld from logs and errors.
-    s.check = [&fleet, check_description, check](size_t h) {
-      auto c = read_only(check_description, check);
-      c.sensitive = transport::Sensitive::yes;
-      return converged(fleet, h, c);
-    };
-    s.apply = [&fleet, apply_description, apply](size_t h) -> Status {
-      auto c = mutating(apply_description, apply);
-      c.sensitive = transport::Sensitive::yes;
-      TRY(fleet.run(h, c));
-      return {};
-    };
-  }
-  return s;
-}
-
 } // namespace
-
-std::string kubectl()
-{
-  return fmt::format("kubectl --kubeconfig {}", k_admin_kubeconfig);
-}
 
 Step apply_step(transport::Fleet& fleet, std::string name, std::string remote_path, std::optional<std::string> content)
 {
@@ -92,28 +65,6 @@ Step apply_step(transport::Fleet& fleet, std::string name, std::string remote_pa
   s.verify = [&fleet, check_cmd, name](size_t h) -> Status {
     TRY_ASSIGN(const bool ok, converged(fleet, h, check_cmd()));
     return ok ? Status{} : fail(ErrorCode::failed, fmt::format("{} was applied, but kubectl diff still finds changes", name));
-  };
-  return s;
-}
-
-Step wait_step(transport::Fleet& fleet, std::string name, std::string what, std::string condition, std::chrono::seconds deadline)
-{
-  const std::string check = fmt::format("if {}; then exit 0; fi\nexit 1\n", condition);
-  const std::string wait = fmt::format(
-    "end=$(( $(date +%s) + {secs} ))\n"
-    "until {cond}; do\n"
-    "  if [ \"$(date +%s)\" -ge \"$end\" ]; then echo 'waited {secs} s for {what}' >&2; exit 1; fi\n"
-    "  sleep 2\n"
-    "done\n",
-    fmt::arg("secs", deadline.count()), fmt::arg("cond", condition), fmt::arg("what", what));
-  Step s = script_step(fleet, std::move(name), sha256_hex(condition), "check: " + what, check,
-                       fmt::format("wait up to {} s for {}", deadline.count(), what), wait);
-  // The wait itself only reads; in a plan it is shown, as the command install would run.
-  s.apply = [&fleet, wait, what, deadline](size_t h) -> Status {
-    auto c = mutating(fmt::format("wait up to {} s for {}", deadline.count(), what), wait);
-    c.deadline = deadline + std::chrono::seconds(30);
-    TRY(fleet.run(h, c));
-    return {};
   };
   return s;
 }
@@ -209,7 +160,7 @@ Result<Phase> cni_phase(transport::Fleet& fleet, const config::Cluster& cluster,
     steps.push_back(files_step(fleet, "flannel-overlay", {{dir + "/kustomization.yaml", kustomization, 0600}, {dir + "/net-conf.yaml", patch, 0600}},
                                fmt::format("chmod 0700 {0} && cp {1} {0}/kube-flannel.yml && chmod 0600 {0}/kube-flannel.yml", dir, upstream)));
     const std::string render = fmt::format("{} kustomize {}", k, dir);
-    steps.push_back(scripted(fleet, "flannel", sha256_hex(patch + kustomization),
+    steps.push_back(script_step(fleet, "flannel", sha256_hex(patch + kustomization),
                              "check that Flannel is applied as the overlay renders it",
                              fmt::format("{} | {} diff --server-side --force-conflicts -f - >/dev/null 2>&1 || exit 1\nexit 0\n", render, k),
                              "apply Flannel (kubectl kustomize of the overlay)",
@@ -242,7 +193,7 @@ Result<Phase> storage_phase(transport::Fleet& fleet, const config::Effective& ef
                             fmt::format("{} -n openebs rollout status deployment/openebs-localpv-provisioner --timeout=5s >/dev/null 2>&1", k),
                             std::chrono::seconds(300)));
   // The only default: no other StorageClass may carry the default annotation.
-  steps.push_back(scripted(
+  steps.push_back(script_step(
     fleet, "only-default", "openebs-hostpath", "check that openebs-hostpath is the only default StorageClass",
     fmt::format("[ \"$({} get storageclass -o jsonpath='{{range .items[*]}}{{.metadata.name}}={{.metadata.annotations.storageclass\\.kubernetes\\.io/is-default-class}}{{\"\\n\"}}{{end}}' "
                 "| grep '=true$')\" = openebs-hostpath=true ] || exit 1\nexit 0\n", k),
@@ -284,11 +235,11 @@ Phase cleanup_phase(transport::Fleet& fleet, size_t first_control_plane)
   const std::string k = kubectl();
   std::vector<Step> steps;
   // `kubeadm token list` prints whole tokens: its output is never logged, only counted.
-  steps.push_back(scripted(fleet, "join-tokens", "tokens", "check that no bootstrap token is left",
+  steps.push_back(script_step(fleet, "join-tokens", "tokens", "check that no bootstrap token is left",
                            "[ \"$(kubeadm token list 2>/dev/null | awk 'NR > 1' | wc -l)\" -eq 0 ] || exit 1\nexit 0\n",
                            "delete every bootstrap token",
                            "kubeadm token list | awk 'NR > 1 {print $1}' | while read -r t; do kubeadm token delete \"${t%%.*}\" >/dev/null; done\n",
-                           true));
+                           ScriptOptions{transport::Sensitive::yes}));
   steps.push_back(script_step(fleet, "kubeadm-certs", "kubeadm-certs", "check that the kubeadm-certs Secret is gone",
                               fmt::format("{} -n kube-system get secret kubeadm-certs >/dev/null 2>&1 && exit 1\nexit 0\n", k),
                               "delete the kubeadm-certs Secret (the control-plane certificates, encrypted)",

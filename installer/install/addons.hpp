@@ -11,6 +11,7 @@
 #include "config/profile.hpp"
 #include "install/engine.hpp"
 #include "install/runtime.hpp"
+#include "install/steps.hpp"
 
 #include <filesystem>
 #include <string>
@@ -19,18 +20,9 @@ namespace mlplat::install {
 
 // --- Interface ---
 
-inline constexpr const char* k_admin_kubeconfig = "/etc/kubernetes/admin.conf";
-
-// kubectl on the first control plane, as the cluster's administrator.
-std::string kubectl();
-
 // A step that applies the manifest `remote_path` with server-side apply. With `content`, the file is
 // first written there (0600, directory 0700); without, it is already on the host (the bundle).
 Step apply_step(transport::Fleet& fleet, std::string name, std::string remote_path, std::optional<std::string> content);
-
-// A step that waits until `condition` (a read-only shell test) holds, for at most `deadline`; its
-// error names `what` and the deadline.
-Step wait_step(transport::Fleet& fleet, std::string name, std::string what, std::string condition, std::chrono::seconds deadline);
 
 // "kubeconfig": the first control plane's admin.conf (never super-admin.conf) to `local` (0600).
 Phase kubeconfig_phase(transport::Fleet& fleet, size_t first_control_plane, std::filesystem::path local);

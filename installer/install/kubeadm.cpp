@@ -37,22 +37,14 @@ Result<Phase> init_phase(transport::Fleet& fleet, const config::Cluster& cluster
                          std::chrono::seconds api_deadline)
 {
   TRY_ASSIGN(const std::string config, render_init_config(cluster, row, cluster.hosts[first_control_plane]));
-  const std::string admin = "/etc/kubernetes/admin.conf";
-  const std::string init_check = fmt::format("[ -f {} ] && [ -f /etc/kubernetes/manifests/kube-apiserver.yaml ] || exit 1\nexit 0\n", admin);
-  const int tries = int(api_deadline.count() / 2) + 1;
-  const std::string ready_check = fmt::format(
-    "i=0\nwhile [ $i -lt {tries} ]; do\n"
-    "  kubectl --kubeconfig {admin} get --raw /readyz >/dev/null 2>&1 && exit 0\n"
-    "  i=$((i + 1)); sleep 2\ndone\n"
-    "echo 'the API server did not answer /readyz within {secs} s (kubectl --kubeconfig {admin} get --raw /readyz)' >&2\nexit 1\n",
-    fmt::arg("tries", tries), fmt::arg("admin", admin), fmt::arg("secs", api_deadline.count()));
-
+  const std::string init_check = fmt::format("[ -f {} ] && [ -f /etc/kubernetes/manifests/kube-apiserver.yaml ] || exit 1\nexit 0\n",
+                                             k_admin_kubeconfig);
   Phase p;
   p.name = "init";
   p.summary = fmt::format("kubeadm init of Kubernetes {} on {}", row.kubernetes.str(), cluster.hosts[first_control_plane].name);
   p.hosts = {first_control_plane};
   p.deadline = api_deadline + std::chrono::seconds(120);
-  p.steps = [&fleet, config, init_check, ready_check, api_deadline](size_t) {
+  p.steps = [&fleet, config, init_check, api_deadline](size_t) {
     std::vector<Step> steps;
     // The config (0600: it names the cluster's addresses), checked by kubeadm itself once written.
     steps.push_back(files_step(fleet, "kubeadm-config", {{k_kubeadm_init_config, config, 0600}},
@@ -61,9 +53,8 @@ Result<Phase> init_phase(transport::Fleet& fleet, const config::Cluster& cluster
                             "kubeadm init (the token and the certificate key are not printed)",
                             fmt::format("kubeadm init --config {} --skip-token-print --skip-certificate-key-print", k_kubeadm_init_config));
     init.once = true; // never twice, whatever the host looks like later
-    Step ready = script_step(fleet, "api-ready", "readyz", "check that the API server answers /readyz",
-                             "kubectl --kubeconfig /etc/kubernetes/admin.conf get --raw /readyz >/dev/null 2>&1 || exit 1\nexit 0\n",
-                             fmt::format("wait up to {} s for the API server to answer /readyz", api_deadline.count()), ready_check);
+    Step ready = wait_step(fleet, "api-ready", "the API server to answer /readyz (kubectl get --raw /readyz)",
+                           kubectl() + " get --raw /readyz >/dev/null 2>&1", api_deadline);
     steps.push_back(std::move(init));
     steps.push_back(std::move(ready));
     return steps;

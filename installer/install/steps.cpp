@@ -84,15 +84,22 @@ Step files_step(transport::Fleet& fleet, std::string name, std::vector<FileSpec>
 }
 
 Step script_step(transport::Fleet& fleet, std::string name, std::string digest, std::string check_description,
-                 std::string check_script, std::string apply_description, std::string apply_script)
+                 std::string check_script, std::string apply_description, std::string apply_script, ScriptOptions options)
 {
   Step s;
   s.name = name;
   s.digest = std::move(digest);
-  auto check = [check_description, check_script] { return read_only(check_description, check_script); };
+  auto check = [check_description, check_script, options] {
+    auto c = read_only(check_description, check_script);
+    c.sensitive = options.sensitive;
+    return c;
+  };
   s.check = [&fleet, check](size_t h) { return converged(fleet, h, check()); };
-  s.apply = [&fleet, apply_description, apply_script](size_t h) -> Status {
-    TRY(fleet.run(h, mutating(apply_description, apply_script)));
+  s.apply = [&fleet, apply_description, apply_script, options](size_t h) -> Status {
+    auto c = mutating(apply_description, apply_script);
+    c.sensitive = options.sensitive;
+    c.deadline = options.apply_deadline;
+    TRY(fleet.run(h, c));
     return {};
   };
   s.verify = [&fleet, check, check_description](size_t h) -> Status {
@@ -100,6 +107,27 @@ Step script_step(transport::Fleet& fleet, std::string name, std::string digest, 
     return ok ? Status{} : fail(ErrorCode::failed, fmt::format("after it was applied: {} still fails", check_description));
   };
   return s;
+}
+
+Step wait_step(transport::Fleet& fleet, std::string name, std::string what, std::string condition, std::chrono::seconds deadline)
+{
+  const std::string check = fmt::format("if {}; then exit 0; fi\nexit 1\n", condition);
+  const std::string wait = fmt::format(
+    "end=$(( $(date +%s) + {secs} ))\n"
+    "until {cond}; do\n"
+    "  if [ \"$(date +%s)\" -ge \"$end\" ]; then echo 'waited {secs} s for {what}' >&2; exit 1; fi\n"
+    "  sleep 2\n"
+    "done\n",
+    fmt::arg("secs", deadline.count()), fmt::arg("cond", condition), fmt::arg("what", what));
+  ScriptOptions options;
+  options.apply_deadline = deadline + std::chrono::seconds(30);
+  return script_step(fleet, std::move(name), sha256_hex(condition), "check: " + what, check,
+                     fmt::format("wait up to {} s for {}", deadline.count(), what), wait, options);
+}
+
+std::string kubectl()
+{
+  return fmt::format("kubectl --kubeconfig {}", k_admin_kubeconfig);
 }
 
 } // namespace mlplat::install

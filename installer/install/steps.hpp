@@ -32,9 +32,24 @@ struct FileSpec {
 // (atomically) and then running `after` (e.g. "systemctl daemon-reload"; empty for none).
 Step files_step(transport::Fleet& fleet, std::string name, std::vector<FileSpec> files, std::string after);
 
+// How a script step's commands run.
+struct ScriptOptions {
+  transport::Sensitive sensitive = transport::Sensitive::no;  // yes: outputs withheld from logs and errors
+  std::chrono::seconds apply_deadline{600};
+};
+
 // A step checked by `check_script` (read-only, exit 0/1) and applied by `apply_script`; verified by
 // the check again.
 Step script_step(transport::Fleet& fleet, std::string name, std::string digest, std::string check_description,
-                 std::string check_script, std::string apply_description, std::string apply_script);
+                 std::string check_script, std::string apply_description, std::string apply_script, ScriptOptions options = {});
+
+// A step that waits until `condition` (a read-only shell test) holds, for at most `deadline`; its
+// error names `what` and the deadline. In a plan the wait is shown as the command install would run.
+Step wait_step(transport::Fleet& fleet, std::string name, std::string what, std::string condition, std::chrono::seconds deadline);
+
+inline constexpr const char* k_admin_kubeconfig = "/etc/kubernetes/admin.conf";
+
+// kubectl on the first control plane, as the cluster's administrator.
+std::string kubectl();
 
 } // namespace mlplat::install
