@@ -29,7 +29,6 @@ constexpr Planned k_not_built[] = {
   {"kubeconfig", "Fetch the admin kubeconfig (0600)"},
   {"reset", "Remove what mlplat installed from the hosts"},
   {"upgrade", "Upgrade the cluster and the platform one supported step"},
-  {"certs", "Show or rotate the ingress certificates"},
 };
 
 } // namespace
@@ -122,6 +121,18 @@ int run_cli(int argc, char** argv)
   auto* bundle_list_cmd = bundle_cmd->add_subcommand("list", "Show a bundle's bill of materials");
   bundle_list_cmd->add_option("bundle", bundle_options.path, "Bundle directory or archive")->required();
 
+  CertsOptions certs_options;
+  auto* certs_cmd = app.add_subcommand("certs", "Show or rotate the ingress certificate");
+  certs_cmd->require_subcommand(1);
+  auto* certs_show_cmd = certs_cmd->add_subcommand("show", "The ingress certificate and CA: subject, serial, names, expiry");
+  certs_show_cmd->add_flag("--live", certs_options.live, "Also ask the gateway which certificate it serves");
+  auto* certs_rotate_cmd = certs_cmd->add_subcommand("rotate", "Reissue the ingress certificate (or install the newly provided one) and update the Secret");
+  certs_rotate_cmd->add_option("--wait", certs_options.wait_seconds, "Seconds to wait for the gateway to serve it (0: do not wait)")
+    ->check(CLI::Range(0, 3600))->capture_default_str();
+  for (auto* sub : {certs_show_cmd, certs_rotate_cmd}) {
+    sub->add_option("--state-dir", certs_options.state_dir, "The cluster's state directory");
+  }
+
   std::map<CLI::App*, std::string> not_built;
   for (const auto& p : k_not_built) {
     auto* sub = app.add_subcommand(p.name, p.summary);
@@ -169,6 +180,10 @@ int run_cli(int argc, char** argv)
     rc = cmd_matrix_check(global, matrix_options);
   } else if (matrix_cmd->parsed()) {
     rc = cmd_matrix_show(global, matrix_options);
+  } else if (certs_show_cmd->parsed()) {
+    rc = cmd_certs_show(global, certs_options);
+  } else if (certs_rotate_cmd->parsed()) {
+    rc = cmd_certs_rotate(global, certs_options);
   } else if (version_cmd->parsed()) {
     rc = cmd_version(global);
   } else {

@@ -48,6 +48,14 @@ int cmd_bundle_list(const GlobalOptions& global, const BundleOptions& options);
 // `mlplat version`: the program version and the library versions it runs with.
 int cmd_version(const GlobalOptions& global);
 
+// `mlplat certs show`: the ingress certificate and CA (subject, serial, names, expiry); with --live
+// also the serial the gateway serves (exit 1 when it is not this certificate).
+int cmd_certs_show(const GlobalOptions& global, const CertsOptions& options);
+
+// `mlplat certs rotate`: a new leaf from the stored CA (self-signed), or the provided files again
+// (validated first), into the gateway's Secret; then waits until the gateway serves it.
+int cmd_certs_rotate(const GlobalOptions& global, const CertsOptions& options);
+
 // A command that is listed but not built yet: says so and exits 1. It never pretends to work.
 int cmd_not_built(const std::string& name);
 

@@ -10,6 +10,7 @@
 #include "install/prepare.hpp"
 #include "install/join.hpp"
 #include "install/kubeadm.hpp"
+#include "install/platform.hpp"
 #include "install/remote_lock.hpp"
 #include "install/steps.hpp"
 #include "install/runtime.hpp"
@@ -99,10 +100,35 @@ Result<bundle::Bom> open_bundle(const DoctorOptions& options, const compat::Row&
   return bom;
 }
 
-// Every phase, in order. `runtime` is empty when no bundle is used (only "prepare" then).
+// What the platform phases were built from: the rendered overlays and the ingress certificate.
+struct Platform {
+  install::PlatformRender render;
+  install::IngressCertificate cert;
+};
+
+// Renders the platform overlays and settles the ingress certificate, on this machine, before any
+// host is touched. `work` is where the overlays are built; `dry_run` writes no certificate.
+Result<std::optional<Platform>> prepare_platform(const config::Cluster& cluster, const std::optional<install::RuntimeInputs>& runtime,
+                                                 const std::filesystem::path& state_dir, const std::filesystem::path& work, bool dry_run)
+{
+  if (!runtime || !cluster.pipelines.enabled) {
+    return std::optional<Platform>{};
+  }
+  TRY_ASSIGN(const auto profile, config::load_profile(cluster.profile));
+  const auto effective = config::effective(cluster, profile);
+  Platform p;
+  TRY_ASSIGN(p.render, install::render_platform(cluster, effective, *runtime, work));
+  TRY_ASSIGN(p.cert, install::ingress_certificate(cluster, p.render, state_dir, !dry_run));
+  log::info("platform: Kubeflow Pipelines overlays rendered ({} CRDs, {} deployments, {} images; kustomize {}), ingress certificate serial {}",
+            p.render.crds.size(), p.render.deployments.size(), p.render.images.size(), p.render.kustomize_version, p.cert.serial_hex);
+  return std::optional<Platform>{std::move(p)};
+}
+
+// Every phase, in order. `runtime` is empty when no bundle is used (only "prepare" then); `platform`
+// empty when Kubeflow Pipelines is disabled.
 Result<std::vector<install::Phase>> build_phases(transport::Fleet& fleet, const config::Cluster& cluster,
                                                  const std::optional<install::RuntimeInputs>& runtime,
-                                                 const std::filesystem::path& state_dir)
+                                                 const std::filesystem::path& state_dir, const std::optional<Platform>& platform)
 {
   std::vector<size_t> all(fleet.size());
   for (size_t i = 0; i < all.size(); ++i) {
@@ -129,6 +155,14 @@ Result<std::vector<install::Phase>> build_phases(transport::Fleet& fleet, const 
     TRY_ASSIGN(auto storage, install::storage_phase(fleet, effective, *runtime));
     phases.push_back(std::move(storage));
     phases.push_back(install::cleanup_phase(fleet, runtime->first_control_plane));
+    if (platform) {
+      phases.push_back(install::pipelines_phase(fleet, platform->render, *runtime));
+      TRY_ASSIGN(auto istio, install::istio_phase(fleet, cluster, effective, platform->render, *runtime));
+      phases.push_back(std::move(istio));
+      phases.push_back(install::tls_phase(fleet, platform->cert, *runtime));
+      phases.push_back(install::gateway_phase(fleet, platform->render, *runtime));
+      phases.push_back(install::smoke_phase(fleet, platform->render, platform->cert, *runtime));
+    }
   }
   return phases;
 }
@@ -247,8 +281,12 @@ int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, b
   transport::FleetOptions fleet_options;
   fleet_options.concurrency = global.concurrency;
   fleet_options.dry_run = dry_run ? transport::DryRun::yes : transport::DryRun::no;
+  auto platform = prepare_platform(*cluster, runtime, dir, (dry_run ? plan_scratch : dir) / "platform", dry_run);
+  if (!platform) {
+    return report_error(global, platform.error());
+  }
   transport::Fleet fleet(endpoints(*cluster), fleet_options);
-  auto phases = build_phases(fleet, *cluster, runtime, dir);
+  auto phases = build_phases(fleet, *cluster, runtime, dir, *platform);
   if (!phases) {
     return report_error(global, phases.error());
   }
@@ -326,7 +364,6 @@ int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, b
         std::cout << "  nothing to change\n";
       }
     }
-    std::cout << "\nthe Kubeflow Pipelines, Istio and HTTPS phases are not built yet in this version, so not planned\n";
     return k_exit_ok;
   }
   std::cout << fmt::format("cluster {}: {} step{} applied, {} already in place ({:.1f} s); state in {}\n", cluster->name,
@@ -334,6 +371,17 @@ int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, b
                            seconds, dir.string());
   if (runtime) {
     print_summary(fleet, *cluster, *runtime, dir, seconds);
+  }
+  if (*platform && summary->steps.end() != std::find_if(summary->steps.begin(), summary->steps.end(), [](const auto& s) { return s.phase == "smoke"; })) {
+    const auto& p = **platform;
+    std::cout << fmt::format("Kubeflow Pipelines: {}\n", install::ui_url(p.render));
+    if (!p.cert.ca_file.empty()) {
+      std::cout << fmt::format("  trust the ingress CA {} (e.g. curl --cacert {} ...)\n", p.cert.ca_file.string(), p.cert.ca_file.string());
+    }
+    if (!p.render.ingress_address.empty()) {
+      std::cout << fmt::format("  {} must resolve to {} (DNS, or /etc/hosts: \"{} {}\")\n", p.render.domain, p.render.ingress_address,
+                               p.render.ingress_address, p.render.domain);
+    }
   }
   return k_exit_ok;
 }

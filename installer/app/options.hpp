@@ -32,6 +32,12 @@ struct DoctorOptions {
   std::string bundle_url;           // install, plan: hosts fetch the bundle's files from here (its directory served over HTTP)
 };
 
+struct CertsOptions {
+  std::string state_dir;  // the cluster's state directory (default: state::default_dir)
+  bool live = false;      // show: also the serial the gateway serves
+  int wait_seconds = 60;  // rotate: how long to wait for the gateway to serve the new certificate
+};
+
 struct MatrixOptions {
   std::string row;             // `matrix --row ID`: only this row
   bool allow_preview = false;  // a preview row's refusals become warnings

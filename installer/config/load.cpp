@@ -116,6 +116,13 @@ void decode(const YAML::Node& root, Cluster& c, Problems& p)
       spec.sub("registry", [&](MapReader& r) { r.string_map("mirrors", c.registry.mirrors); });
       spec.sub("ingress", [&](MapReader& i) {
         i.str("domain", c.ingress.domain);
+        i.string_list("altNames", c.ingress.alt_names);
+        i.string_list("nodes", c.ingress.nodes);
+        i.str("loadBalancerIP", c.ingress.load_balancer_ip);
+        i.sub("nodePorts", [&](MapReader& np) {
+          np.integer("http", c.ingress.http_node_port, 30000, 32767);
+          np.integer("https", c.ingress.https_node_port, 30000, 32767);
+        });
         i.choice<Expose>("expose", c.ingress.expose,
                          {{"nodeport", Expose::nodeport}, {"hostnetwork", Expose::hostnetwork},
                           {"loadbalancer", Expose::loadbalancer}});
@@ -289,6 +296,27 @@ void validate(const Cluster& c, Problems& p)
   if (!c.ingress.domain.empty() && !is_dns_name(c.ingress.domain)) {
     p.add(c.where("spec.ingress.domain"), fmt::format("spec.ingress.domain: '{}' is not a valid DNS name", c.ingress.domain),
           "use a name such as ml.example.com");
+  }
+  for (size_t i = 0; i < c.ingress.alt_names.size(); ++i) {
+    const std::string& n = c.ingress.alt_names[i];
+    if (!is_dns_name(n) && !net::parse_ip(n)) {
+      p.add(c.where(fmt::format("spec.ingress.altNames[{}]", i)), fmt::format("spec.ingress.altNames: '{}' is neither a DNS name nor an IP address", n),
+            "write a name such as ml.example.com or an address such as 192.0.2.10");
+    }
+  }
+  for (size_t i = 0; i < c.ingress.nodes.size(); ++i) {
+    if (c.find_host(c.ingress.nodes[i]) == nullptr) {
+      p.add(c.where(fmt::format("spec.ingress.nodes[{}]", i)), fmt::format("spec.ingress.nodes: '{}' is not a host of spec.hosts", c.ingress.nodes[i]),
+            "name hosts by their spec.hosts[].name");
+    }
+  }
+  if (!c.ingress.load_balancer_ip.empty() && !net::parse_ip(c.ingress.load_balancer_ip)) {
+    p.add(c.where("spec.ingress.loadBalancerIP"), fmt::format("spec.ingress.loadBalancerIP: '{}' is not an IP address", c.ingress.load_balancer_ip),
+          "give an address of the load balancer's pool, or remove the key to take any");
+  }
+  if (c.ingress.http_node_port == c.ingress.https_node_port) {
+    p.add(c.where("spec.ingress.nodePorts.https"), fmt::format("spec.ingress.nodePorts: http and https are both {}", c.ingress.https_node_port),
+          "give them two different ports between 30000 and 32767");
   }
   if (c.ingress.tls.mode == TlsMode::provided) {
     for (const auto& [key, value] : {std::pair{"certFile", c.ingress.tls.cert_file}, std::pair{"keyFile", c.ingress.tls.key_file}}) {

@@ -78,9 +78,14 @@ struct Tls {
 };
 
 struct Ingress {
-  std::string domain;
+  std::string domain;                  // empty: pipelines.<cluster name>.internal
+  std::vector<std::string> alt_names;  // more DNS names or IP addresses the certificate covers
   Tls tls;
   Expose expose = Expose::nodeport;
+  std::vector<std::string> nodes;      // hostnetwork: the hosts the gateway runs on (empty: the workers)
+  int http_node_port = 30080;          // nodeport: the gateway's ports on every node
+  int https_node_port = 30443;
+  std::string load_balancer_ip;        // loadbalancer: the address to ask for (empty: any)
 };
 
 struct Pipelines {

@@ -48,6 +48,12 @@ Result<Profile> load_profile(const std::string& name)
           i.choice<Expose>("expose", p.expose,
                            {{"nodeport", Expose::nodeport}, {"hostnetwork", Expose::hostnetwork}, {"loadbalancer", Expose::loadbalancer}});
         });
+        spec.sub("pipelines", [&](yamlio::MapReader& pl) {
+          pl.sub("requests", [&](yamlio::MapReader& r) {
+            r.str("cpu", p.pipelines_cpu);
+            r.str("memory", p.pipelines_memory);
+          });
+        });
       }, yamlio::Need::required);
       top.finish();
     }
@@ -66,6 +72,8 @@ Effective effective(const Cluster& cluster, const Profile& profile)
   e.encapsulation = e.cni == Cni::calico ? profile.calico_encapsulation : profile.flannel_backend;
   e.base_path = set("spec.storage.basePath") ? cluster.storage.base_path : profile.base_path;
   e.expose = set("spec.ingress.expose") ? cluster.ingress.expose : profile.expose;
+  e.pipelines_cpu = profile.pipelines_cpu;
+  e.pipelines_memory = profile.pipelines_memory;
   return e;
 }
 

@@ -22,6 +22,9 @@ struct Profile {
   int flannel_mtu = 1450;
   std::string base_path = "/var/openebs/local";
   Expose expose = Expose::nodeport;
+  // The requests of each Kubeflow Pipelines deployment's main container.
+  std::string pipelines_cpu = "100m";
+  std::string pipelines_memory = "256Mi";
 };
 
 // Reads profiles/<name>/profile.yaml (embedded, or from --data-dir); errors carry file:line:column.
@@ -34,6 +37,8 @@ struct Effective {
   std::string encapsulation;  // Calico's encapsulation, or Flannel's backend
   std::string base_path;
   Expose expose;
+  std::string pipelines_cpu;
+  std::string pipelines_memory;
 };
 Effective effective(const Cluster& cluster, const Profile& profile);
 

@@ -134,6 +134,18 @@ inline std::string mutation_of_exec(const std::vector<std::string>& argv)
                                           (words.size() > 1 && words[0] == "token" && words[1] == "list"));
     return reads ? "" : prog + " " + text::join(args, " ");
   }
+  if (prog == "istioctl") {
+    std::vector<std::string> words;  // the option values (--kubeconfig FILE, -f FILE) skipped
+    for (size_t i = 1; i < argv.size(); ++i) {
+      if (argv[i] == "--kubeconfig" || argv[i] == "-f") {
+        ++i;
+      } else if (argv[i].empty() || argv[i][0] != '-') {
+        words.push_back(argv[i]);
+      }
+    }
+    const bool reads = !words.empty() && (words[0] == "version" || (words.size() > 1 && words[0] == "manifest" && words[1] == "generate"));
+    return reads ? "" : prog + " " + text::join(args, " ");
+  }
   if (prog == "kubectl") {
     // Verbs that only read the cluster (the options' values are skipped: --kubeconfig FILE and such).
     std::vector<std::string> words;

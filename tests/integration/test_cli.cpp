@@ -57,12 +57,27 @@ TEST_CASE("--help lists every command and the exit codes", "[cli]")
 
 TEST_CASE("commands not built yet say so and exit 1", "[cli]")
 {
-  for (const char* cmd : {"status", "kubeconfig", "reset", "upgrade", "certs"}) {
+  for (const char* cmd : {"status", "kubeconfig", "reset", "upgrade"}) {
     const auto r = mlplat_run({cmd});
     CHECK(r.exit_code == 1);
     CHECK(contains(r.err, std::string("'mlplat ") + cmd + "' is not built yet"));
     CHECK(r.out.empty());
   }
+}
+
+TEST_CASE("certs needs show or rotate, and show without an install says what to do", "[cli]")
+{
+  const auto bare = mlplat_run({"certs"});
+  CHECK(bare.exit_code == 2);
+  CHECK(contains(bare.err, "show"));
+  const std::string dir = testbed::temp_dir("cli-certs");
+  const std::string file = dir + "/mlplat.yaml";
+  REQUIRE(fs::write_file_atomic(file, "apiVersion: mlplat.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: certs-test\nspec:\n  hosts:\n"
+                                      "    - {name: cp, address: 192.0.2.10, role: control-plane}\n", 0644));
+  const auto show = mlplat_run({"certs", "show", "-c", file, "--state-dir", dir + "/state"});
+  CHECK(show.exit_code != 0);
+  CHECK(contains(show.err, dir + "/state/tls/server.crt"));
+  CHECK(contains(show.err, "mlplat install issues the ingress certificate"));
 }
 
 TEST_CASE("usage errors exit 2", "[cli]")

@@ -7,6 +7,7 @@
 
 #include "integration/audit.hpp"
 #include "integration/testbed.hpp"
+#include "fetch/probe.hpp"
 #include "util/fs.hpp"
 
 #include <nlohmann/json.hpp>
@@ -117,7 +118,7 @@ TEST_CASE("install makes a cluster of 1 control plane and 2 workers from a bundl
   const auto first = mlplat_run({"install", "-c", file, "--state-dir", state, "--bundle", bundle});
   INFO(first.out << first.err);
   REQUIRE(first.exit_code == 0);
-  CHECK(contains(first.out, "cluster install-test: 32 steps applied, 11 already in place"));
+  CHECK(contains(first.out, "cluster install-test: 38 steps applied, 18 already in place"));
   // The summary: every node Ready, the kubeconfig's path.
   CHECK(contains(first.out, "summary of cluster install-test (profile onprem, row k8s-1.36: Kubernetes 1.36.4)"));
   CHECK(contains(first.out, "\n  node-81              Ready    control-plane   v1.36.4\n"));
@@ -190,7 +191,70 @@ TEST_CASE("install makes a cluster of 1 control plane and 2 workers from a bundl
   CHECK(fs::read_file(state + "/kubeconfig").value_or("") == on_host(81, "cat /etc/kubernetes/admin.conf").out);
   CHECK(contains(*fs::read_file(state + "/kubeconfig"), "kubernetes-admin"));
   const auto journal = nlohmann::json::parse(*fs::read_file(state + "/journal.json"));
-  CHECK(journal["steps"].size() == 43);
+  CHECK(journal["steps"].size() == 56);
+
+  // The platform layer. The summary names the URL and the CA to trust; the CA's key is 0600 in 0700.
+  CHECK(contains(first.out, "Kubeflow Pipelines: https://pipelines.install-test.internal:30443/"));
+  CHECK(contains(first.out, "trust the ingress CA " + state + "/tls/ca.crt"));
+  CHECK(contains(first.out, "pipelines.install-test.internal must resolve to " + testbed::address(81)));
+  REQUIRE(::stat((state + "/tls").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+  for (const char* f : {"/tls/ca.key", "/tls/server.key"}) {
+    REQUIRE(::stat((state + f).c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+  }
+  // The objects in the order the API server got them: the CRDs before their custom resources, the
+  // namespace before what lives in it, the TLS Secret before the Gateway that names it.
+  const auto log = nlohmann::json::parse(kubectl_on(81, "get --raw /mlplat-standin/log"))["log"];
+  auto applied_at = [&log](const std::string& kind, const std::string& name) {
+    for (size_t i = 0; i < log.size(); ++i) {
+      if (log[i]["op"] == "apply" && log[i]["kind"] == kind && log[i]["name"] == name) {
+        return static_cast<long>(i);
+      }
+    }
+    return -1L;
+  };
+  CHECK(applied_at("CustomResourceDefinition", "applications.app.k8s.io") >= 0);
+  CHECK(applied_at("CustomResourceDefinition", "applications.app.k8s.io") < applied_at("Application", "kubeflow-pipelines"));
+  CHECK(applied_at("CustomResourceDefinition", "workflows.argoproj.io") >= 0);
+  CHECK(applied_at("Namespace", "kubeflow") < applied_at("Deployment", "ml-pipeline"));
+  CHECK(applied_at("Deployment", "ml-pipeline") < applied_at("Deployment", "istiod"));
+  CHECK(applied_at("CustomResourceDefinition", "gateways.networking.istio.io") < applied_at("Gateway", "mlplat-gateway"));
+  CHECK(applied_at("CustomResourceDefinition", "virtualservices.networking.istio.io") < applied_at("VirtualService", "kubeflow-pipelines"));
+  CHECK(applied_at("Secret", "mlplat-ingress-tls") >= 0);
+  CHECK(applied_at("Secret", "mlplat-ingress-tls") < applied_at("Gateway", "mlplat-gateway"));
+  // Every claim on the default class; requests as the onprem profile sizes them; the gateway's
+  // Secret and Service as configured.
+  CHECK(kubectl_on(81, "-n kubeflow get pvc -o jsonpath='{range .items[*]}{.metadata.name}={.spec.storageClassName}{\"\\n\"}{end}'") ==
+        "mysql-pv-claim=openebs-hostpath\nseaweedfs-pvc=openebs-hostpath\n");
+  CHECK(kubectl_on(81, "-n kubeflow get deployment ml-pipeline -o jsonpath='{.spec.template.spec.containers[0].resources.requests.cpu}'") == "100m");
+  CHECK(kubectl_on(81, "-n istio-system get secret mlplat-ingress-tls -o jsonpath='{.type}'") == "kubernetes.io/tls");
+  CHECK(kubectl_on(81, "-n istio-system get svc istio-ingressgateway -o jsonpath='{.spec.type}'") == "NodePort");
+  // HTTPS from this machine through the gateway, verified against mlplat's CA: the UI and the API;
+  // a name outside the certificate's gets no handshake; HTTP is redirected.
+  const std::string address = testbed::address(81);
+  fetch::ProbeRequest q;
+  q.ca_file = state + "/tls/ca.crt";
+  q.resolve = {"pipelines.install-test.internal:30443:" + address, "pipelines.install-test.internal:30080:" + address,
+               "other.example:30443:" + address};
+  q.url = "https://pipelines.install-test.internal:30443/";
+  const auto ui = fetch::get(q);
+  REQUIRE(ui);
+  CHECK(ui->status == 200);
+  CHECK(contains(ui->body, "<title>Kubeflow Pipelines</title>"));
+  const std::string first_serial = ui->peer_serial;
+  CHECK_FALSE(first_serial.empty());
+  q.url = "https://pipelines.install-test.internal:30443/apis/v2beta1/healthz";
+  const auto api = fetch::get(q);
+  REQUIRE(api);
+  CHECK(contains(api->body, "\"tag_name\": \"2.17.0\""));
+  q.url = "https://other.example:30443/";
+  CHECK_FALSE(fetch::get(q));
+  q.url = "http://pipelines.install-test.internal:30080/pipelines";
+  const auto plain = fetch::get(q);
+  REQUIRE(plain);
+  CHECK(plain->status == 301);
+  CHECK(plain->location == "https://pipelines.install-test.internal/pipelines");
 
   // The rerun, audited on every host: 0 steps applied, 0 mutating commands or system calls.
   for (int n : nodes) {
@@ -205,7 +269,7 @@ TEST_CASE("install makes a cluster of 1 control plane and 2 workers from a bundl
   }
   INFO(second.out << second.err);
   CHECK(second.exit_code == 0);
-  CHECK(contains(second.out, "0 steps applied, 43 already in place"));
+  CHECK(contains(second.out, "0 steps applied, 56 already in place"));
   for (const auto& r : records) {
     CHECK(r.sessions >= 1);
     INFO("mutations:\n" << text::join(r.mutations, "\n"));
@@ -214,6 +278,29 @@ TEST_CASE("install makes a cluster of 1 control plane and 2 workers from a bundl
   // Still exactly one kubeadm init on the control plane (the host's restart by the audit switch
   // brought the API server back through the kubelet).
   CHECK(on_host(81, "grep -c '^[0-9]* kubeadm init --config' /var/log/mlplat-standins/kubeadm.log").out == "1\n");
+
+  // certs rotate: a new leaf from the stored CA replaces the Secret, and the gateway serves it (the
+  // old serial no longer); show --live says so.
+  const std::string old_ca = fs::read_file(state + "/tls/ca.crt").value_or("");
+  const auto rotated = mlplat_run({"certs", "rotate", "-c", file, "--state-dir", state});
+  INFO(rotated.out << rotated.err);
+  REQUIRE(rotated.exit_code == 0);
+  CHECK(contains(rotated.out, "the gateway at https://pipelines.install-test.internal:30443/ serves it"));
+  CHECK(fs::read_file(state + "/tls/ca.crt").value_or("") == old_ca);
+  q.url = "https://pipelines.install-test.internal:30443/";
+  const auto after = fetch::get(q);
+  REQUIRE(after);
+  CHECK(after->status == 200);
+  CHECK_FALSE(after->peer_serial.empty());
+  CHECK(after->peer_serial != first_serial);
+  const auto shown = mlplat_run({"certs", "show", "--live", "-c", file, "--state-dir", state});
+  INFO(shown.out << shown.err);
+  CHECK(shown.exit_code == 0);
+  CHECK(contains(shown.out, "serial " + after->peer_serial + " (this certificate)"));
+  CHECK(contains(shown.out, "names      pipelines.install-test.internal"));
+  // The next install keeps the rotated certificate: nothing to change.
+  const auto third = mlplat_run({"install", "-c", file, "--state-dir", state, "--bundle", bundle});
+  CHECK(contains(third.out, "0 steps applied, 56 already in place"));
 }
 
 TEST_CASE("plan shows per host the commands install would run, and changes nothing (audited)", "[install]")

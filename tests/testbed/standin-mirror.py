@@ -69,7 +69,7 @@ def content(artifact, row):
         return tar_gz([("crictl", standin("crictl", comp["crictl"]["version"]), 0o755)])
     if name == "istio":
         v = comp["istio"]["version"]
-        return tar_gz([("istio-%s/bin/istioctl" % v, b"#!/bin/sh\necho 'istioctl stand-in: not handled yet' >&2\nexit 1\n", 0o755)])
+        return tar_gz([("istio-%s/bin/istioctl" % v, standin("istioctl", v), 0o755)])
     if name == "pipelines-source":
         v = comp["pipelines"]["version"]
         return tar_gz(tree(os.path.join(FIXTURES, "pipelines-standin"), "pipelines-" + v))
