@@ -69,10 +69,10 @@ TEST_CASE("certs needs show or rotate, and show without an install says what to 
 {
   const auto bare = mlplat_run({"certs"});
   CHECK(bare.exit_code == 2);
-  CHECK(contains(bare.err, "show"));
+  CHECK(contains(bare.err, "A subcommand is required"));
   const std::string dir = testbed::temp_dir("cli-certs");
   const std::string file = dir + "/mlplat.yaml";
-  REQUIRE(fs::write_file_atomic(file, "apiVersion: mlplat.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: certs-test\nspec:\n  hosts:\n"
+  REQUIRE(fs::write_file_atomic(file, "apiVersion: mlplat.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: certs-test\nspec:\n  ssh: {agent: true}\n  hosts:\n"
                                       "    - {name: cp, address: 192.0.2.10, role: control-plane}\n", 0644));
   const auto show = mlplat_run({"certs", "show", "-c", file, "--state-dir", dir + "/state"});
   CHECK(show.exit_code != 0);
