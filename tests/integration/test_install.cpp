@@ -7,10 +7,16 @@
 
 #include "integration/audit.hpp"
 #include "integration/testbed.hpp"
+#include "bundle/bundle.hpp"
+#include "compat/matrix.hpp"
+#include "config/load.hpp"
+#include "config/profile.hpp"
 #include "fetch/probe.hpp"
+#include "install/platform.hpp"
 #include "util/fs.hpp"
 
 #include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -303,6 +309,130 @@ TEST_CASE("install makes a cluster of 1 control plane and 2 workers from a bundl
   CHECK(contains(third.out, "0 steps applied, 56 already in place"));
 }
 
+TEST_CASE("the platform overlays build with a real kubectl kustomize: namespace, the class on every claim, every image from the mirror, Gateway and VirtualService", "[install][platform]")
+{
+  const std::string dir = testbed::temp_dir("install-render");
+  const auto file = cluster_file(dir, {83}, "", 1,
+                                 "  profile: gcp\n"
+                                 "  registry:\n    mirrors:\n      docker.io: https://mirror.example.test:5000\n"
+                                 "      ghcr.io: https://mirror.example.test:5000\n      quay.io: http://mirror.example.test:5000/\n"
+                                 "  ingress:\n    domain: ml.example.test\n    altNames: [kfp.example.test, 192.0.2.50]\n"
+                                 "  pipelines:\n    namespace: ml-pipelines\n");
+  const auto bundle = standin_bundle(dir);
+  auto cluster = config::load_file(file);
+  REQUIRE(cluster);
+  auto bundle_dir = bundle::open_dir(bundle, dir + "/opened");
+  REQUIRE(bundle_dir);
+  auto bom = bundle::verify(*bundle_dir);
+  REQUIRE(bom);
+  auto matrix = compat::load_active_matrix();
+  REQUIRE(matrix);
+  install::RuntimeInputs in;
+  in.row = &matrix->default_();
+  in.bom = &*bom;
+  in.bundle_dir = *bundle_dir;
+  in.registry_mirrors = cluster->registry.mirrors;
+  auto profile = config::load_profile("gcp");
+  REQUIRE(profile);
+  const auto effective = config::effective(*cluster, *profile);
+  const auto r = install::render_platform(*cluster, effective, in, dir + "/work");
+  if (!r) {
+    FAIL(r.error().render());
+  }
+  auto docs = [](const std::string& yaml) {
+    std::vector<YAML::Node> out;
+    for (const auto& d : YAML::LoadAll(yaml)) {
+      out.push_back(d);
+    }
+    return out;
+  };
+  // Namespace: the objects, the Namespace itself, the service accounts bound by cluster roles.
+  size_t namespaced = 0;
+  for (const auto& d : docs(r->pipelines)) {
+    CHECK(d["metadata"]["namespace"].as<std::string>() == "ml-pipelines");
+    ++namespaced;
+  }
+  CHECK(namespaced >= 12);
+  CHECK_FALSE(contains(r->pipelines + r->cluster_scoped, "kubeflow\n"));
+  bool ns_object = false, subject = false;
+  for (const auto& d : docs(r->cluster_scoped)) {
+    const auto kind = d["kind"].as<std::string>();
+    ns_object = ns_object || (kind == "Namespace" && d["metadata"]["name"].as<std::string>() == "ml-pipelines");
+    if (kind == "ClusterRoleBinding") {
+      subject = d["subjects"][0]["namespace"].as<std::string>() == "ml-pipelines";
+    }
+  }
+  CHECK(ns_object);
+  CHECK(subject);
+  CHECK(r->crds == std::vector<std::string>{"applications.app.k8s.io", "scheduledworkflows.kubeflow.org", "workflows.argoproj.io"});
+  // Every claim on the default class; every deployment's main container sized by the gcp profile.
+  size_t claims = 0, deployments = 0;
+  for (const auto& d : docs(r->pipelines)) {
+    if (d["kind"].as<std::string>() == "PersistentVolumeClaim") {
+      CHECK(d["spec"]["storageClassName"].as<std::string>() == "openebs-hostpath");
+      ++claims;
+    }
+    if (d["kind"].as<std::string>() == "Deployment") {
+      CHECK(d["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"].as<std::string>() == "250m");
+      ++deployments;
+    }
+  }
+  CHECK(claims == 2);
+  CHECK(deployments == 6);
+  // Every image from the mirror, whatever registry (or none) the upstream manifest wrote.
+  REQUIRE(r->images.size() == 6);
+  for (const auto& image : r->images) {
+    CHECK(image.rfind("mirror.example.test:5000/", 0) == 0);
+  }
+  CHECK(std::find(r->images.begin(), r->images.end(), "mirror.example.test:5000/library/mysql:8.4") != r->images.end());
+  CHECK(std::find(r->images.begin(), r->images.end(), "mirror.example.test:5000/argoproj/workflow-controller:v4.0.5") != r->images.end());
+  CHECK(contains(r->istio_config, "hub: mirror.example.test:5000/istio\n"));
+  CHECK(contains(r->istio_config, "nodePort: 30443"));
+  // Gateway: HTTPS on 443 with the Secret as credential, HTTP redirected; the VirtualService sends
+  // the API to ml-pipeline and the rest to the UI service, in the Pipelines namespace.
+  bool https = false, redirect = false, ui = false, api = false;
+  for (const auto& d : docs(r->gateway)) {
+    const auto kind = d["kind"].as<std::string>();
+    if (kind == "Gateway") {
+      CHECK(d["metadata"]["namespace"].as<std::string>() == "istio-system");
+      for (const auto& srv : d["spec"]["servers"]) {
+        const auto hosts = srv["hosts"].as<std::vector<std::string>>();
+        CHECK(hosts == std::vector<std::string>{"ml.example.test", "kfp.example.test", "*"});
+        if (srv["port"]["number"].as<int>() == 443) {
+          https = srv["port"]["protocol"].as<std::string>() == "HTTPS" && srv["tls"]["mode"].as<std::string>() == "SIMPLE" &&
+                  srv["tls"]["credentialName"].as<std::string>() == "mlplat-ingress-tls";
+        }
+        if (srv["port"]["number"].as<int>() == 80) {
+          redirect = srv["tls"]["httpsRedirect"].as<bool>();
+        }
+      }
+    }
+    if (kind == "VirtualService") {
+      CHECK(d["metadata"]["namespace"].as<std::string>() == "ml-pipelines");
+      CHECK(d["spec"]["gateways"][0].as<std::string>() == "istio-system/mlplat-gateway");
+      for (const auto& route : d["spec"]["http"]) {
+        const auto host = route["route"][0]["destination"]["host"].as<std::string>();
+        ui = ui || (host == "ml-pipeline-ui.ml-pipelines.svc.cluster.local" && route["route"][0]["destination"]["port"]["number"].as<int>() == 80);
+        api = api || (host == "ml-pipeline.ml-pipelines.svc.cluster.local" && route["match"][0]["uri"]["prefix"].as<std::string>() == "/apis/");
+      }
+    }
+  }
+  CHECK(https);
+  CHECK(redirect);
+  CHECK(ui);
+  CHECK(api);
+  CHECK(r->san_dns == std::vector<std::string>{"ml.example.test", "kfp.example.test"});
+  CHECK(r->san_ips == std::vector<std::string>{"192.0.2.50"});
+
+  // An image the row does not list cannot be rewritten: refused, naming it, before any host.
+  compat::Row row = matrix->default_();
+  row.images.erase(std::remove(row.images.begin(), row.images.end(), "ghcr.io/kubeflow/kfp-frontend:2.17.0"), row.images.end());
+  in.row = &row;
+  const auto refused = install::render_platform(*cluster, effective, in, dir + "/work");
+  REQUIRE_FALSE(refused);
+  CHECK(contains(refused.error().message, "would still be pulled from their registry, not the mirror: ghcr.io/kubeflow/kfp-frontend:2.17.0"));
+}
+
 TEST_CASE("plan shows per host the commands install would run, and changes nothing (audited)", "[install]")
 {
   const std::string dir = testbed::temp_dir("install-plan");
@@ -410,14 +540,67 @@ TEST_CASE("the phases after prepare need a bundle of the selected row, checked b
 TEST_CASE("a single host alone is a schedulable cluster, with Flannel and the cluster file's pod CIDR", "[install]")
 {
   const std::string dir = testbed::temp_dir("install-single");
-  const auto file = cluster_file(dir, {86}, "", 1,
-                                 "  network:\n    podCIDR: 10.32.0.0/16\n    cni: flannel\n"
-                                 "  registry:\n    mirrors:\n      docker.io: https://mirror.example.test:5000\n");
+  // A certificate of the site's own CA (openssl, at test time), and two it must refuse: the wrong key,
+  // and one for another name.
+  auto openssl = [&dir](const std::string& args) {
+    const auto r = run_process({"sh", "-c", "cd " + dir + " && openssl " + args}, 30s);
+    REQUIRE(r);
+    INFO(r->err);
+    REQUIRE(r->ok());
+  };
+  openssl("req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -subj /CN=site-ca -days 30 "
+          "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null");
+  for (const std::string name : {"kfp.single.example", "other.example"}) {
+    openssl("req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + name + ".key -out " + name + ".csr -subj /CN=" + name + " 2>/dev/null");
+    REQUIRE(fs::write_file_atomic(dir + "/" + name + ".ext", "subjectAltName=DNS:" + name + "\nextendedKeyUsage=serverAuth\n", 0644));
+    openssl("x509 -req -in " + name + ".csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 -out " + name + ".crt -extfile " + name + ".ext 2>/dev/null");
+  }
+  auto with_tls = [&](const std::string& cert, const std::string& key, const std::string& mode = "provided") {
+    return cluster_file(dir, {86}, "", 1,
+                        "  network:\n    podCIDR: 10.32.0.0/16\n    cni: flannel\n"
+                        "  registry:\n    mirrors:\n      docker.io: https://mirror.example.test:5000\n"
+                        "  ingress:\n    domain: kfp.single.example\n    tls:\n      mode: " + mode + "\n      certFile: " + dir + "/" + cert +
+                        "\n      keyFile: " + dir + "/" + key + "\n      caFile: " + dir + "/ca.crt\n");
+  };
   reset_host(86);
   const auto bundle = standin_bundle(dir);
+  // Refused before any host is touched, naming the property (and acme, not built, as clearly).
+  for (const auto& [cert, key, property] : std::vector<std::tuple<std::string, std::string, std::string>>{
+         {"kfp.single.example.crt", "other.example.key", "key mismatch"}, {"other.example.crt", "other.example.key", "SAN mismatch"}}) {
+    const auto refused = mlplat_run({"install", "-c", with_tls(cert, key), "--state-dir", dir + "/state", "--bundle", bundle});
+    INFO(refused.out << refused.err);
+    CHECK(refused.exit_code == 2);
+    CHECK(contains(refused.err, "the provided ingress certificate " + dir + "/" + cert + " is refused: " + property));
+    CHECK(contains(refused.err, "mlplat.yaml:"));
+  }
+  const auto acme = mlplat_run({"install", "-c", with_tls("x", "y", "acme"), "--state-dir", dir + "/state", "--bundle", bundle});
+  CHECK(acme.exit_code == 2);
+  CHECK(contains(acme.err, "spec.ingress.tls.mode 'acme' (cert-manager with an issuer you name) is accepted but not built"));
+  CHECK_FALSE(on_host(86, "test -e /etc/sysctl.d/90-mlplat.conf || test -e /var/lib/mlplat").ok());
+
+  const auto file = with_tls("kfp.single.example.crt", "kfp.single.example.key");
   const auto r = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state", "--bundle", bundle});
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
+  // The provided certificate is what the gateway serves, verified against the site's CA; the
+  // Pipelines images (MySQL's from Docker Hub) come from the mirror.
+  fetch::ProbeRequest q;
+  q.url = "https://kfp.single.example:30443/";
+  q.ca_file = dir + "/ca.crt";
+  q.resolve = {"kfp.single.example:30443:" + testbed::address(86)};
+  const auto served = fetch::get(q);
+  REQUIRE(served);
+  CHECK(served->status == 200);
+  const auto serial = run_process({"openssl", "x509", "-noout", "-serial", "-in", dir + "/kfp.single.example.crt"}, 10s);
+  REQUIRE(serial);
+  std::string wanted;
+  for (const char ch : text::trim(serial->out).substr(7)) {
+    wanted += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  }
+  CHECK(served->peer_serial == wanted);
+  CHECK(kubectl_on(86, "-n kubeflow get deployment mysql -o jsonpath='{.spec.template.spec.containers[0].image}'") ==
+        "mirror.example.test:5000/library/mysql:8.4");
+  CHECK_FALSE(std::filesystem::exists(dir + "/state/tls/ca.key"));  // no mlplat CA in provided mode
   CHECK(nodes_on(86) == "node-86 Ready control-plane\n");
   // No control-plane taint: the one host runs the workloads.
   CHECK(kubectl_on(86, "get node node-86 -o jsonpath='{.spec.taints}'") == "");
@@ -498,7 +681,19 @@ TEST_CASE("three control planes and two workers (HA): joins one at a time, secre
   // and the stand-ins' own logs of what was run.
   const std::string admin = on_host(87, "grep client-key-data /etc/kubernetes/admin.conf | awk '{print $2}'").out;
   REQUIRE(admin.size() > 40);
-  const std::vector<std::string> canaries{token_secret, token_id + "." + token_secret, cert_key, std::string(text::trim(admin)).substr(0, 40)};
+  std::vector<std::string> canaries{token_secret, token_id + "." + token_secret, cert_key, std::string(text::trim(admin)).substr(0, 40)};
+  // The ingress keys (mlplat's CA and the server certificate's): a line of each PEM, and a slice of
+  // the base64 the Secret carries.
+  for (const char* key : {"/tls/ca.key", "/tls/server.key"}) {
+    const std::string pem = fs::read_file(state + key).value_or("");
+    const auto lines = text::split(pem, '\n');
+    REQUIRE(lines.size() > 2);
+    canaries.push_back(lines[1]);
+    const auto b64 = run_process({"base64", "-w0", state + key}, 10s);
+    REQUIRE(b64);
+    REQUIRE(b64->out.size() > 120);
+    canaries.push_back(b64->out.substr(60, 40));
+  }
   std::vector<std::pair<std::string, std::string>> places{{"stdout", r.out}, {"stderr", r.err}};
   for (const auto& entry : std::filesystem::directory_iterator(state)) {
     if (entry.is_regular_file() && entry.path().filename() != "kubeconfig") {
