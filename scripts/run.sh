@@ -54,4 +54,8 @@ for _ in $(seq 50); do [[ -s $work/port ]] && break; sleep 0.1; done
 echo "== mlplat install onto the testbed"
 rc=0
 "$mlplat" install -c "$TB_CONFIG" --bundle "$work/bundle.tar.gz" --state-dir "$work/state" "${args[@]}" || rc=$?
+if [[ $rc -eq 0 ]]; then
+  echo "== the ingress certificate, and the one the gateway serves over HTTPS"
+  "$mlplat" certs show --live -c "$TB_CONFIG" --state-dir "$work/state" || rc=$?
+fi
 exit $rc
