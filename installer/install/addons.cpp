@@ -1,6 +1,7 @@
 #include "install/addons.hpp"
 
 #include "assets/assets.hpp"
+#include "install/platform.hpp"
 #include "install/steps.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
@@ -129,6 +130,7 @@ Result<Phase> cni_phase(transport::Fleet& fleet, const config::Cluster& cluster,
   p.name = "cni";
   p.hosts = {in.first_control_plane};
   p.deadline = std::chrono::seconds(900);
+  steps.push_back(gate_step(fleet, *in.row, compat::Stage::cni));
   if (effective.cni == config::Cni::calico) {
     TRY_ASSIGN(const std::string crds, bundle_file_on_host(in, "calico-crds"));
     TRY_ASSIGN(const std::string op, bundle_file_on_host(in, "calico-operator"));
@@ -188,6 +190,7 @@ Result<Phase> storage_phase(transport::Fleet& fleet, const config::Effective& ef
   p.hosts = {in.first_control_plane};
   p.deadline = std::chrono::seconds(900);
   std::vector<Step> steps;
+  steps.push_back(gate_step(fleet, *in.row, compat::Stage::storage));
   steps.push_back(apply_step(fleet, "openebs-hostpath", std::string(k_manifest_dir) + "/openebs-hostpath.yaml", fill(openebs_tmpl, values)));
   steps.push_back(wait_step(fleet, "provisioner-ready", "the provisioner's rollout (deployment openebs-localpv-provisioner in namespace openebs)",
                             fmt::format("{} -n openebs rollout status deployment/openebs-localpv-provisioner --timeout=5s >/dev/null 2>&1", k),

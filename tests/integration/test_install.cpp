@@ -124,10 +124,10 @@ TEST_CASE("install makes a cluster of 1 control plane and 2 workers from a bundl
   const auto first = mlplat_run({"install", "-c", file, "--state-dir", state, "--bundle", bundle});
   INFO(first.out << first.err);
   REQUIRE(first.exit_code == 0);
-  // 56 steps: 38 or 39 applied (the smoke test counts as applied when the gateway needed a moment to
+  // 58 steps: 38 or 39 applied (the smoke test counts as applied when the gateway needed a moment to
   // start listening, as already in place when it answered at once).
-  CHECK((contains(first.out, "cluster install-test: 38 steps applied, 18 already in place") ||
-         contains(first.out, "cluster install-test: 39 steps applied, 17 already in place")));
+  CHECK((contains(first.out, "cluster install-test: 38 steps applied, 20 already in place") ||
+         contains(first.out, "cluster install-test: 39 steps applied, 19 already in place")));
   // The summary: every node Ready, the kubeconfig's path.
   CHECK(contains(first.out, "summary of cluster install-test (profile onprem, row k8s-1.36: Kubernetes 1.36.4)"));
   CHECK(contains(first.out, "\n  node-81              Ready    control-plane   v1.36.4\n"));
@@ -200,7 +200,7 @@ TEST_CASE("install makes a cluster of 1 control plane and 2 workers from a bundl
   CHECK(fs::read_file(state + "/kubeconfig").value_or("") == on_host(81, "cat /etc/kubernetes/admin.conf").out);
   CHECK(contains(*fs::read_file(state + "/kubeconfig"), "kubernetes-admin"));
   const auto journal = nlohmann::json::parse(*fs::read_file(state + "/journal.json"));
-  CHECK(journal["steps"].size() == 56);
+  CHECK(journal["steps"].size() == 58);
 
   // The platform layer. The summary names the URL and the CA to trust; the CA's key is 0600 in 0700.
   CHECK(contains(first.out, "Kubeflow Pipelines: https://pipelines.install-test.internal:30443/"));
@@ -278,7 +278,7 @@ TEST_CASE("install makes a cluster of 1 control plane and 2 workers from a bundl
   }
   INFO(second.out << second.err);
   CHECK(second.exit_code == 0);
-  CHECK(contains(second.out, "0 steps applied, 56 already in place"));
+  CHECK(contains(second.out, "0 steps applied, 58 already in place"));
   for (const auto& r : records) {
     CHECK(r.sessions >= 1);
     INFO("mutations:\n" << text::join(r.mutations, "\n"));
@@ -309,7 +309,7 @@ TEST_CASE("install makes a cluster of 1 control plane and 2 workers from a bundl
   CHECK(contains(shown.out, "names      pipelines.install-test.internal"));
   // The next install keeps the rotated certificate: nothing to change.
   const auto third = mlplat_run({"install", "-c", file, "--state-dir", state, "--bundle", bundle});
-  CHECK(contains(third.out, "0 steps applied, 56 already in place"));
+  CHECK(contains(third.out, "0 steps applied, 58 already in place"));
 }
 
 TEST_CASE("the platform overlays build with a real kubectl kustomize: namespace, the class on every claim, every image from the mirror, Gateway and VirtualService", "[install][platform]")
