@@ -15,14 +15,6 @@ namespace {
 
 constexpr const char* k_manifest_dir = "/etc/kubernetes/mlplat/manifests";
 
-std::string fill(std::string text, const std::vector<std::pair<std::string, std::string>>& values)
-{
-  for (const auto& [key, value] : values) {
-    text = text::replace_all(std::move(text), key, value);
-  }
-  return text;
-}
-
 // The image of the row whose repository ends with `repository` ("openebs/linux-utils").
 Result<std::string> image_of(const compat::Row& row, const std::string& repository)
 {
@@ -135,7 +127,7 @@ Result<Phase> cni_phase(transport::Fleet& fleet, const config::Cluster& cluster,
     TRY_ASSIGN(const std::string crds, bundle_file_on_host(in, "calico-crds"));
     TRY_ASSIGN(const std::string op, bundle_file_on_host(in, "calico-operator"));
     TRY_ASSIGN(const std::string tmpl, assets::read("manifests/cni/calico-installation.yaml"));
-    const std::string installation = fill(tmpl, {{"@MTU@", std::to_string(effective.cni_mtu)},
+    const std::string installation = text::fill(tmpl, {{"@MTU@", std::to_string(effective.cni_mtu)},
                                                  {"@POD_CIDR@", cluster.network.pod_cidr},
                                                  {"@ENCAPSULATION@", effective.encapsulation}});
     p.summary = fmt::format("Calico through its operator: pod CIDR {}, {} encapsulation, MTU {}; then {} node{} Ready",
@@ -154,7 +146,7 @@ Result<Phase> cni_phase(transport::Fleet& fleet, const config::Cluster& cluster,
     TRY_ASSIGN(const std::string upstream, bundle_file_on_host(in, "flannel-manifest"));
     TRY_ASSIGN(const std::string kustomization, assets::read("manifests/cni/flannel/kustomization.yaml"));
     TRY_ASSIGN(const std::string tmpl, assets::read("manifests/cni/flannel/net-conf.yaml"));
-    const std::string patch = fill(tmpl, {{"@POD_CIDR@", cluster.network.pod_cidr}, {"@BACKEND@", effective.encapsulation}});
+    const std::string patch = text::fill(tmpl, {{"@POD_CIDR@", cluster.network.pod_cidr}, {"@BACKEND@", effective.encapsulation}});
     p.summary = fmt::format("Flannel with mlplat's overlay: pod CIDR {}, backend {}; then {} node{} Ready", cluster.network.pod_cidr,
                             effective.encapsulation, nodes, nodes == 1 ? "" : "s");
     const std::string dir = std::string(k_manifest_dir) + "/flannel";
@@ -191,7 +183,7 @@ Result<Phase> storage_phase(transport::Fleet& fleet, const config::Effective& ef
   p.deadline = std::chrono::seconds(900);
   std::vector<Step> steps;
   steps.push_back(gate_step(fleet, *in.row, compat::Stage::storage));
-  steps.push_back(apply_step(fleet, "openebs-hostpath", std::string(k_manifest_dir) + "/openebs-hostpath.yaml", fill(openebs_tmpl, values)));
+  steps.push_back(apply_step(fleet, "openebs-hostpath", std::string(k_manifest_dir) + "/openebs-hostpath.yaml", text::fill(openebs_tmpl, values)));
   steps.push_back(wait_step(fleet, "provisioner-ready", "the provisioner's rollout (deployment openebs-localpv-provisioner in namespace openebs)",
                             fmt::format("{} -n openebs rollout status deployment/openebs-localpv-provisioner --timeout=5s >/dev/null 2>&1", k),
                             std::chrono::seconds(300)));
@@ -205,7 +197,7 @@ Result<Phase> storage_phase(transport::Fleet& fleet, const config::Effective& ef
                 "| grep '=true$' | cut -d= -f1 | grep -vx openebs-hostpath); do\n"
                 "  {0} annotate storageclass \"$sc\" storageclass.kubernetes.io/is-default-class=false --overwrite\ndone\n", k)));
   const std::string phase_of = fmt::format("{} -n mlplat-probe get pod storage-probe -o jsonpath='{{.status.phase}}' 2>/dev/null", k);
-  steps.push_back(apply_step(fleet, "volume-probe", std::string(k_manifest_dir) + "/storage-probe.yaml", fill(probe_tmpl, values)));
+  steps.push_back(apply_step(fleet, "volume-probe", std::string(k_manifest_dir) + "/storage-probe.yaml", text::fill(probe_tmpl, values)));
   Step proven = wait_step(fleet, "volume-written",
                           "the storage probe (pod storage-probe in namespace mlplat-probe) to write its volume as a non-root user",
                           fmt::format("[ \"$({})\" = Succeeded ]", phase_of), std::chrono::seconds(300));

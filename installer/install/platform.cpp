@@ -29,14 +29,6 @@ namespace {
 
 constexpr const char* k_platform_dir = "/etc/kubernetes/mlplat/platform";
 
-std::string fill(std::string text, const std::vector<std::pair<std::string, std::string>>& values)
-{
-  for (const auto& [key, value] : values) {
-    text = text::replace_all(std::move(text), key, value);
-  }
-  return text;
-}
-
 std::string yaml_flow_list(const std::vector<std::string>& items)
 {
   std::vector<std::string> quoted;
@@ -251,7 +243,7 @@ Result<std::string> istio_config(const config::Cluster& cluster, const config::E
   const std::string annotations = cluster.ingress.load_balancer_ip.empty()
                                     ? "{}"
                                     : fmt::format("{{metallb.io/loadBalancerIPs: \"{}\"}}", cluster.ingress.load_balancer_ip);
-  return fill(tmpl, {{"@HUB@", hub.substr(0, hub.rfind('/'))},
+  return text::fill(tmpl, {{"@HUB@", hub.substr(0, hub.rfind('/'))},
                      {"@TAG@", istio->version.str()},
                      {"@HTTP_NODE_PORT@", std::to_string(cluster.ingress.http_node_port)},
                      {"@HTTPS_NODE_PORT@", std::to_string(cluster.ingress.https_node_port)},
@@ -413,7 +405,7 @@ Result<PlatformRender> render_platform(const config::Cluster& cluster, const con
     sfs::create_directories(work_dir / "mlplat" / overlay, ec);
     for (const auto& f : files) {
       TRY_ASSIGN(const std::string tmpl, assets::read(fmt::format("manifests/platform/{}/{}", overlay, f)));
-      TRY(fs::write_file_atomic(work_dir / "mlplat" / overlay / f, fill(tmpl, values), 0600));
+      TRY(fs::write_file_atomic(work_dir / "mlplat" / overlay / f, text::fill(tmpl, values), 0600));
     }
   }
   TRY_ASSIGN(r.cluster_scoped, kustomize_build(tool.first, work_dir / "mlplat" / "cluster-scoped"));
