@@ -36,9 +36,7 @@ Result<Context> load_context(const GlobalOptions& global, const CertsOptions& op
   Context c;
   TRY_ASSIGN(c.cluster, config::load_file(global.config));
   c.dir = options.state_dir.empty() ? state::default_dir(c.cluster.name) : std::filesystem::path(options.state_dir);
-  while (c.first_cp + 1 < c.cluster.hosts.size() && c.cluster.hosts[c.first_cp].role != config::Role::control_plane) {
-    ++c.first_cp;
-  }
+  c.first_cp = c.cluster.first_control_plane();
   TRY_ASSIGN(const auto profile, config::load_profile(c.cluster.profile));
   c.ingress = install::ingress_endpoint(c.cluster, config::effective(c.cluster, profile), c.first_cp);
   return c;

@@ -234,10 +234,7 @@ int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, b
     return report_error(global, e);
   }
   // The first control plane: init runs there, kubectl works from there, the cluster lock lives there.
-  size_t first_cp = 0;
-  while (first_cp + 1 < cluster->hosts.size() && cluster->hosts[first_cp].role != config::Role::control_plane) {
-    ++first_cp;
-  }
+  const size_t first_cp = cluster->first_control_plane();
   std::optional<bundle::Bom> bom;
   std::optional<install::RuntimeInputs> runtime;
   std::filesystem::path plan_scratch;

@@ -10,6 +10,16 @@ Location Cluster::where(const std::string& path) const
   return Location{source_file, 1, 1};
 }
 
+size_t Cluster::first_control_plane() const
+{
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    if (hosts[i].role == Role::control_plane) {
+      return i;
+    }
+  }
+  return 0;
+}
+
 const Host* Cluster::find_host(const std::string& host_name) const
 {
   for (const auto& h : hosts) {

@@ -112,6 +112,9 @@ struct Cluster {
   Location where(const std::string& path) const;
   // The host named `name`, or nullptr.
   const Host* find_host(const std::string& name) const;
+  // The index of the first control plane (kubeadm init runs there, kubectl works from there, the
+  // cluster lock lives there); 0 when there is none (validation refuses such a file).
+  size_t first_control_plane() const;
 };
 
 // Names used in files and messages.
