@@ -62,10 +62,7 @@ Result<std::string> served_serial(const Context& c, const std::filesystem::path&
   if (c.ingress.ingress_address.empty()) {
     return fail(ErrorCode::failed, "the gateway's address is not in the cluster file (a load balancer's)");
   }
-  fetch::ProbeRequest q;
-  q.url = install::ui_url(c.ingress);
-  q.ca_file = ca_file.string();
-  q.resolve = {fmt::format("{}:{}:{}", c.ingress.domain, c.ingress.https_port, c.ingress.ingress_address)};
+  auto q = install::gateway_request(c.ingress, c.ingress.ingress_address, ca_file);
   q.timeout = std::chrono::seconds(5);
   TRY_ASSIGN(const auto reply, fetch::get(q));
   return reply.peer_serial;

@@ -198,24 +198,14 @@ Result<Phase> storage_phase(transport::Fleet& fleet, const config::Effective& ef
                 "  {0} annotate storageclass \"$sc\" storageclass.kubernetes.io/is-default-class=false --overwrite\ndone\n", k)));
   const std::string phase_of = fmt::format("{} -n mlplat-probe get pod storage-probe -o jsonpath='{{.status.phase}}' 2>/dev/null", k);
   steps.push_back(apply_step(fleet, "volume-probe", std::string(k_manifest_dir) + "/storage-probe.yaml", text::fill(probe_tmpl, values)));
-  Step proven = wait_step(fleet, "volume-written",
-                          "the storage probe (pod storage-probe in namespace mlplat-probe) to write its volume as a non-root user",
-                          fmt::format("[ \"$({})\" = Succeeded ]", phase_of), std::chrono::seconds(300));
-  // A failed probe fails at once, with what the pod said.
-  const auto wait = proven.apply;
-  proven.apply = [&fleet, wait, phase_of, k](size_t h) -> Status {
-    auto r = wait(h);
-    if (!r) {
-      TRY_ASSIGN(const auto logs, fleet.exec(h, read_only("the storage probe's log", fmt::format("{}; echo; {} -n mlplat-probe logs storage-probe 2>&1 | tail -n 5", phase_of, k))));
-      Error e = r.error();
-      e.message += fmt::format(" (pod phase and log: {})", text::trim(logs.out));
-      e.fix = "check the base path on the node (free space, mounted, not read-only) and the provisioner's log: "
-              "kubectl -n openebs logs deployment/openebs-localpv-provisioner";
-      return tl::unexpected(e);
-    }
-    return {};
-  };
-  steps.push_back(proven);
+  // A probe that does not succeed is reported with what the pod said.
+  steps.push_back(wait_step(fleet, "volume-written",
+                            "the storage probe (pod storage-probe in namespace mlplat-probe) to write its volume as a non-root user",
+                            fmt::format("[ \"$({})\" = Succeeded ]", phase_of), std::chrono::seconds(300),
+                            {"pod phase and log",
+                             fmt::format("{}; echo; {} -n mlplat-probe logs storage-probe 2>&1 | tail -n 5", phase_of, k),
+                             "check the base path on the node (free space, mounted, not read-only) and the provisioner's log: "
+                             "kubectl -n openebs logs deployment/openebs-localpv-provisioner"}));
   p.steps = [steps](size_t) { return steps; };
   return p;
 }

@@ -264,26 +264,15 @@ std::string deployments_condition(const std::string& ns, const std::vector<std::
 Step deployments_step(transport::Fleet& fleet, std::string name, const std::string& ns, const std::vector<std::string>& names,
                       std::chrono::seconds deadline)
 {
-  Step s = wait_step(fleet, std::move(name),
-                     fmt::format("deployment{} {} in namespace {} to be available", names.size() == 1 ? "" : "s", text::join(names, ", "), ns),
-                     deployments_condition(ns, names), deadline);
-  const auto wait = s.apply;
   std::string list;
   for (const auto& d : names) {
     list += fmt::format("{} -n {} rollout status deployment/{} --timeout=1s >/dev/null 2>&1 || printf '%s ' {}\n", kubectl(), ns, d, d);
   }
-  s.apply = [&fleet, wait, list, ns](size_t h) -> Status {
-    auto r = wait(h);
-    if (!r && !fleet.dry_run()) {
-      TRY_ASSIGN(const auto missing, fleet.exec(h, read_only("the deployments not available yet", list)));
-      Error e = r.error();
-      e.message += fmt::format(" (still not available: {})", text::trim(missing.out));
-      e.fix = fmt::format("look at their pods: kubectl -n {} get pods; kubectl -n {} describe deployment <name>", ns, ns);
-      return tl::unexpected(e);
-    }
-    return r;
-  };
-  return s;
+  return wait_step(fleet, std::move(name),
+                   fmt::format("deployment{} {} in namespace {} to be available", names.size() == 1 ? "" : "s", text::join(names, ", "), ns),
+                   deployments_condition(ns, names), deadline,
+                   {"still not available", list,
+                    fmt::format("look at their pods: kubectl -n {} get pods; kubectl -n {} describe deployment <name>", ns, ns)});
 }
 
 Result<IngressCertificate> from_files(const sfs::path& cert, const sfs::path& key, const sfs::path& ca)
@@ -745,6 +734,15 @@ std::string ui_url(const PlatformRender& render)
   return render.https_port == 443 ? fmt::format("https://{}/", render.domain) : fmt::format("https://{}:{}/", render.domain, render.https_port);
 }
 
+fetch::ProbeRequest gateway_request(const PlatformRender& render, const std::string& address, const sfs::path& ca_file)
+{
+  fetch::ProbeRequest q;
+  q.url = ui_url(render);
+  q.ca_file = ca_file.string();
+  q.resolve = {fmt::format("{}:{}:{}", render.domain, render.https_port, address), fmt::format("{}:{}:{}", render.domain, render.http_port, address)};
+  return q;
+}
+
 Phase smoke_phase(transport::Fleet& fleet, const PlatformRender& render, const IngressCertificate& cert, const RuntimeInputs& in,
                   std::chrono::seconds deadline)
 {
@@ -764,10 +762,7 @@ Phase smoke_phase(transport::Fleet& fleet, const PlatformRender& render, const I
     if (!ca.empty() && !sfs::exists(ca)) {
       return fail(ErrorCode::failed, fmt::format("the CA file {} does not exist yet", ca.string()));
     }
-    fetch::ProbeRequest q;
-    q.ca_file = ca.string();
-    q.resolve = {fmt::format("{}:{}:{}", render.domain, render.https_port, address), fmt::format("{}:{}:{}", render.domain, render.http_port, address)};
-    q.url = ui_url(render);
+    auto q = gateway_request(render, address, ca);
     TRY_ASSIGN(const auto ui, fetch::get(q));
     if (ui.status != 200 || ui.body.find("Kubeflow Pipelines") == std::string::npos) {
       return fail(ErrorCode::failed, fmt::format("GET {} (at {}) answered {} without the Pipelines UI", q.url, address, ui.status));

@@ -14,6 +14,7 @@
 #include "compat/gate.hpp"
 #include "config/model.hpp"
 #include "config/profile.hpp"
+#include "fetch/probe.hpp"
 #include "install/engine.hpp"
 #include "install/runtime.hpp"
 #include "tls/tls.hpp"
@@ -118,5 +119,9 @@ Phase smoke_phase(transport::Fleet& fleet, const PlatformRender& render, const I
 
 // The URL the UI is served at ("https://ml.example.com:30443/").
 std::string ui_url(const PlatformRender& render);
+
+// A request for ui_url through the gateway at `address`: the domain resolved there (HTTPS and HTTP
+// ports), the server verified against `ca_file` (empty: the system's trust store).
+fetch::ProbeRequest gateway_request(const PlatformRender& render, const std::string& address, const std::filesystem::path& ca_file);
 
 } // namespace mlplat::install

@@ -109,7 +109,8 @@ Step script_step(transport::Fleet& fleet, std::string name, std::string digest, 
   return s;
 }
 
-Step wait_step(transport::Fleet& fleet, std::string name, std::string what, std::string condition, std::chrono::seconds deadline)
+Step wait_step(transport::Fleet& fleet, std::string name, std::string what, std::string condition, std::chrono::seconds deadline,
+               WaitDiagnosis diagnosis)
 {
   const std::string check = fmt::format("if {}; then exit 0; fi\nexit 1\n", condition);
   const std::string wait = fmt::format(
@@ -121,8 +122,23 @@ Step wait_step(transport::Fleet& fleet, std::string name, std::string what, std:
     fmt::arg("secs", deadline.count()), fmt::arg("cond", condition), fmt::arg("what", what));
   ScriptOptions options;
   options.apply_deadline = deadline + std::chrono::seconds(30);
-  return script_step(fleet, std::move(name), sha256_hex(condition), "check: " + what, check,
-                     fmt::format("wait up to {} s for {}", deadline.count(), what), wait, options);
+  Step s = script_step(fleet, std::move(name), sha256_hex(condition), "check: " + what, check,
+                       fmt::format("wait up to {} s for {}", deadline.count(), what), wait, options);
+  if (diagnosis.diagnose.empty()) {
+    return s;
+  }
+  s.apply = [&fleet, wait = s.apply, diagnosis](size_t h) -> Status {
+    auto r = wait(h);
+    if (r || fleet.dry_run()) {
+      return r;
+    }
+    TRY_ASSIGN(const auto found, fleet.exec(h, read_only(diagnosis.label, diagnosis.diagnose)));
+    Error e = r.error();
+    e.message += fmt::format(" ({}: {})", diagnosis.label, text::trim(found.out));
+    e.fix = diagnosis.fix;
+    return tl::unexpected(e);
+  };
+  return s;
 }
 
 std::string kubectl()

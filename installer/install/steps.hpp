@@ -43,9 +43,19 @@ struct ScriptOptions {
 Step script_step(transport::Fleet& fleet, std::string name, std::string digest, std::string check_description,
                  std::string check_script, std::string apply_description, std::string apply_script, ScriptOptions options = {});
 
+// What a wait adds to its error at the deadline: the output of a read-only `diagnose` script (what
+// is still missing, what a pod said) under `label`, and a `fix`. Empty: nothing added.
+struct WaitDiagnosis {
+  std::string label;     // "still not available"
+  std::string diagnose;  // read-only shell script
+  std::string fix;
+};
+
 // A step that waits until `condition` (a read-only shell test) holds, for at most `deadline`; its
-// error names `what` and the deadline. In a plan the wait is shown as the command install would run.
-Step wait_step(transport::Fleet& fleet, std::string name, std::string what, std::string condition, std::chrono::seconds deadline);
+// error names `what` and the deadline, plus the diagnosis when one is given. In a plan the wait is
+// shown as the command install would run.
+Step wait_step(transport::Fleet& fleet, std::string name, std::string what, std::string condition, std::chrono::seconds deadline,
+               WaitDiagnosis diagnosis = {});
 
 inline constexpr const char* k_admin_kubeconfig = "/etc/kubernetes/admin.conf";
 
