@@ -17,13 +17,17 @@ work=$(mktemp -d /tmp/mlplat-bench-install.XXXXXX)
 server=
 cleanup() { [[ -z $server ]] || kill "$server" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
+"$top/tests/testbed/build-programs.sh" "$top/build/testbed-programs"
 "$testbed" up 20 >/dev/null
+# The install layer still runs on the shell stand-ins (kubeadm with its API server stand-in) until it
+# moves onto the real control plane (docs/testbed.md).
+for ((h = 1; h <= 20; h++)); do "$testbed" legacy "node-$h" on >/dev/null; done
 eval "$("$testbed" env)"
 
 # The bundle, as scripts/run.sh makes it.
 row=$("$mlplat" matrix --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["defaultRow"])')
 "$mlplat" matrix --row "$row" --output json > "$work/row.json"
-python3 "$top/tests/testbed/standin-mirror.py" --matrix-json "$work/row.json" --out "$work/www" >/dev/null
+python3 "$top/tests/testbed/standin-mirror.py" --matrix-json "$work/row.json" --out "$work/www" --legacy >/dev/null
 python3 "$top/tests/support/httpd.py" --root "$work/www" --log "$work/httpd.log" --max-seconds 3600 > "$work/port" &
 server=$!
 for _ in $(seq 50); do [[ -s $work/port ]] && break; sleep 0.1; done

@@ -38,14 +38,18 @@ cleanup() {
   [[ $keep == yes ]] || "$testbed" down >/dev/null
 }
 trap cleanup EXIT
+"$top/tests/testbed/build-programs.sh" "$top/build/testbed-programs"
 "$testbed" up 3
+# The install layer still runs on the shell stand-ins (kubeadm with its API server stand-in) until it
+# moves onto the real control plane (docs/testbed.md).
+for ((h = 1; h <= 3; h++)); do "$testbed" legacy "node-$h" on >/dev/null; done
 eval "$("$testbed" env)"
 "$mlplat" facts -c "$TB_CONFIG"
 
 echo "== a bundle of the default matrix row, from testbed stand-ins on a local mirror"
 "$mlplat" matrix --row "$("$mlplat" matrix --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["defaultRow"])')" \
   --output json > "$work/row.json"
-python3 "$top/tests/testbed/standin-mirror.py" --matrix-json "$work/row.json" --out "$work/www" >/dev/null
+python3 "$top/tests/testbed/standin-mirror.py" --matrix-json "$work/row.json" --out "$work/www" --legacy >/dev/null
 python3 "$top/tests/support/httpd.py" --root "$work/www" --log "$work/httpd.log" --max-seconds 600 > "$work/port" &
 server=$!
 for _ in $(seq 50); do [[ -s $work/port ]] && break; sleep 0.1; done

@@ -10,6 +10,8 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 "$top/scripts/install-deps.sh"
 "$top/scripts/build.sh" -DMLPLAT_BUILD_TESTS=ON
+# The testbed's Go programs: the real kubeadm, API server, etcd, ... and the stand-ins (cached by version).
+"$top/tests/testbed/build-programs.sh" "$top/build/testbed-programs"
 cd "$top/build"
 # Every temporary file of the run goes into one directory, removed afterwards.
 TMPDIR=$(mktemp -d /tmp/mlplat-tests.XXXXXX)

@@ -66,6 +66,10 @@ std::string cluster_file(const std::string& dir, const std::vector<int>& nodes, 
 
 void reset_host(int n)
 {
+  // These tests still run on the shell stand-ins (kubeadm with its API server stand-in) until they
+  // move onto the real control plane (tests/integration/test_kube.cpp shows it); the host's shell
+  // service supervisor runs that API server.
+  testbed::script({"legacy", "node-" + std::to_string(n), "on"});
   // The API server stand-in the kubelet stand-in started (by its pid file: hosts share the pid space).
   on_host(n, "f=/var/lib/mlplat-standin/apiserver/pid; [ ! -f $f ] || kill $(cat $f) 2>/dev/null; true");
   on_host(n, "rm -rf /etc/kubernetes /var/lib/kubelet /var/lib/mlplat-standin /etc/sysctl.d/90-mlplat.conf /etc/modules-load.d/mlplat.conf /var/log/mlplat-standins /run/mlplat-standins "
@@ -82,7 +86,7 @@ std::string standin_bundle(const std::string& dir)
   REQUIRE(row.exit_code == 0);
   REQUIRE(fs::write_file_atomic(dir + "/row.json", row.out, 0644));
   auto mirror = run_process({"python3", MLPLAT_SOURCE_DIR "/tests/testbed/standin-mirror.py", "--matrix-json", dir + "/row.json",
-                             "--out", dir + "/www"}, 60s);
+                             "--out", dir + "/www", "--legacy"}, 60s);
   REQUIRE(mirror);
   REQUIRE(mirror->ok());
   mlplat::testing::HttpServer server(dir + "/www");

@@ -7,6 +7,7 @@
 //   node-65 clean (doctor; read-only partner of the duplicate tests)   node-66..78 one doctor fault each
 //   node-79 bundle push     node-80 bundle fetched from a mirror
 //   node-81, 82 install (prepare, rerun audited)   node-83 plan (audited)   node-84 install with swap in fstab
+//   node-99, 100 the real control plane without mlplat (test_kube.cpp)
 #pragma once
 
 #include "transport/session.hpp"

@@ -4,8 +4,11 @@
 Reads the row as `mlplat matrix --row ID --output json` prints it and writes, under OUT, every
 artifact at its upstream path (OUT/<host>/<path>, the layout `bundle create --base-url` and
 `--mirror` use) plus the checksum files the row names, so `mlplat bundle create` downloads and
-verifies them for real. The binaries are the stand-ins of tests/testbed/standins/bin with the row's
-versions filled in; the archives have the real ones' layout.
+verifies them for real. kubeadm and kubectl are the real upstream programs the testbed built
+(tests/testbed/build-programs.sh: PROGRAMS/upstream), which must be the row's Kubernetes version; the
+kubelet and containerd are the testbed's Go stand-ins (PROGRAMS/standins) marked with the row's
+version; the rest are the stand-ins of tests/testbed/standins/bin with the row's versions filled in.
+The archives have the real ones' layout.
 """
 import argparse
 import hashlib
@@ -17,12 +20,33 @@ import tarfile
 from urllib.parse import urlparse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+PROGRAMS = os.path.join(HERE, "..", "..", "build", "testbed-programs")
+LEGACY = False
 FIXTURES = os.path.join(HERE, "..", "fixtures", "kustomize")
 
 
 def standin(name, version, kustomize="5.8.1"):
     with open(os.path.join(HERE, "standins", "bin", name)) as f:
         return f.read().replace("@VERSION@", version).replace("@KUSTOMIZE@", kustomize).encode()
+
+
+def program(kind, name):
+    with open(os.path.join(PROGRAMS, kind, name), "rb") as f:
+        return f.read()
+
+
+def marked(name, version):
+    """A Go stand-in served as the artifact of one version (internal/standin reads the mark)."""
+    return program("standins", name) + ("\nMLPLAT-STANDIN-VERSION %s\n" % version).encode()
+
+
+def built_kubernetes():
+    with open(os.path.join(PROGRAMS, "versions")) as f:
+        for line in f:
+            name, version = line.split()
+            if name == "kubernetes":
+                return version.lstrip("v")
+    sys.exit("no kubernetes line in %s/versions" % PROGRAMS)
 
 
 def tar_gz(members):
@@ -53,11 +77,16 @@ def content(artifact, row):
     comp = row["components"]
     k8s = row["kubernetes"]
     kustomize = comp.get("kustomize", {}).get("version", "5.8.1")
-    if name in ("kubeadm", "kubelet", "kubectl"):
+    if LEGACY and name in ("kubeadm", "kubelet", "kubectl"):
         return standin(name, k8s, kustomize)
+    if name in ("kubeadm", "kubectl"):
+        return program("upstream", name)
+    if name == "kubelet":
+        return marked("kubelet", k8s)
     if name == "containerd":
         v = comp["containerd"]["version"]
-        return tar_gz([("bin/containerd", standin("containerd", v), 0o755),
+        daemon = standin("containerd", v) if LEGACY else marked("containerd", v)
+        return tar_gz([("bin/containerd", daemon, 0o755),
                        ("bin/containerd-shim-runc-v2", standin("containerd", v), 0o755),
                        ("bin/ctr", standin("containerd", v), 0o755)])
     if name == "runc":
@@ -121,12 +150,21 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--matrix-json", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--programs", default=PROGRAMS, help="what tests/testbed/build-programs.sh built")
+    p.add_argument("--legacy", action="store_true",
+                   help="the shell stand-ins of kubeadm (with its API server), the kubelet and kubectl, for the "
+                        "install tests not yet moved onto the real control plane (hosts in `testbed.sh legacy HOST on`)")
     args = p.parse_args()
+    global PROGRAMS, LEGACY
+    PROGRAMS, LEGACY = args.programs, args.legacy
     with open(args.matrix_json) as f:
         doc = json.load(f)
     if len(doc["rows"]) != 1:
         sys.exit("give the JSON of exactly one row (mlplat matrix --row ID --output json)")
     row = doc["rows"][0]
+    if not LEGACY and row["kubernetes"] != built_kubernetes():
+        sys.exit("the row %s names Kubernetes %s, the testbed built %s: use the test matrix (%s/data as --data-dir)"
+                 % (row["id"], row["kubernetes"], built_kubernetes(), PROGRAMS))
     for a in row["artifacts"]:
         data = content(a, row)
         write(local_path(args.out, a["url"]), data)

@@ -20,15 +20,20 @@
 #   testbed.sh cgroup HOST v1|v2       give HOST a cgroup v1 or v2 hierarchy (restarts it)
 #   testbed.sh audit HOST on|off       record every program and file change of HOST's sessions
 #                                      (strace, in $TB_DIR/hosts/HOST/run/mlplat-audit/)
+#   testbed.sh legacy HOST on|off      the shell service supervisor and API server stand-in of the
+#                                      install tests not yet moved onto the real control plane
 #   testbed.sh env             print shell variables describing the testbed
 #
 # Environment: MLPLAT_TESTBED_DIR (default /tmp/mlplat-testbed), MLPLAT_TESTBED_NET (first three
-# octets of the /24, default 10.199.0; hosts get .11 to .110, the bridge .1).
+# octets of the /24, default 10.199.0; hosts get .11 to .110, the bridge .1), MLPLAT_TESTBED_PROGRAMS
+# (default build/testbed-programs: the Go programs tests/testbed/build-programs.sh builds; the hosts'
+# service manager, and the registry the hosts' container runtime pulls from).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 TB_DIR=${MLPLAT_TESTBED_DIR:-/tmp/mlplat-testbed}
 TB_NET=${MLPLAT_TESTBED_NET:-10.199.0}
+TB_PROGRAMS=${MLPLAT_TESTBED_PROGRAMS:-$(cd "$here/../.." && pwd)/build/testbed-programs}
 BRIDGE=mlpbr0
 NS_PREFIX=mlp-
 MAX_HOSTS=100
@@ -46,6 +51,29 @@ sshd_pid() { # pid of the host's listening sshd, or nothing
   local f; f="$(host_dir "$1")/run/sshd-mlplat.pid"
   [[ -s $f ]] && kill -0 "$(cat "$f")" 2>/dev/null && cat "$f"
   return 0
+}
+
+require_programs() {
+  [[ -x $TB_PROGRAMS/standins/systemctl && -x $TB_PROGRAMS/upstream/kubeadm ]] ||
+    die "the testbed's programs are missing in $TB_PROGRAMS: run tests/testbed/build-programs.sh (scripts/test.sh does)"
+}
+
+# The hosts' registry: "reference [program]" per line (tests/testbed/go/standins/internal/images).
+write_catalogue() {
+  local k8s img prog
+  k8s=$(sed -n 's/^kubernetes //p' "$TB_PROGRAMS/versions")
+  echo "# The testbed's registry: what the hosts' container runtime can pull, and the program a container runs."
+  "$TB_PROGRAMS/upstream/kubeadm" config images list --kubernetes-version "$k8s" 2>/dev/null | while read -r img; do
+    prog=
+    case $img in
+      */kube-apiserver:*) prog=kube-apiserver ;;
+      */kube-controller-manager:*) prog=kube-controller-manager ;;
+      */kube-scheduler:*) prog=kube-scheduler ;;
+      */etcd:*) prog=etcd ;;
+    esac
+    echo "$img${prog:+ $TB_PROGRAMS/upstream/$prog}"
+  done
+  echo "*"
 }
 
 require_root() { [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces and mounts)"; }
@@ -166,10 +194,30 @@ EOF
       net/ipv6/netfilter/ip6table_nat net/ipv6/netfilter/ip6table_mangle net/ipv6/netfilter/ip6table_raw \
       net/netfilter/ipvs/ip_vs net/sched/sch_htb drivers/net/vxlan > "$modules_dir/modules.builtin"
   fi
-  # Stand-ins for what a test host cannot have (tests/testbed/standins/): in /usr/local/sbin, before
-  # the machine's own in PATH.
+  # Stand-ins for what a test host cannot have: in /usr/local/sbin, before the machine's own in PATH.
+  # modprobe (tests/testbed/standins/), and the service manager built from tests/testbed/go/standins
+  # (systemctl, and systemd-run as the same program).
   mkdir -p "$dir/upper/usr/local/sbin"
-  install -m 0755 "$here"/standins/modprobe "$here"/standins/systemctl "$here"/standins/systemd-run "$dir/upper/usr/local/sbin/"
+  install -m 0755 "$here"/standins/modprobe "$dir/upper/usr/local/sbin/"
+  rm -f "$dir/upper/usr/local/sbin/systemctl" "$dir/upper/usr/local/sbin/systemd-run"
+  if [[ -f $dir/knobs/legacy-standins ]]; then
+    # The install tests not yet moved onto the real control plane: the shell service supervisor of
+    # tests/testbed/standins, which runs the kubeadm stand-in's API server (testbed.sh legacy HOST on).
+    install -m 0755 "$here"/standins/systemctl "$here"/standins/systemd-run "$dir/upper/usr/local/sbin/"
+  else
+    install -m 0755 "$TB_PROGRAMS/standins/systemctl" "$dir/upper/usr/local/sbin/systemctl"
+    ln -sfn systemctl "$dir/upper/usr/local/sbin/systemd-run"
+  fi
+  # The registry the hosts' container runtime pulls from: kubeadm's images of the testbed's
+  # Kubernetes, those of the control plane with the real program a container of theirs runs, and any
+  # other image ("*", as public registries hold them) with none. Where kwok is, for the kubelet.
+  mkdir -p "$etc/mlplat-testbed"
+  [[ -s $TB_DIR/images ]] || write_catalogue > "$TB_DIR/images"
+  cp "$TB_DIR/images" "$etc/mlplat-testbed/images"
+  echo "kwok $TB_PROGRAMS/upstream/kwok" > "$etc/mlplat-testbed/programs"
+  # The machine's own enabled services are not the host's (its sshd is the testbed's): the service
+  # manager does not start them at boot.
+  (cd /etc/systemd/system 2>/dev/null && ls -1 ./*.wants/ 2>/dev/null | grep -v -e '^\./' -e '^$' | sort -u) > "$etc/mlplat-testbed/machine-units" || true
   # systemd's own test for "booted with systemd" (sd_booted): /run/systemd/system exists.
   mkdir -p "$dir/run/systemd/system"
   # The audit stand-in (testbed.sh audit HOST on): every session's command runs under strace.
@@ -220,9 +268,14 @@ mount --bind "$dir/roothome" /root
 mount --bind "$dir/home" /home
 mount --bind "$dir/run" /run
 mount --bind "$dir/tmp" /tmp
-# Boot: the units enabled through the systemctl stand-in start again, as systemd would start them.
-/usr/local/sbin/systemctl __supervise >/dev/null 2>&1 </dev/null &
-[ ! -d /run/mlplat-standins/systemd ] || /usr/local/sbin/systemctl __boot || true
+# Boot: the service manager stand-in starts what is enabled, as systemd does.
+if [ -f "$dir/knobs/legacy-standins" ]; then
+  /usr/local/sbin/systemctl __supervise >/dev/null 2>&1 </dev/null &
+  [ ! -d /run/mlplat-standins/systemd ] || /usr/local/sbin/systemctl __boot || true
+else
+  rm -f /run/mlplat-standins/systemd.sock
+  /usr/local/sbin/systemctl __manager >/dev/null 2>&1 </dev/null &
+fi
 exec /usr/sbin/sshd -D -f /etc/ssh/sshd_mlplat.conf -E /run/sshd.log
 EOF
   chmod 0755 "$dir/init.sh"
@@ -286,6 +339,7 @@ cmd_up() {
   local n=${1:-3} i started=()
   [[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= MAX_HOSTS)) || die "up: N must be 1..$MAX_HOSTS"
   require_root
+  require_programs
   command -v sshd >/dev/null || [[ -x /usr/sbin/sshd ]] || die "sshd is missing (apt-get install openssh-server)"
   mkdir -p "$TB_DIR/hosts"
   make_keys
@@ -416,6 +470,17 @@ cmd_audit() { # audit HOST on|off: run every session under the strace audit stan
   cmd_restart "$1"
 }
 
+cmd_legacy() { # legacy HOST on|off: the shell stand-ins of the install tests not yet on the real control plane
+  local i dir; i=$(host_index "$1"); dir=$(host_dir "$i")
+  case $2 in
+    on) [[ -f $dir/knobs/legacy-standins ]] && return 0; touch "$dir/knobs/legacy-standins" ;;
+    off) [[ -f $dir/knobs/legacy-standins ]] || return 0; rm -f "$dir/knobs/legacy-standins" ;;
+    *) die "legacy: on or off" ;;
+  esac
+  prepare_host "$i"
+  cmd_restart "$1"
+}
+
 cmd_env() {
   echo "TB_DIR=$TB_DIR"
   echo "TB_NET=$TB_NET"
@@ -436,6 +501,7 @@ case ${1:-} in
   rekey) cmd_rekey "$2" "${3:-}" ;;
   cgroup) [[ $# -eq 3 ]] || die "usage: cgroup HOST v1|v2"; cmd_cgroup "$2" "$3" ;;
   audit) [[ $# -eq 3 ]] || die "usage: audit HOST on|off"; cmd_audit "$2" "$3" ;;
+  legacy) [[ $# -eq 3 ]] || die "usage: legacy HOST on|off"; cmd_legacy "$2" "$3" ;;
   env) cmd_env ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

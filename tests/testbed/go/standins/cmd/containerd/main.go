@@ -1,0 +1,235 @@
+// The testbed's stand-in for containerd (no container can run on a test host). It is what mlplat
+// installs as /usr/local/bin/containerd from the bundle, and what the service manager stand-in runs for
+// containerd.service. As the real containerd 2.x it:
+//   - answers `--version` and `config default`;
+//   - refuses to start on a config file whose version is not 3 (containerd 2.x, config version 3);
+//   - serves the CRI (k8s.io/cri-api runtime/v1) on /run/containerd/containerd.sock: Version, Status
+//     (NetworkReady only once a CNI network config exists in /etc/cni/net.d, as the CRI plugin reports
+//     it: "cni plugin not initialized" before), RuntimeConfig (the cgroup driver of SystemdCgroup), and
+//     the image service against the testbed's registry (package images): an image the registry does
+//     not hold cannot be pulled, and ImageStatus knows only what was pulled.
+// Everything else of the CRI answers Unimplemented: the kubelet stand-in runs no sandbox.
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"mlplat.test/testbed/standins/internal/images"
+	"mlplat.test/testbed/standins/internal/standin"
+)
+
+const (
+	configPath  = "/etc/containerd/config.toml"
+	socketPath  = "/run/containerd/containerd.sock"
+	cniConfDir  = "/etc/cni/net.d"
+	storePath   = "/var/lib/containerd/io.containerd.content.v1.content/mlplat-standin-images.json"
+	// kubeadm counts an image as present only with a non-zero size (cri-client remote_image.go).
+	imageSize   = 1 << 20
+	defaultConf = "version = 3\nroot = \"/var/lib/containerd\"\nstate = \"/run/containerd\"\n\n[grpc]\n  address = \"/run/containerd/containerd.sock\"\n"
+)
+
+func main() {
+	version := standin.Version("containerd")
+	args := os.Args[1:]
+	if len(args) > 0 {
+		switch args[0] {
+		case "--version", "-v":
+			fmt.Printf("containerd github.com/containerd/containerd/v2 v%s mlplat-testbed-standin\n", version)
+			return
+		case "config":
+			if len(args) > 1 && args[1] == "default" {
+				fmt.Print(defaultConf)
+				return
+			}
+		case "--config", "-c":
+		default:
+			fmt.Fprintf(os.Stderr, "containerd stand-in: '%s' is not handled\n", strings.Join(args, " "))
+			os.Exit(1)
+		}
+	}
+	cfg := configPath
+	if len(args) > 1 && (args[0] == "--config" || args[0] == "-c") {
+		cfg = args[1]
+	}
+	if err := serve(cfg, version); err != nil {
+		fmt.Fprintf(os.Stderr, "containerd: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	systemdCgroup bool
+}
+
+var versionLine = regexp.MustCompile(`(?m)^\s*version\s*=\s*(\d+)\s*$`)
+
+// loadConfig reads what the stand-in honours of containerd's config; a missing file is the defaults,
+// as for the real daemon.
+func loadConfig(path string) (config, error) {
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return config{}, nil
+	}
+	if err != nil {
+		return config{}, err
+	}
+	m := versionLine.FindSubmatch(data)
+	if m == nil || string(m[1]) != "3" {
+		got := "none"
+		if m != nil {
+			got = string(m[1])
+		}
+		return config{}, fmt.Errorf("failed to load TOML %s: unsupported config version %s (containerd 2.x reads version 3)", path, got)
+	}
+	return config{systemdCgroup: regexp.MustCompile(`(?m)^\s*SystemdCgroup\s*=\s*true\s*$`).Match(data)}, nil
+}
+
+func serve(cfgPath, version string) error {
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(socketPath), 0o711); err != nil {
+		return err
+	}
+	_ = os.Remove(socketPath)
+	lis, err := net.Listen("unix", socketPath)
+	if err != nil {
+		return err
+	}
+	_ = os.Chmod(socketPath, 0o660)
+	srv := grpc.NewServer()
+	cri := &cri{version: version, cfg: cfg, store: images.OpenStore(storePath)}
+	runtime.RegisterRuntimeServiceServer(srv, cri)
+	runtime.RegisterImageServiceServer(srv, &imageService{store: cri.store})
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	go func() { <-stop; srv.Stop() }()
+	standin.NotifyReady()
+	return srv.Serve(lis)
+}
+
+type cri struct {
+	runtime.UnimplementedRuntimeServiceServer
+	version string
+	cfg     config
+	store   *images.Store
+}
+
+func (c *cri) Version(context.Context, *runtime.VersionRequest) (*runtime.VersionResponse, error) {
+	return &runtime.VersionResponse{Version: "0.1.0", RuntimeName: "containerd", RuntimeVersion: "v" + c.version, RuntimeApiVersion: "v1"}, nil
+}
+
+// networkConfig returns the first CNI network config file in the conf dir, as libcni orders them.
+func networkConfig() string {
+	var found []string
+	for _, pat := range []string{"*.conf", "*.conflist", "*.json"} {
+		m, _ := filepath.Glob(filepath.Join(cniConfDir, pat))
+		found = append(found, m...)
+	}
+	if len(found) == 0 {
+		return ""
+	}
+	first := found[0]
+	for _, f := range found {
+		if filepath.Base(f) < filepath.Base(first) {
+			first = f
+		}
+	}
+	return first
+}
+
+func (c *cri) Status(context.Context, *runtime.StatusRequest) (*runtime.StatusResponse, error) {
+	netCond := &runtime.RuntimeCondition{Type: runtime.NetworkReady, Status: true}
+	if networkConfig() == "" {
+		netCond.Status = false
+		netCond.Reason = "NetworkPluginNotReady"
+		netCond.Message = "Network plugin returns error: cni plugin not initialized"
+	}
+	return &runtime.StatusResponse{Status: &runtime.RuntimeStatus{Conditions: []*runtime.RuntimeCondition{
+		{Type: runtime.RuntimeReady, Status: true}, netCond,
+	}}}, nil
+}
+
+func (c *cri) RuntimeConfig(context.Context, *runtime.RuntimeConfigRequest) (*runtime.RuntimeConfigResponse, error) {
+	driver := runtime.CgroupDriver_CGROUPFS
+	if c.cfg.systemdCgroup {
+		driver = runtime.CgroupDriver_SYSTEMD
+	}
+	return &runtime.RuntimeConfigResponse{Linux: &runtime.LinuxRuntimeConfiguration{CgroupDriver: driver}}, nil
+}
+
+type imageService struct {
+	runtime.UnimplementedImageServiceServer
+	store *images.Store
+}
+
+func imageOf(spec *runtime.ImageSpec) string {
+	if spec == nil {
+		return ""
+	}
+	return images.Normalize(spec.Image)
+}
+
+func (s *imageService) ListImages(context.Context, *runtime.ListImagesRequest) (*runtime.ListImagesResponse, error) {
+	refs, err := s.store.Pulled()
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	out := &runtime.ListImagesResponse{}
+	for _, r := range refs {
+		out.Images = append(out.Images, &runtime.Image{Id: "sha256:" + standin.Digest(r), RepoTags: []string{r}, Size: imageSize})
+	}
+	return out, nil
+}
+
+func (s *imageService) ImageStatus(_ context.Context, req *runtime.ImageStatusRequest) (*runtime.ImageStatusResponse, error) {
+	ref := imageOf(req.Image)
+	has, err := s.store.Has(ref)
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	if !has {
+		return &runtime.ImageStatusResponse{}, nil // not present: no image, no error, as the CRI says
+	}
+	return &runtime.ImageStatusResponse{Image: &runtime.Image{Id: "sha256:" + standin.Digest(ref), RepoTags: []string{ref}, Size: imageSize}}, nil
+}
+
+func (s *imageService) PullImage(_ context.Context, req *runtime.PullImageRequest) (*runtime.PullImageResponse, error) {
+	ref := imageOf(req.Image)
+	cat, err := images.LoadCatalogue(images.CataloguePath)
+	if err != nil {
+		return nil, status.Errorf(codes.Unknown, "failed to pull and unpack image %q: %v", ref, err)
+	}
+	if _, ok := images.Lookup(cat, ref); !ok {
+		return nil, status.Errorf(codes.NotFound, "failed to pull and unpack image %q: failed to resolve reference %q: %s: not found", ref, ref, ref)
+	}
+	if err := s.store.Add(ref); err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return &runtime.PullImageResponse{ImageRef: "sha256:" + standin.Digest(ref)}, nil
+}
+
+func (s *imageService) RemoveImage(_ context.Context, req *runtime.RemoveImageRequest) (*runtime.RemoveImageResponse, error) {
+	if err := s.store.Remove(imageOf(req.Image)); err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return &runtime.RemoveImageResponse{}, nil
+}
+
+func (s *imageService) ImageFsInfo(context.Context, *runtime.ImageFsInfoRequest) (*runtime.ImageFsInfoResponse, error) {
+	return &runtime.ImageFsInfoResponse{}, nil
+}
