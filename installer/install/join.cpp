@@ -190,9 +190,22 @@ Step join_step(transport::Fleet& fleet, const config::Cluster& cluster, size_t h
     }
     return {};
   };
-  s.verify = [&fleet, check](size_t h) -> Status {
-    TRY_ASSIGN(const bool ok, converged(fleet, h, check));
-    return ok ? Status{} : fail(ErrorCode::failed, "kubeadm join finished but /etc/kubernetes/kubelet.conf is missing");
+  // kubeadm join ends once the kubelet has its credentials (kubelet.conf), before the kubelet has
+  // registered its Node: the join is done when the Node exists, as the node itself reads it (the Node
+  // authorizer lets a kubelet read its own Node).
+  auto registered = read_only(
+    "wait for this node's kubelet to register its Node (at most 120 s)",
+    fmt::format("[ -f /etc/kubernetes/kubelet.conf ] || exit 1\n"
+                "i=0\nwhile [ $i -lt 120 ]; do\n"
+                "  /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/kubelet.conf get node {} >/dev/null 2>&1 && exit 0\n"
+                "  i=$((i + 1)); sleep 1\ndone\nexit 1\n",
+                text::shell_quote(cluster.hosts[host].name)));
+  registered.deadline = std::chrono::seconds(150);
+  s.verify = [&fleet, registered, name = cluster.hosts[host].name](size_t h) -> Status {
+    TRY_ASSIGN(const bool ok, converged(fleet, h, registered));
+    return ok ? Status{}
+              : fail(ErrorCode::failed, fmt::format("kubeadm join finished, but the kubelet did not register node {} within 120 s", name),
+                     "look at the kubelet on the host: systemctl status kubelet; journalctl -u kubelet");
   };
   return s;
 }

@@ -97,6 +97,44 @@ std::string standin_bundle(const std::string& dir)
   return out;
 }
 
+// A host as a fresh boot leaves it, for the tests on the real control plane: no process of an earlier
+// run (static pods outlive a kubelet, as containers do), none of what an install writes, the service
+// manager stand-in rather than the legacy shell one.
+void fresh_host(int n)
+{
+  testbed::script({"legacy", "node-" + std::to_string(n), "off"});
+  testbed::script({"restart", "node-" + std::to_string(n)});
+  on_host(n, "rm -rf /etc/kubernetes /var/lib/kubelet/* /var/lib/etcd /etc/cni /var/log/pods /etc/sysctl.d/90-mlplat.conf "
+             "/etc/modules-load.d/mlplat.conf /var/log/mlplat-standins /var/lib/mlplat /usr/local/bin/containerd* /usr/local/bin/kube* "
+             "/usr/local/bin/crictl /usr/local/bin/ctr /usr/local/sbin/runc /opt/cni /etc/containerd /etc/crictl.yaml /usr/local/lib/systemd "
+             "/etc/systemd/system/multi-user.target.wants/containerd.service /etc/systemd/system/multi-user.target.wants/kubelet.service "
+             "/var/lib/containerd/*");
+}
+
+// The test matrix of the real control plane: the row naming the Kubernetes the testbed built
+// (tests/testbed/build-programs.sh writes it under its data directory).
+const std::string k_real_data = MLPLAT_BINARY_DIR "/testbed-programs/data";
+
+// A bundle of that row from the testbed's mirror: the real kubeadm and kubectl, the kubelet and
+// containerd stand-ins (tests/testbed/standin-mirror.py without --legacy).
+std::string real_bundle(const std::string& dir)
+{
+  auto row = mlplat_run({"--data-dir", k_real_data, "matrix", "--row", "k8s-1.36", "--output", "json"});
+  REQUIRE(row.exit_code == 0);
+  REQUIRE(fs::write_file_atomic(dir + "/row.json", row.out, 0644));
+  auto mirror = run_process({"python3", MLPLAT_SOURCE_DIR "/tests/testbed/standin-mirror.py", "--matrix-json", dir + "/row.json",
+                             "--out", dir + "/www"}, 60s);
+  REQUIRE(mirror);
+  INFO(mirror->out << mirror->err);
+  REQUIRE(mirror->ok());
+  mlplat::testing::HttpServer server(dir + "/www");
+  const std::string out = dir + "/bundle.tar.gz";
+  auto created = mlplat_run({"--data-dir", k_real_data, "bundle", "create", "--base-url", server.url(), "--accept-unpinned", "all", "-o", out});
+  INFO(created.err);
+  REQUIRE(created.exit_code == 0);
+  return out;
+}
+
 // Nodes as the first control plane's kubectl lists them: "name status roles" per line.
 std::string nodes_on(int first)
 {
@@ -1004,4 +1042,78 @@ TEST_CASE("the lock's heartbeat is refreshed while the run lives, even during a 
   CHECK(on_host(98, "test -f /var/lib/mlplat/locks/install-test.lock").ok());
   // Let kubeadm init finish on the host before the next test resets it.
   std::this_thread::sleep_for(12s);
+}
+
+TEST_CASE("install's cluster layer on the real control plane: kubeadm init and a join, every node registered, a rerun changes nothing (audited)",
+          "[install][real]")
+{
+  const std::string dir = testbed::temp_dir("install-real");
+  const std::string state = dir + "/state";
+  const std::vector<int> nodes{101, 102};
+  const auto file = cluster_file(dir, nodes);
+  for (int n : nodes) {
+    fresh_host(n);
+  }
+  const auto bundle = real_bundle(dir);
+  const std::vector<std::string> install{"--data-dir", k_real_data, "install", "-c", file, "--state-dir", state, "--bundle", bundle,
+                                         "--only", "prepare,artifacts,containerd,init,join-control-planes,join-workers,kubeconfig"};
+  const auto first = mlplat_run(install);
+  INFO(first.out << first.err);
+  REQUIRE(first.exit_code == 0);
+  CHECK(contains(first.out, "summary of cluster install-test (profile onprem, row k8s-1.36: Kubernetes 1.36.3)"));
+  // The worker is in the summary: its join waited for the kubelet to register the Node (the real
+  // kubeadm join ends before that).
+  CHECK(contains(first.out, "\n  node-101   NotReady   control-plane"));
+  CHECK(contains(first.out, "\n  node-102   NotReady   <none>"));
+  // The programs on the hosts are the upstream builds, the kubelet is the row's version.
+  for (int n : nodes) {
+    const auto v = on_host(n, "kubeadm version -o json; kubelet --version; kubectl version --client -o json");
+    INFO(v.out << v.err);
+    CHECK(contains(v.out, "\"gitVersion\": \"v1.36.3\""));
+    CHECK(contains(v.out, "\"gitTreeState\": \"clean\""));
+    CHECK(contains(v.out, "Kubernetes v1.36.3"));
+  }
+  // The worker's kubelet got its certificate through the TLS bootstrap; its join file is gone.
+  CHECK(on_host(102, "grep -q 'client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem' /etc/kubernetes/kubelet.conf").ok());
+  CHECK_FALSE(on_host(102, "test -e /etc/kubernetes/mlplat/kubeadm-join.yaml").ok());
+  CHECK(fs::read_file(state + "/kubeconfig").value_or("") == on_host(101, "cat /etc/kubernetes/admin.conf").out);
+
+  // The rerun, audited on both hosts: 0 steps applied, 0 mutating commands or system calls. Turning the
+  // audit on restarts the hosts (a reboot): the rerun starts once the API server answers again.
+  for (int n : nodes) {
+    audit::clear_audit("node-" + std::to_string(n));
+    testbed::script({"audit", "node-" + std::to_string(n), "on"});
+  }
+  const auto api_back = [] {
+    for (int i = 0; i < 60; ++i) {
+      const auto r = run_process({MLPLAT_TESTBED_SCRIPT, "exec", "node-101", "sh", "-c",
+                                  "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes --no-headers 2>/dev/null"}, 30s);
+      if (r && r->ok() && contains(r->out, "node-102")) {
+        return r->out;
+      }
+      std::this_thread::sleep_for(2s);
+    }
+    return std::string("the API server on node-101 did not answer within 120 s of the host's restart");
+  };
+  REQUIRE(contains(api_back(), "node-102"));
+  for (int n : nodes) {
+    audit::clear_audit("node-" + std::to_string(n));
+  }
+  const auto second = mlplat_run(install);
+  std::vector<audit::Audit> records;
+  for (int n : nodes) {
+    records.push_back(audit::read_audit("node-" + std::to_string(n)));
+    testbed::script({"audit", "node-" + std::to_string(n), "off"});
+  }
+  INFO(second.out << second.err);
+  CHECK(second.exit_code == 0);
+  CHECK(contains(second.out, "cluster install-test: 0 steps applied"));
+  for (const auto& r : records) {
+    CHECK(r.sessions >= 1);
+    INFO("mutations:\n" << text::join(r.mutations, "\n"));
+    CHECK(r.mutations.empty());
+  }
+  // The control plane comes back after each restart of the host (a reboot): the kubelet, started by the
+  // service manager at boot, runs the static pods again, and the worker's kubelet reports again.
+  CHECK(contains(api_back(), "node-102"));
 }

@@ -147,6 +147,7 @@ def write(path, data):
 
 
 def main():
+    global PROGRAMS, LEGACY
     p = argparse.ArgumentParser()
     p.add_argument("--matrix-json", required=True)
     p.add_argument("--out", required=True)
@@ -155,7 +156,6 @@ def main():
                    help="the shell stand-ins of kubeadm (with its API server), the kubelet and kubectl, for the "
                         "install tests not yet moved onto the real control plane (hosts in `testbed.sh legacy HOST on`)")
     args = p.parse_args()
-    global PROGRAMS, LEGACY
     PROGRAMS, LEGACY = args.programs, args.legacy
     with open(args.matrix_json) as f:
         doc = json.load(f)

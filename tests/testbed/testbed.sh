@@ -25,7 +25,7 @@
 #   testbed.sh env             print shell variables describing the testbed
 #
 # Environment: MLPLAT_TESTBED_DIR (default /tmp/mlplat-testbed), MLPLAT_TESTBED_NET (first three
-# octets of the /24, default 10.199.0; hosts get .11 to .110, the bridge .1), MLPLAT_TESTBED_PROGRAMS
+# octets of the /24, default 10.199.0; hosts get .11 to .120, the bridge .1), MLPLAT_TESTBED_PROGRAMS
 # (default build/testbed-programs: the Go programs tests/testbed/build-programs.sh builds; the hosts'
 # service manager, and the registry the hosts' container runtime pulls from).
 set -euo pipefail
@@ -36,7 +36,7 @@ TB_NET=${MLPLAT_TESTBED_NET:-10.199.0}
 TB_PROGRAMS=${MLPLAT_TESTBED_PROGRAMS:-$(cd "$here/../.." && pwd)/build/testbed-programs}
 BRIDGE=mlpbr0
 NS_PREFIX=mlp-
-MAX_HOSTS=100
+MAX_HOSTS=110
 USER_OK=mlp          # non-root user with NOPASSWD sudo
 USER_PW=mlpnopw      # non-root user whose sudo wants a password
 KEY_PASSPHRASE=mlplat-test-passphrase
@@ -258,10 +258,11 @@ else
 fi
 # Network sysctls are per network namespace: setting them here is real and stays in this host.
 sysctl -q -w net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1
-# Disks: the paths an installer fills get room of their own (tmpfs sizes are limits, not allocations).
-for d in /var/lib/containerd /var/lib/kubelet /var/openebs; do
-  mkdir -p "\$d"
-  mount -t tmpfs -o size=200g,mode=0755 mlplat-disk "\$d"
+# Disks: the paths an installer fills get room of their own (tmpfs sizes are limits, not allocations),
+# kept across the host's restarts as a disk is across reboots (start_host mounts them outside).
+for d in var/lib/containerd var/lib/kubelet var/openebs; do
+  mkdir -p "/\$d"
+  mount --bind "$dir/disks/\$(echo \$d | tr / -)" "/\$d"
 done
 mount -t overlay mlplat-sysclass -o "lowerdir=$dir/sysclass:/sys/class" /sys/class
 mount --bind "$dir/roothome" /root
@@ -269,13 +270,13 @@ mount --bind "$dir/home" /home
 mount --bind "$dir/run" /run
 mount --bind "$dir/tmp" /tmp
 # Boot: the service manager stand-in starts what is enabled, as systemd does.
-if [ -f "$dir/knobs/legacy-standins" ]; then
-  /usr/local/sbin/systemctl __supervise >/dev/null 2>&1 </dev/null &
-  [ ! -d /run/mlplat-standins/systemd ] || /usr/local/sbin/systemctl __boot || true
+$(if [[ -f $dir/knobs/legacy-standins ]]; then
+  echo '/usr/local/sbin/systemctl __supervise >/dev/null 2>&1 </dev/null &'
+  echo '[ ! -d /run/mlplat-standins/systemd ] || /usr/local/sbin/systemctl __boot || true'
 else
-  rm -f /run/mlplat-standins/systemd.sock
-  /usr/local/sbin/systemctl __manager >/dev/null 2>&1 </dev/null &
-fi
+  echo 'rm -f /run/mlplat-standins/systemd.sock'
+  echo '/usr/local/sbin/systemctl __manager >/dev/null 2>&1 </dev/null &'
+fi)
 exec /usr/sbin/sshd -D -f /etc/ssh/sshd_mlplat.conf -E /run/sshd.log
 EOF
   chmod 0755 "$dir/init.sh"
@@ -292,6 +293,12 @@ start_host() {
     ip netns exec "$ns" ip link set lo up
   fi
   rm -f "$(host_dir "$i")/run/sshd-mlplat.pid"
+  local d disk
+  for d in var-lib-containerd var-lib-kubelet var-openebs; do
+    disk=$(host_dir "$i")/disks/$d
+    mkdir -p "$disk"
+    mountpoint -q "$disk" || mount -t tmpfs -o size=200g,mode=0755 mlplat-disk "$disk"
+  done
   setsid ip netns exec "$ns" unshare --mount --uts --propagation private --fork "$(host_dir "$i")/init.sh" \
     > "$(host_dir "$i")/init.log" 2>&1 < /dev/null &
 }
@@ -395,6 +402,8 @@ cmd_down() {
   pkill -9 -f "$TB_DIR/hosts/node-[0-9]*/init.sh" 2>/dev/null || true
   iptables -D FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null || true
   ip link del "$BRIDGE" 2>/dev/null || true
+  local m
+  for m in $(awk -v d="$TB_DIR/hosts/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r); do umount -l "$m" 2>/dev/null || true; done
   rm -rf "$TB_DIR"
   echo "testbed: down"
 }

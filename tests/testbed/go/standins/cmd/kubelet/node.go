@@ -96,6 +96,11 @@ func (k *kubelet) register(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The first status goes with the registration, as the kubelet registers a Node with its status set
+	// (pkg/kubelet/kubelet_node_status.go: registerWithAPIServer after setNodeStatus).
+	if err := k.fillStatus(ctx, node); err != nil {
+		return err
+	}
 	nodes := k.client.CoreV1().Nodes()
 	cur, err := nodes.Create(ctx, node, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
@@ -142,6 +147,16 @@ func (k *kubelet) updateStatus(ctx context.Context) error {
 	k.mu.Lock()
 	k.nodeUID = node.UID
 	k.mu.Unlock()
+	if err := k.fillStatus(ctx, node); err != nil {
+		return err
+	}
+	_, err = nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{})
+	return err
+}
+
+// fillStatus sets the node's status as the kubelet's status setters do (pkg/kubelet/nodestatus):
+// conditions, capacity, addresses, daemon endpoints, system info.
+func (k *kubelet) fillStatus(ctx context.Context, node *v1.Node) error {
 	ready, message := k.readiness(ctx)
 	rtv, err := k.runtime.Version(ctx, "0.1.0")
 	if err != nil {
@@ -176,8 +191,7 @@ func (k *kubelet) updateStatus(ctx context.Context) error {
 		OSImage: osImage(), ContainerRuntimeVersion: rtv.RuntimeName + "://" + strings.TrimPrefix(rtv.RuntimeVersion, "v"),
 		KubeletVersion: "v" + k.version, OperatingSystem: runtime.GOOS, Architecture: runtime.GOARCH,
 	}
-	_, err = nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{})
-	return err
+	return nil
 }
 
 func setCondition(node *v1.Node, c v1.NodeCondition, now metav1.Time) {
