@@ -1,6 +1,7 @@
 #include "install/join.hpp"
 
 #include "assets/assets.hpp"
+#include "install/kubeadm.hpp"
 #include "install/steps.hpp"
 #include "util/log.hpp"
 #include "util/sha256.hpp"
@@ -117,7 +118,11 @@ Result<std::string> JoinMaterial::certificate_key()
   if (!m_certificate_key) {
     m_fleet.set_label(m_first, "join/secrets");
     TRY_ASSIGN(const auto r, m_fleet.run(m_first, secret_command("upload the control-plane certificates (encrypted, deleted by kubeadm after 2 h)",
-                                                                 "kubeadm init phase upload-certs --upload-certs")));
+                                                                 // With the init configuration: without it kubeadm guesses the
+                                                                 // API server's address from the default route (none on some
+                                                                 // hosts: it then refuses) and asks dl.k8s.io for a version.
+                                                                 fmt::format("kubeadm init phase upload-certs --upload-certs --config {}",
+                                                                             k_kubeadm_init_config))));
     std::string key;
     for (const auto& line : text::split(r.out, '\n')) {
       if (!text::trim(line).empty()) {
