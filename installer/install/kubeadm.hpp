@@ -15,6 +15,8 @@ namespace mlplat::install {
 // --- Interface ---
 
 inline constexpr const char* k_kubeadm_init_config = "/etc/kubernetes/mlplat/kubeadm-init.yaml";
+// Where the programs mlplat runs as services of a host keep their output and exit status (0700).
+inline constexpr const char* k_remote_run_dir = "/var/lib/mlplat/run";
 
 // The kubeadm configuration for the first control plane `host` of `cluster`.
 Result<std::string> render_init_config(const config::Cluster& cluster, const compat::Row& row, const config::Host& host);

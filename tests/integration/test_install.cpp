@@ -531,7 +531,7 @@ TEST_CASE("plan shows per host the commands install would run, and changes nothi
   CHECK(contains(plan.out, "containerd/binaries: install containerd, runc, CNI plugins"));
   CHECK(contains(plan.out, "tar -C /usr/local -xzf /var/lib/mlplat/bundle/k8s-1.36/files/containerd/containerd-2.3.4-linux-amd64.tar.gz"));
   CHECK(contains(plan.out, "systemctl enable --now containerd"));
-  CHECK(contains(plan.out, "init/kubeadm-init: kubeadm init (the token and the certificate key are not printed)"));
+  CHECK(contains(plan.out, "init/kubeadm-init: kubeadm init, as a service of the host (the token and the certificate key are not printed)"));
   CHECK(contains(plan.out, "cni/calico-installation: upload /etc/kubernetes/mlplat/manifests/calico-installation.yaml"));
   CHECK(contains(plan.out, "storage/openebs-hostpath: apply openebs-hostpath"));
   CHECK(contains(plan.out, "kubeconfig/admin-conf: copy /etc/kubernetes/admin.conf to " + dir + "/state/kubeconfig (0600)"));
@@ -1155,4 +1155,46 @@ TEST_CASE("HA on the real control plane: three control planes join one at a time
     CHECK(contains(on_host(n, "kubectl --kubeconfig /etc/kubernetes/admin.conf --server https://" + testbed::address(n) +
                               ":6443 get nodes --no-headers | wc -l").out, "3"));
   }
+}
+
+TEST_CASE("kill -9 during the cluster layer on the real control plane (containerd, init, join-workers), then a rerun converges with one cluster",
+          "[install][real]")
+{
+  const std::string dir = testbed::temp_dir("install-real-kill");
+  const std::string state = dir + "/state";
+  const auto file = cluster_file(dir, {106, 107});
+  fresh_host(106);
+  fresh_host(107);
+  const auto bundle = real_bundle(dir);
+  const std::string install = std::string(MLPLAT_BINARY) + " --data-dir " + k_real_data + " install -c " + file + " --state-dir " + state +
+                              " --bundle " + bundle + " --only " + k_real_phases;
+  std::vector<std::string> killed_in;
+  std::string ca;
+  for (const char* phase : {"containerd", "init", "join-workers"}) {
+    // Started in the background; killed with SIGKILL as soon as it announces the phase (for init: once
+    // kubeadm init has begun on the host, so that its SSH session dies under it).
+    const std::string settle = std::string(phase) == "init" ? "sleep 3\n" : "";
+    const std::string script = install + " > " + dir + "/run.log 2>&1 & pid=$!\n"
+      "for i in $(seq 6000); do grep -q '^phase " + phase + ":' " + dir + "/run.log && break; kill -0 $pid 2>/dev/null || break; sleep 0.01; done\n" +
+      settle + "kill -9 $pid 2>/dev/null && echo killed; wait $pid 2>/dev/null; grep '^phase' " + dir + "/run.log | tail -n 1\n";
+    const auto r = run_process({"sh", "-c", script}, 300s);
+    REQUIRE(r);
+    INFO(r->out);
+    CHECK(contains(r->out, "killed"));
+    killed_in.push_back(r->out);
+    if (std::string(phase) == "join-workers") {
+      ca = on_host(106, "sha256sum /etc/kubernetes/pki/ca.crt").out;
+    }
+  }
+  INFO(text::join(killed_in, "---\n"));
+  const auto last = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", state, "--bundle", bundle, "--only", k_real_phases});
+  INFO(last.out << last.err);
+  CHECK(last.exit_code == 0);
+  CHECK(contains(last.out, "\n  node-106   NotReady   control-plane"));
+  CHECK(contains(last.out, "\n  node-107   NotReady   <none>"));
+  // One cluster: the CA kubeadm init made before the last kill is the cluster's CA.
+  CHECK_FALSE(ca.empty());
+  CHECK(on_host(106, "sha256sum /etc/kubernetes/pki/ca.crt").out == ca);
+  const auto again = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", state, "--bundle", bundle, "--only", k_real_phases});
+  CHECK(contains(again.out, " 0 steps applied"));
 }
