@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
 #include <thread>
 
 using namespace mlplat;
@@ -75,6 +76,36 @@ void reset_host(int n)
   on_host(n, "rm -rf /etc/kubernetes /var/lib/kubelet /var/lib/mlplat-standin /etc/sysctl.d/90-mlplat.conf /etc/modules-load.d/mlplat.conf /var/log/mlplat-standins /run/mlplat-standins "
              "/var/lib/mlplat /usr/local/bin/containerd /usr/local/bin/kube* /usr/local/bin/crictl /usr/local/sbin/runc /opt/cni "
              "/etc/containerd /etc/crictl.yaml /usr/local/lib/systemd /var/openebs/local");
+}
+
+// Runs `run` with the audit on for `nodes` and returns what it printed; turning the audit on restarts
+// the hosts (a reboot), so `after_restart` runs first when given (waiting for what the reboot
+// stopped). The test fails on any mutating command or system call the hosts' sessions made.
+ProcessResult audited_run(const std::vector<int>& nodes, const std::function<ProcessResult()>& run,
+                          const std::function<void()>& after_restart = {})
+{
+  for (int n : nodes) {
+    audit::clear_audit("node-" + std::to_string(n));
+    testbed::script({"audit", "node-" + std::to_string(n), "on"});
+  }
+  if (after_restart) {
+    after_restart();
+    for (int n : nodes) {
+      audit::clear_audit("node-" + std::to_string(n));
+    }
+  }
+  const auto result = run();
+  std::vector<audit::Audit> records;
+  for (int n : nodes) {
+    records.push_back(audit::read_audit("node-" + std::to_string(n)));
+    testbed::script({"audit", "node-" + std::to_string(n), "off"});
+  }
+  for (const auto& r : records) {
+    CHECK(r.sessions >= 1);
+    INFO("mutations:\n" << text::join(r.mutations, "\n"));
+    CHECK(r.mutations.empty());
+  }
+  return result;
 }
 
 // A bundle of the shipped matrix's default row made of testbed stand-ins: a local mirror at the
@@ -310,24 +341,10 @@ TEST_CASE("install makes a cluster of 1 control plane and 2 workers from a bundl
   CHECK(plain->location == "https://pipelines.install-test.internal/pipelines");
 
   // The rerun, audited on every host: 0 steps applied, 0 mutating commands or system calls.
-  for (int n : nodes) {
-    audit::clear_audit("node-" + std::to_string(n));
-    testbed::script({"audit", "node-" + std::to_string(n), "on"});
-  }
-  const auto second = mlplat_run({"install", "-c", file, "--state-dir", state, "--bundle", bundle});
-  std::vector<audit::Audit> records;
-  for (int n : nodes) {
-    records.push_back(audit::read_audit("node-" + std::to_string(n)));
-    testbed::script({"audit", "node-" + std::to_string(n), "off"});
-  }
+  const auto second = audited_run(nodes, [&] { return mlplat_run({"install", "-c", file, "--state-dir", state, "--bundle", bundle}); });
   INFO(second.out << second.err);
   CHECK(second.exit_code == 0);
   CHECK(contains(second.out, "0 steps applied, 58 already in place"));
-  for (const auto& r : records) {
-    CHECK(r.sessions >= 1);
-    INFO("mutations:\n" << text::join(r.mutations, "\n"));
-    CHECK(r.mutations.empty());
-  }
   // Still exactly one kubeadm init on the control plane (the host's restart by the audit switch
   // brought the API server back through the kubelet).
   CHECK(on_host(81, "grep -c '^[0-9]* kubeadm init --config' /var/log/mlplat-standins/kubeadm.log").out == "1\n");
@@ -1086,10 +1103,6 @@ TEST_CASE("install's cluster layer on the real control plane: kubeadm init and a
 
   // The rerun, audited on both hosts: 0 steps applied, 0 mutating commands or system calls. Turning the
   // audit on restarts the hosts (a reboot): the rerun starts once the API server answers again.
-  for (int n : nodes) {
-    audit::clear_audit("node-" + std::to_string(n));
-    testbed::script({"audit", "node-" + std::to_string(n), "on"});
-  }
   const auto api_back = [] {
     for (int i = 0; i < 60; ++i) {
       const auto r = run_process({MLPLAT_TESTBED_SCRIPT, "exec", "node-101", "sh", "-c",
@@ -1101,24 +1114,10 @@ TEST_CASE("install's cluster layer on the real control plane: kubeadm init and a
     }
     return std::string("the API server on node-101 did not answer within 120 s of the host's restart");
   };
-  REQUIRE(contains(api_back(), "node-102"));
-  for (int n : nodes) {
-    audit::clear_audit("node-" + std::to_string(n));
-  }
-  const auto second = mlplat_run(install);
-  std::vector<audit::Audit> records;
-  for (int n : nodes) {
-    records.push_back(audit::read_audit("node-" + std::to_string(n)));
-    testbed::script({"audit", "node-" + std::to_string(n), "off"});
-  }
+  const auto second = audited_run(nodes, [&] { return mlplat_run(install); }, [&] { REQUIRE(contains(api_back(), "node-102")); });
   INFO(second.out << second.err);
   CHECK(second.exit_code == 0);
   CHECK(contains(second.out, "cluster install-test: 0 steps applied"));
-  for (const auto& r : records) {
-    CHECK(r.sessions >= 1);
-    INFO("mutations:\n" << text::join(r.mutations, "\n"));
-    CHECK(r.mutations.empty());
-  }
   // The control plane comes back after each restart of the host (a reboot): the kubelet, started by the
   // service manager at boot, runs the static pods again, and the worker's kubelet reports again.
   CHECK(contains(api_back(), "node-102"));

@@ -159,8 +159,10 @@ func (c *cri) Status(context.Context, *runtime.StatusRequest) (*runtime.StatusRe
 		netCond.Reason = "NetworkPluginNotReady"
 		netCond.Message = "Network plugin returns error: cni plugin not initialized"
 	}
+	// The conditions containerd 2.x reports (internal/cri/server/status.go): RuntimeReady, NetworkReady,
+	// and whether it has deprecation warnings (none here).
 	return &runtime.StatusResponse{Status: &runtime.RuntimeStatus{Conditions: []*runtime.RuntimeCondition{
-		{Type: runtime.RuntimeReady, Status: true}, netCond,
+		{Type: runtime.RuntimeReady, Status: true}, netCond, {Type: "ContainerdHasNoDeprecationWarnings", Status: true},
 	}}}, nil
 }
 

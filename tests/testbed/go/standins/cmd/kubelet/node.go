@@ -12,6 +12,7 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -125,7 +126,8 @@ func (k *kubelet) readiness(ctx context.Context) (bool, string) {
 	}
 	var problems []string
 	for _, c := range st.GetStatus().GetConditions() {
-		if !c.Status {
+		// The kubelet requires these two; other conditions a runtime reports do not make a node unready.
+		if (c.Type == runtimeapi.RuntimeReady || c.Type == runtimeapi.NetworkReady) && !c.Status {
 			problems = append(problems, fmt.Sprintf("%s=false reason:%s message:%s", c.Type, c.Reason, c.Message))
 		}
 	}

@@ -187,16 +187,21 @@ func enable(u string, quiet bool) int {
 	return 0
 }
 
-func start(u string) int {
+func start(u string) int { return startAs(u, "start") }
+
+func restart(u string) int { return startAs(u, "restart") }
+
+// startAs asks the manager to start or restart a unit and says what systemctl says when it cannot.
+func startAs(u, op string) int {
 	if _, ok := unitFile(u); !ok {
-		fmt.Fprintf(os.Stderr, "Failed to start %s: Unit %s not found.\n", u, u)
+		fmt.Fprintf(os.Stderr, "Failed to %s %s: Unit %s not found.\n", op, u, u)
 		return 5
 	}
 	if masked(u) {
-		fmt.Fprintf(os.Stderr, "Failed to start %s: Unit %s is masked.\n", u, u)
+		fmt.Fprintf(os.Stderr, "Failed to %s %s: Unit %s is masked.\n", op, u, u)
 		return 1
 	}
-	r, err := call(request{Op: "start", Unit: u})
+	r, err := call(request{Op: op, Unit: u})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -204,23 +209,6 @@ func start(u string) int {
 	if !r.OK {
 		fmt.Fprintf(os.Stderr, "Job for %s failed because the control process exited with error code.\n"+
 			"See \"systemctl status %s\" and \"journalctl -xeu %s\" for details.\n(%s)\n", u, u, u, r.Message)
-		return 1
-	}
-	return 0
-}
-
-func restart(u string) int {
-	if _, ok := unitFile(u); !ok {
-		fmt.Fprintf(os.Stderr, "Failed to restart %s: Unit %s not found.\n", u, u)
-		return 5
-	}
-	r, err := call(request{Op: "restart", Unit: u})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if !r.OK {
-		fmt.Fprintf(os.Stderr, "Job for %s failed because the control process exited with error code.\n(%s)\n", u, r.Message)
 		return 1
 	}
 	return 0
