@@ -145,8 +145,9 @@ void fresh_host(int n)
 // The test matrix of the real control plane: the row naming the Kubernetes the testbed built
 // (tests/testbed/build-programs.sh writes it under its data directory).
 const std::string k_real_data = MLPLAT_BINARY_DIR "/testbed-programs/data";
-// etcdctl, which mlplat does not install: the testbed's build of the row's etcd.
-const std::string k_programs_etcdctl = MLPLAT_BINARY_DIR "/testbed-programs/upstream/etcdctl";
+// etcdctl, which mlplat does not install: the testbed's build of the row's etcd, as a host sees it
+// (testbed.sh binds the testbed's programs in at a host's boot).
+const std::string k_programs_etcdctl = "/usr/local/lib/mlplat-testbed/upstream/etcdctl";
 
 // A bundle of that row from the testbed's mirror: the real kubeadm and kubectl, the kubelet and
 // containerd stand-ins (tests/testbed/standin-mirror.py without --legacy).

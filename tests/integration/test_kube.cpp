@@ -19,6 +19,8 @@ using namespace std::chrono_literals;
 namespace {
 
 const std::string k_programs = MLPLAT_TESTBED_PROGRAMS;
+// The same programs as a test host sees them (testbed.sh binds them in at its boot).
+const std::string k_host_programs = "/usr/local/lib/mlplat-testbed";
 
 ProcessResult on_host(int n, const std::string& script, std::chrono::seconds deadline = 120s)
 {
@@ -54,10 +56,10 @@ void prepare(int n, const std::string& k8s)
   const std::string script =
     "set -e\n"
     "rm -rf /etc/kubernetes /var/lib/kubelet/* /var/lib/etcd /etc/cni/net.d /var/log/pods\n"
-    "install -m 0755 " + k_programs + "/upstream/kubeadm " + k_programs + "/upstream/kubectl /usr/local/bin/\n"
-    "cp " + k_programs + "/standins/kubelet /usr/local/bin/kubelet && printf '\\nMLPLAT-STANDIN-VERSION " + k8s.substr(1) +
+    "install -m 0755 " + k_host_programs + "/upstream/kubeadm " + k_host_programs + "/upstream/kubectl /usr/local/bin/\n"
+    "cp " + k_host_programs + "/standins/kubelet /usr/local/bin/kubelet && printf '\\nMLPLAT-STANDIN-VERSION " + k8s.substr(1) +
     "\\n' >> /usr/local/bin/kubelet && chmod 0755 /usr/local/bin/kubelet\n"
-    "cp " + k_programs + "/standins/containerd /usr/local/bin/containerd && printf '\\nMLPLAT-STANDIN-VERSION 2.3.4\\n' >> "
+    "cp " + k_host_programs + "/standins/containerd /usr/local/bin/containerd && printf '\\nMLPLAT-STANDIN-VERSION 2.3.4\\n' >> "
     "/usr/local/bin/containerd && chmod 0755 /usr/local/bin/containerd\n"
     "mkdir -p /etc/containerd /usr/local/lib/systemd/system/kubelet.service.d\n"
     "sed 's#@PAUSE_IMAGE@#registry.k8s.io/pause:3.10.2#' " + src + "/containerd-config.toml > /etc/containerd/config.toml\n"
@@ -124,7 +126,7 @@ TEST_CASE("the real control plane runs in the testbed: kubeadm init and join, TL
   for (const char* c : {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}) {
     CHECK(contains(pods.out, std::string(c) + "-node-99=Running\n"));
   }
-  CHECK(on_host(cp, "pgrep -f '" + k_programs + "/upstream/etcd ' >/dev/null").ok());
+  CHECK(on_host(cp, "pgrep -f '" + k_host_programs + "/upstream/etcd ' >/dev/null").ok());
   // The kubelet's client certificate came from its store, as with the real kubelet.
   CHECK(on_host(cp, "test -L /var/lib/kubelet/pki/kubelet-client-current.pem").ok());
 
@@ -160,6 +162,32 @@ TEST_CASE("the real control plane runs in the testbed: kubeadm init and join, TL
   wait_for(cp, "CoreDNS to be available", k_kubectl + "-n kube-system wait --for=condition=Available deployment/coredns --timeout=5s", 180s);
   CHECK(on_host(cp, k_kubectl + "-n kube-system get deployment coredns -o jsonpath='{.status.readyReplicas}'").out == "2");
   wait_for(cp, "kube-proxy on both nodes", "[ \"$(" + k_kubectl + "-n kube-system get ds kube-proxy -o jsonpath='{.status.numberReady}')\" = 2 ]", 120s);
+
+  // Server-side apply against the real API server: an object in a namespace that does not exist, or a
+  // custom resource before its CRD, is refused as on a real cluster; once the CRD is established the
+  // resource applies, and kubectl diff then finds nothing.
+  const std::string cr = "apiVersion: testbed.mlplat.test/v1\nkind: Probe\nmetadata:\n  name: one\n  namespace: default\nspec:\n  size: 1\n";
+  const std::string crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: probes.testbed.mlplat.test\nspec:\n"
+                          "  group: testbed.mlplat.test\n  scope: Namespaced\n  names: {plural: probes, singular: probe, kind: Probe}\n  versions:\n"
+                          "    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n          type: object\n"
+                          "          properties:\n            spec: {type: object, properties: {size: {type: integer}}}\n";
+  const auto apply = [&](const std::string& doc) {
+    return on_host(cp, "cat <<'EOF' | " + k_kubectl + "apply --server-side --field-manager=testbed -f -\n" + doc + "EOF\n");
+  };
+  const auto no_ns = apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: nowhere\ndata: {a: b}\n");
+  CHECK_FALSE(no_ns.ok());
+  CHECK(contains(no_ns.err, "namespaces \"nowhere\" not found"));
+  const auto early = apply(cr);
+  CHECK_FALSE(early.ok());
+  CHECK(contains(early.err, "no matches for kind \"Probe\" in version \"testbed.mlplat.test/v1\""));
+  REQUIRE(apply(crd).ok());
+  REQUIRE(on_host(cp, k_kubectl + "wait --for=condition=Established crd/probes.testbed.mlplat.test --timeout=60s").ok());
+  const auto later = apply(cr);
+  INFO(later.err);
+  CHECK(later.ok());
+  const auto diff = on_host(cp, "cat <<'EOF' | " + k_kubectl + "diff --server-side --field-manager=testbed -f -\n" + cr + "EOF\n");
+  INFO(diff.out << diff.err);
+  CHECK(diff.exit_code == 0);
 
   // A manifest changed is a restarted static pod (kubeadm upgrade relies on it): a new config.hash.
   const std::string hash_of_scheduler = k_kubectl + "-n kube-system get pod kube-scheduler-node-99 -o jsonpath='{.metadata.annotations.kubernetes\\.io/config\\.hash}'";

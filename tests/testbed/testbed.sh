@@ -34,6 +34,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 TB_DIR=${MLPLAT_TESTBED_DIR:-/tmp/mlplat-testbed}
 TB_NET=${MLPLAT_TESTBED_NET:-10.199.0}
 TB_PROGRAMS=${MLPLAT_TESTBED_PROGRAMS:-$(cd "$here/../.." && pwd)/build/testbed-programs}
+# Where a host sees them: bound in at its boot, so that no path of the machine's (a clone under /tmp,
+# which each host replaces with its own) needs to be visible inside.
+HOST_PROGRAMS=/usr/local/lib/mlplat-testbed
 BRIDGE=mlpbr0
 NS_PREFIX=mlp-
 MAX_HOSTS=110
@@ -71,7 +74,7 @@ write_catalogue() {
       */kube-scheduler:*) prog=kube-scheduler ;;
       */etcd:*) prog=etcd ;;
     esac
-    echo "$img${prog:+ $TB_PROGRAMS/upstream/$prog}"
+    echo "$img${prog:+ $HOST_PROGRAMS/upstream/$prog}"
   done
   echo "*"
 }
@@ -214,7 +217,7 @@ EOF
   mkdir -p "$etc/mlplat-testbed"
   [[ -s $TB_DIR/images ]] || write_catalogue > "$TB_DIR/images"
   cp "$TB_DIR/images" "$etc/mlplat-testbed/images"
-  echo "kwok $TB_PROGRAMS/upstream/kwok" > "$etc/mlplat-testbed/programs"
+  echo "kwok $HOST_PROGRAMS/upstream/kwok" > "$etc/mlplat-testbed/programs"
   # The machine's own enabled services are not the host's (its sshd is the testbed's): the service
   # manager does not start them at boot.
   (cd /etc/systemd/system 2>/dev/null && ls -1 ./*.wants/ 2>/dev/null | grep -v -e '^\./' -e '^$' | sort -u) > "$etc/mlplat-testbed/machine-units" || true
@@ -263,6 +266,11 @@ sysctl -q -w net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 net.brid
 for d in var/lib/containerd var/lib/kubelet var/openebs; do
   mkdir -p "/\$d"
   mount --bind "$dir/disks/\$(echo \$d | tr / -)" "/\$d"
+done
+# The testbed's programs (the registry's images, kwok), read-only, before /tmp is the host's own.
+for k in upstream standins; do
+  mkdir -p "$HOST_PROGRAMS/\$k"
+  mount --bind -o ro "\$(readlink -f "$TB_PROGRAMS/\$k")" "$HOST_PROGRAMS/\$k"
 done
 mount -t overlay mlplat-sysclass -o "lowerdir=$dir/sysclass:/sys/class" /sys/class
 mount --bind "$dir/roothome" /root
