@@ -52,7 +52,16 @@ void prepare(int n, const std::string& k8s)
 {
   // A fresh boot: no process of an earlier run left (static pods outlive a kubelet, as containers do).
   testbed::script({"restart", "node-" + std::to_string(n)});
-  const std::string src = MLPLAT_SOURCE_DIR "/manifests/host";
+  // The unit files and configs come from this machine's checkout (which a host may not see: a clone
+  // under /tmp is not the host's /tmp).
+  const auto file = [](const std::string& name) {
+    const auto text = fs::read_file(std::string(MLPLAT_SOURCE_DIR) + "/manifests/host/" + name);
+    REQUIRE(text);
+    return *text;
+  };
+  const auto put = [](const std::string& path, const std::string& text) {
+    return "cat > " + path + " <<'MLPLAT_EOF'\n" + text + (text.empty() || text.back() == '\n' ? "" : "\n") + "MLPLAT_EOF\n";
+  };
   const std::string script =
     "set -e\n"
     "rm -rf /etc/kubernetes /var/lib/kubelet/* /var/lib/etcd /etc/cni/net.d /var/log/pods\n"
@@ -61,10 +70,11 @@ void prepare(int n, const std::string& k8s)
     "\\n' >> /usr/local/bin/kubelet && chmod 0755 /usr/local/bin/kubelet\n"
     "cp " + k_host_programs + "/standins/containerd /usr/local/bin/containerd && printf '\\nMLPLAT-STANDIN-VERSION 2.3.4\\n' >> "
     "/usr/local/bin/containerd && chmod 0755 /usr/local/bin/containerd\n"
-    "mkdir -p /etc/containerd /usr/local/lib/systemd/system/kubelet.service.d\n"
-    "sed 's#@PAUSE_IMAGE@#registry.k8s.io/pause:3.10.2#' " + src + "/containerd-config.toml > /etc/containerd/config.toml\n"
-    "cp " + src + "/containerd.service " + src + "/kubelet.service /usr/local/lib/systemd/system/\n"
-    "cp " + src + "/10-kubeadm.conf /usr/local/lib/systemd/system/kubelet.service.d/\n"
+    "mkdir -p /etc/containerd /usr/local/lib/systemd/system/kubelet.service.d\n" +
+    put("/etc/containerd/config.toml", text::replace_all(file("containerd-config.toml"), "@PAUSE_IMAGE@", "registry.k8s.io/pause:3.10.2")) +
+    put("/usr/local/lib/systemd/system/containerd.service", file("containerd.service")) +
+    put("/usr/local/lib/systemd/system/kubelet.service", file("kubelet.service")) +
+    put("/usr/local/lib/systemd/system/kubelet.service.d/10-kubeadm.conf", file("10-kubeadm.conf")) +
     "systemctl daemon-reload\nsystemctl enable --now containerd\nsystemctl enable kubelet\n";
   const auto r = on_host(n, script);
   INFO(r.out << r.err);
