@@ -429,7 +429,9 @@ cmd_exec() {
   local i; i=$(host_index "$1"); shift
   local pid; pid=$(sshd_pid "$i")
   [[ -n $pid ]] || die "node-$i is not running"
-  nsenter -t "$pid" -m -u -n -- "$@"
+  # The machine's TMPDIR (scripts/test.sh points it at a directory of the run) does not exist in the
+  # host, which has its own /tmp.
+  nsenter -t "$pid" -m -u -n -- env -u TMPDIR "$@"
 }
 
 cmd_knob() {
