@@ -23,6 +23,8 @@ mods=$here/go
 die() { echo "build-programs: $*" >&2; exit 1; }
 [[ -x /usr/local/go/bin/go ]] || command -v go >/dev/null || die "Go is missing: the testbed builds Kubernetes from its Go modules with /usr/local/go"
 export PATH=/usr/local/go/bin:$PATH
+# Go keeps its build and module caches under $HOME: a CI environment may come without it.
+[[ -n ${HOME:-} ]] || export HOME=$(getent passwd "$(id -u)" | cut -d: -f6)
 # Builds are reproducible and static, as upstream's release builds (hack/lib/golang.sh: CGO_ENABLED=0
 # for these programs, -trimpath, stripped).
 export CGO_ENABLED=0 GOFLAGS=-mod=readonly
