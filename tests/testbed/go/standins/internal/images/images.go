@@ -158,24 +158,22 @@ func (s *Store) Has(ref string) (bool, error) {
 
 // Add records ref as pulled.
 func (s *Store) Add(ref string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	set, err := s.load()
-	if err != nil {
-		return err
-	}
-	set[Normalize(ref)] = true
-	return s.save(set)
+	return s.update(func(set map[string]bool) { set[Normalize(ref)] = true })
 }
 
 // Remove forgets ref.
 func (s *Store) Remove(ref string) error {
+	return s.update(func(set map[string]bool) { delete(set, Normalize(ref)) })
+}
+
+// update changes the stored set under the lock and writes it back atomically.
+func (s *Store) update(change func(map[string]bool)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	set, err := s.load()
 	if err != nil {
 		return err
 	}
-	delete(set, Normalize(ref))
+	change(set)
 	return s.save(set)
 }
