@@ -43,6 +43,16 @@ Step apply_step(transport::Fleet& fleet, std::string name, std::string remote_pa
   s.name = name;
   s.digest = sha256_hex(remote_path + "\n" + content.value_or(""));
   auto check_cmd = [check, name] { return read_only(fmt::format("check that {} is applied as written", name), check); };
+  // Right after an apply, the controllers' first writes (a Deployment's revision annotation, an
+  // operator's status) can land between the live read and the dry run of `kubectl diff`, which then
+  // shows a change nobody asked for: the verify asks again, up to 10 times a second apart.
+  auto verify_cmd = [check, name] {
+    auto c = read_only(fmt::format("check that {} is applied as written (10 tries, 1 s apart, while the controllers settle)", name),
+                       fmt::format("i=0\nwhile [ $i -lt 10 ]; do\n  ( {} ) && exit 0\n  i=$((i + 1)); sleep 1\ndone\nexit 1\n",
+                                   text::replace_all(check, "exit 0\n", "")));
+    c.deadline = std::chrono::seconds(120);
+    return c;
+  };
   s.check = [&fleet, check_cmd](size_t h) { return converged(fleet, h, check_cmd()); };
   s.apply = [&fleet, remote_path, path, content, name](size_t h) -> Status {
     if (content) {
@@ -55,8 +65,8 @@ Step apply_step(transport::Fleet& fleet, std::string name, std::string remote_pa
     TRY(fleet.run(h, c));
     return {};
   };
-  s.verify = [&fleet, check_cmd, name](size_t h) -> Status {
-    TRY_ASSIGN(const bool ok, converged(fleet, h, check_cmd()));
+  s.verify = [&fleet, verify_cmd, name](size_t h) -> Status {
+    TRY_ASSIGN(const bool ok, converged(fleet, h, verify_cmd()));
     return ok ? Status{} : fail(ErrorCode::failed, fmt::format("{} was applied, but kubectl diff still finds changes", name));
   };
   return s;

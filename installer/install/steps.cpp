@@ -143,7 +143,8 @@ Step wait_step(transport::Fleet& fleet, std::string name, std::string what, std:
 
 std::string kubectl()
 {
-  return fmt::format("kubectl --kubeconfig {}", k_admin_kubeconfig);
+  // Its discovery cache in mlplat's own directory, not in root's home.
+  return fmt::format("kubectl --kubeconfig {} --cache-dir={}", k_admin_kubeconfig, k_kubectl_cache_dir);
 }
 
 } // namespace mlplat::install

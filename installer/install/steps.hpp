@@ -58,6 +58,8 @@ Step wait_step(transport::Fleet& fleet, std::string name, std::string what, std:
                WaitDiagnosis diagnosis = {});
 
 inline constexpr const char* k_admin_kubeconfig = "/etc/kubernetes/admin.conf";
+// kubectl's discovery cache on the hosts (--cache-dir): mlplat's directory, not root's home.
+inline constexpr const char* k_kubectl_cache_dir = "/var/lib/mlplat/kubectl-cache";
 
 // kubectl on the first control plane, as the cluster's administrator.
 std::string kubectl();

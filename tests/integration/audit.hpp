@@ -66,7 +66,8 @@ inline std::string mutation_of_exec(const std::vector<std::string>& argv)
   static const std::set<std::string> read_only{
     "sh", "dash", "bash", "timeout", "env", "cat", "cmp", "sha256sum", "head", "tail", "grep", "egrep", "cut", "tr", "sort", "uniq",
     "wc", "printf", "echo", "test", "[", "basename", "dirname", "uname", "getconf", "id", "stat", "df", "ls",
-    "readlink", "realpath", "ss", "getent", "nproc", "true", "false", "od", "expr", "wc", "awk", "mawk", "sleep"};
+    "readlink", "realpath", "ss", "getent", "nproc", "true", "false", "od", "expr", "wc", "awk", "mawk", "sleep",
+    "diff"};  // diff compares and prints, it writes no file (kubectl diff runs it)
   if (read_only.count(prog) != 0) {
     return "";
   }
@@ -150,7 +151,7 @@ inline std::string mutation_of_exec(const std::vector<std::string>& argv)
     // Verbs that only read the cluster (the options' values are skipped: --kubeconfig FILE and such).
     std::vector<std::string> words;
     for (size_t i = 1; i < argv.size(); ++i) {
-      if (argv[i] == "--kubeconfig" || argv[i] == "-n" || argv[i] == "--namespace" || argv[i] == "-o") {
+      if (argv[i] == "--kubeconfig" || argv[i] == "-n" || argv[i] == "--namespace" || argv[i] == "-o" || argv[i] == "--cache-dir") {
         ++i;
       } else if (argv[i].empty() || argv[i][0] != '-') {
         words.push_back(argv[i]);
@@ -166,6 +167,8 @@ inline std::string mutation_of_exec(const std::vector<std::string>& argv)
 // Where the cluster lock on the first control plane lives (install/remote_lock.hpp): writes there are
 // the one change every run makes, even one that changes nothing else; the audit allows exactly that.
 inline constexpr const char* k_lock_files = "/var/lib/mlplat/locks";
+// kubectl's cache directory on the hosts (install::kubectl() passes it as --cache-dir).
+inline constexpr const char* k_kubectl_cache = "/var/lib/mlplat/kubectl-cache/";
 
 struct Audit {
   std::vector<std::string> programs;   // every program executed
@@ -216,15 +219,36 @@ inline Audit read_audit(const std::string& host)
         lock_pids.insert(line.substr(0, line.find(' ')));
       }
     }
-    for (std::vector<std::string> todo(lock_pids.begin(), lock_pids.end()); !todo.empty();) {
-      const std::string pid = todo.back();
-      todo.pop_back();
-      for (auto [it, last] = children.equal_range(pid); it != last; ++it) {
-        if (lock_pids.insert(it->second).second) {
-          todo.push_back(it->second);
+    // Processes of a read-only kubectl (get, diff, wait, ...) and their children. kubectl keeps its
+    // HTTP cache of the API's discovery documents in --cache-dir (mlplat gives it k_kubectl_cache) and
+    // refreshes it on every run (diskv: a temporary file, fchmod, rename); `kubectl diff` writes the
+    // live and the merged objects into two directories of its own under $TMPDIR (LIVE-*, MERGED-*),
+    // runs diff on them and removes both before it exits (staging/src/k8s.io/kubectl/pkg/cmd/diff/
+    // diff.go: CreateDirectory, Delete). That cache and that scratch work are allowed to them, and
+    // nothing else.
+    std::set<std::string> kubectl_pids;
+    for (const auto& line : lines) {
+      std::smatch m;
+      if (std::regex_search(line, m, exec_line) && line.find(" = -1 ") == std::string::npos) {
+        const auto argv = strace_strings("[" + m[2].str() + "]");
+        if (!argv.empty() && stdfs::path(argv[0]).filename() == "kubectl" && mutation_of_exec(argv).empty()) {
+          kubectl_pids.insert(line.substr(0, line.find(' ')));
         }
       }
     }
+    for (auto* pids : {&lock_pids, &kubectl_pids}) {
+      for (std::vector<std::string> todo(pids->begin(), pids->end()); !todo.empty();) {
+        const std::string pid = todo.back();
+        todo.pop_back();
+        for (auto [it, last] = children.equal_range(pid); it != last; ++it) {
+          if (pids->insert(it->second).second) {
+            todo.push_back(it->second);
+          }
+        }
+      }
+    }
+    static const std::regex kubectl_scratch(
+      "\\b(openat|mkdirat|mkdir|unlinkat)\\((AT_FDCWD, )?\"/tmp/(LIVE|MERGED)-[0-9]+[/\"]|\\bunlinkat\\([0-9]+, \"|\\bfchmod\\([0-9]+, ");
     for (const auto& line : lines) {
       std::smatch m;
       if (std::regex_search(line, m, fork_line)) {
@@ -236,6 +260,10 @@ inline Audit read_audit(const std::string& host)
           audit.command_lines.push_back(text::join(strace_strings("[" + m[2].str() + "]"), " "));
         }
         continue;
+      }
+      if (kubectl_pids.count(line.substr(0, line.find(' '))) != 0 &&
+          (line.find(k_kubectl_cache) != std::string::npos || std::regex_search(line, kubectl_scratch))) {
+        continue; // kubectl's cache and diff's scratch directories (see kubectl_pids)
       }
       if (std::regex_search(line, m, exec_line)) {
         const auto argv = strace_strings("[" + m[2].str() + "]");

@@ -30,10 +30,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-ProcessResult mlplat_run(std::vector<std::string> args)
+ProcessResult mlplat_run(std::vector<std::string> args, std::chrono::seconds deadline = 180s)
 {
   args.insert(args.begin(), MLPLAT_BINARY);
-  auto r = run_process(args, 180s);
+  auto r = run_process(args, deadline);
   REQUIRE(r);
   return *r;
 }
@@ -1064,11 +1064,14 @@ TEST_CASE("the lock's heartbeat is refreshed while the run lives, even during a 
   std::this_thread::sleep_for(12s);
 }
 
-// The phases of the cluster layer that run on the real control plane so far (the CNI, storage and
-// platform stand-ins are not there yet: docs/testbed.md).
+// The phases of the cluster layer on the real control plane, without the CNI and storage.
 const std::string k_real_phases = "prepare,artifacts,containerd,init,join-control-planes,join-workers,kubeconfig";
+// The whole cluster layer: the CNI (its operator and install containers run by the kubelet stand-in)
+// and storage (the OpenEBS provisioner, its helper pod and the probe pod, run the same way).
+const std::string k_real_cluster = k_real_phases + ",cni,storage,cleanup";
 
-TEST_CASE("install's cluster layer on the real control plane: kubeadm init and a join, every node registered, a rerun changes nothing (audited)",
+TEST_CASE("install's cluster layer on the real control plane: kubeadm init and a join, Calico through its operator, OpenEBS proven by a volume, "
+          "a rerun changes nothing (audited)",
           "[install][real]")
 {
   const std::string dir = testbed::temp_dir("install-real");
@@ -1080,15 +1083,29 @@ TEST_CASE("install's cluster layer on the real control plane: kubeadm init and a
   }
   const auto bundle = real_bundle(dir);
   const std::vector<std::string> install{"--data-dir", k_real_data, "install", "-c", file, "--state-dir", state, "--bundle", bundle,
-                                         "--only", k_real_phases};
-  const auto first = mlplat_run(install);
+                                         "--only", k_real_cluster};
+  const auto first = mlplat_run(install, 900s);
   INFO(first.out << first.err);
   REQUIRE(first.exit_code == 0);
   CHECK(contains(first.out, "summary of cluster install-test (profile onprem, row k8s-1.36: Kubernetes 1.36.3)"));
-  // The worker is in the summary: its join waited for the kubelet to register the Node (the real
-  // kubeadm join ends before that).
-  CHECK(contains(first.out, "\n  node-101   NotReady   control-plane"));
-  CHECK(contains(first.out, "\n  node-102   NotReady   <none>"));
+  // Both nodes are Ready: Calico's install-cni container (of the DaemonSet the tigera operator made
+  // from mlplat's Installation) wrote the CNI configuration on each, and the runtime reported the
+  // network ready.
+  CHECK(contains(first.out, "\n  node-101   Ready    control-plane"));
+  CHECK(contains(first.out, "\n  node-102   Ready    <none>"));
+  for (int n : nodes) {
+    CHECK(on_host(n, "grep -q '\"type\":\"calico\"' /etc/cni/net.d/10-calico.conflist && test -x /opt/cni/bin/calico").ok());
+  }
+  CHECK(contains(kubectl_on(101, "get installation default -o jsonpath='{.status.variant} {.status.conditions[0].status}'"), "Calico True"));
+  // The storage probe wrote its volume as uid 65534 on the node the scheduler chose (the worker: the
+  // control plane keeps its taint), in the directory the provisioner's helper pod made for the PV.
+  const std::string pv = kubectl_on(101, "-n mlplat-probe get pvc storage-probe -o jsonpath='{.spec.volumeName}'");
+  REQUIRE(pv.rfind("pvc-", 0) == 0);
+  CHECK(on_host(102, "test \"$(cat /var/openebs/local/" + pv + "/probe)\" = mlplat-storage-probe && "
+                     "test \"$(stat -c %u /var/openebs/local/" + pv + "/probe)\" = 65534").ok());
+  CHECK(kubectl_on(101, "-n mlplat-probe get pod storage-probe -o jsonpath='{.spec.nodeName} {.status.phase}'") == "node-102 Succeeded");
+  // The helper pod is gone once it made the directory.
+  CHECK_FALSE(contains(kubectl_on(101, "-n openebs get pods -o name"), "init-pvc-"));
   // The programs on the hosts are the upstream builds, the kubelet is the row's version.
   for (int n : nodes) {
     const auto v = on_host(n, "kubeadm version -o json; kubelet --version; kubectl version --client -o json");
@@ -1115,7 +1132,7 @@ TEST_CASE("install's cluster layer on the real control plane: kubeadm init and a
     }
     return std::string("the API server on node-101 did not answer within 120 s of the host's restart");
   };
-  const auto second = audited_run(nodes, [&] { return mlplat_run(install); }, [&] { REQUIRE(contains(api_back(), "node-102")); });
+  const auto second = audited_run(nodes, [&] { return mlplat_run(install, 600s); }, [&] { REQUIRE(contains(api_back(), "node-102")); });
   INFO(second.out << second.err);
   CHECK(second.exit_code == 0);
   CHECK(contains(second.out, "cluster install-test: 0 steps applied"));

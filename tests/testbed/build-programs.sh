@@ -4,7 +4,8 @@
 #   OUT/upstream/  kubeadm kube-apiserver kube-controller-manager kube-scheduler kubectl  (k8s.io/kubernetes)
 #                  etcd etcdctl                                                         (go.etcd.io/etcd)
 #                  kwok                                                                 (sigs.k8s.io/kwok)
-#   OUT/standins/  the testbed's own stand-ins (tests/testbed/go/standins)
+#   OUT/standins/  the testbed's own stand-ins (tests/testbed/go/standins), with images/: the pod
+#                  images' layers and their index
 #   OUT/versions   one "name version" line per upstream program
 #   OUT/data/manifests/matrix.yaml  the test matrix: the shipped one with the row of the built minor
 #                  naming exactly the built Kubernetes (tests pass OUT/data as --data-dir)
@@ -106,6 +107,22 @@ build_standins() {
   for p in "$mods"/standins/cmd/*/; do
     build "$mods/standins" "$tmp/$(basename "$p")" "./cmd/$(basename "$p")" "$ld"
   done
+  # The pod images' layers (standins/pod-images): images/<repository>/<path> links to podimages;
+  # images/index has "REPOSITORY ENTRYPOINT LAYER" with LAYER relative to this directory.
+  local repo entry files f layer
+  mkdir -p "$tmp/images"
+  while read -r repo entry files; do
+    [[ -z $repo || $repo == \#* ]] && continue
+    layer=-
+    if [[ $files != - ]]; then
+      layer=images/${repo//\//_}
+      for f in $files; do
+        mkdir -p "$tmp/$layer$(dirname "$f")"
+        ln "$tmp/podimages" "$tmp/$layer$f"
+      done
+    fi
+    echo "$repo $entry $layer" >> "$tmp/images/index"
+  done < "$mods/standins/pod-images"
   rm -rf "$dest"; mv "$tmp" "$dest"
 }
 

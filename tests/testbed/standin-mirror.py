@@ -105,6 +105,8 @@ def content(artifact, row):
     if name == "argo-workflows-source":
         v = comp["argoWorkflows"]["version"]
         return tar_gz(tree(os.path.join(FIXTURES, "argo-workflows-standin"), "argo-workflows-" + v))
+    if not LEGACY and name in ("calico-crds", "calico-operator", "flannel-manifest"):
+        return cni_fixture(name, row)
     if name == "calico-crds":
         v = comp["calico"]["version"]
         return "".join(
@@ -133,6 +135,33 @@ def content(artifact, row):
                 "    spec:\n      containers:\n        - name: kube-flannel\n          image: ghcr.io/flannel-io/flannel:v%s\n" % (v, v)).encode()
     # other manifests (cert-manager): a recognisable stand-in document
     return ("# mlplat testbed stand-in for %s\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s-standin\n" % (name, name)).encode()
+
+
+CNI_FIXTURES = os.path.join(HERE, "..", "fixtures", "cni")
+
+
+def image_tag(row, repository):
+    for image in row.get("images", []):
+        repo, _, tag = image.rpartition(":")
+        if repo.endswith("/" + repository):
+            return tag
+    sys.exit("the row %s lists no image of %s" % (row["id"], repository))
+
+
+def cni_fixture(name, row):
+    """The CNI manifests shaped as upstream's, whose images run the testbed's pod images."""
+    comp = row["components"]
+    file, values = {
+        "calico-crds": ("v1_crd_projectcalico_org.yaml", {"@VERSION@": comp["calico"]["version"]}),
+        "calico-operator": ("tigera-operator.yaml", {"@VERSION@": comp["calico"]["version"], "@OPERATOR@": image_tag(row, "tigera/operator")}),
+        "flannel-manifest": ("kube-flannel.yml", {"@VERSION@": comp["flannel"]["version"],
+                                                  "@CNI_PLUGIN@": image_tag(row, "flannel-io/flannel-cni-plugin")}),
+    }[name]
+    with open(os.path.join(CNI_FIXTURES, file)) as f:
+        text = f.read()
+    for k, v in values.items():
+        text = text.replace(k, v)
+    return text.encode()
 
 
 def local_path(out, url):

@@ -8,6 +8,7 @@
 //     it: "cni plugin not initialized" before), RuntimeConfig (the cgroup driver of SystemdCgroup), and
 //     the image service against the testbed's registry (package images): an image the registry does
 //     not hold cannot be pulled, and ImageStatus knows only what was pulled.
+//
 // Everything else of the CRI answers Unimplemented: the kubelet stand-in runs no sandbox.
 package main
 
@@ -32,10 +33,10 @@ import (
 )
 
 const (
-	configPath  = "/etc/containerd/config.toml"
-	socketPath  = "/run/containerd/containerd.sock"
-	cniConfDir  = "/etc/cni/net.d"
-	storePath   = "/var/lib/containerd/io.containerd.content.v1.content/mlplat-standin-images.json"
+	configPath = "/etc/containerd/config.toml"
+	socketPath = "/run/containerd/containerd.sock"
+	cniConfDir = "/etc/cni/net.d"
+	storePath  = "/var/lib/containerd/io.containerd.content.v1.content/mlplat-standin-images.json"
 	// kubeadm counts an image as present only with a non-zero size (cri-client remote_image.go).
 	imageSize   = 1 << 20
 	defaultConf = "version = 3\nroot = \"/var/lib/containerd\"\nstate = \"/run/containerd\"\n\n[grpc]\n  address = \"/run/containerd/containerd.sock\"\n"

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace/noop"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientset "k8s.io/client-go/kubernetes"
@@ -27,23 +28,23 @@ import (
 	"k8s.io/kubernetes/pkg/kubelet/kubeletconfig/configfiles"
 	"k8s.io/kubernetes/pkg/kubelet/util/swap"
 	utilfs "k8s.io/kubernetes/pkg/util/filesystem"
-	"go.opentelemetry.io/otel/trace/noop"
 )
 
 type kubelet struct {
-	flags    *flags
-	version  string
-	config   *kubeletconfig.KubeletConfiguration
-	nodeName types.NodeName
-	nodeIP   net.IP
-	runtime  internalapi.RuntimeService
-	images   internalapi.ImageManagerService
-	client   clientset.Interface
+	flags     *flags
+	version   string
+	config    *kubeletconfig.KubeletConfiguration
+	nodeName  types.NodeName
+	nodeIP    net.IP
+	runtime   internalapi.RuntimeService
+	images    internalapi.ImageManagerService
+	client    clientset.Interface
+	apiServer string // the API server's URL this kubelet uses
 
-	mu       sync.Mutex
-	nodeUID  types.UID // once registered
-	pods     *staticPods
-	logger   klog.Logger
+	mu      sync.Mutex
+	nodeUID types.UID // once registered
+	pods    *staticPods
+	logger  klog.Logger
 }
 
 func newKubelet(ctx context.Context, f *flags, version string) (*kubelet, error) {
@@ -151,6 +152,7 @@ func (k *kubelet) buildClient(ctx context.Context) error {
 			return err
 		}
 		mgr.Start()
+		k.apiServer = transportConfig.Host
 		k.client, err = clientset.NewForConfig(transportConfig)
 		return err
 	}
@@ -164,6 +166,7 @@ func (k *kubelet) buildClient(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("invalid kubeconfig: %w", err)
 	}
+	k.apiServer = cfg.Host
 	k.client, err = clientset.NewForConfig(cfg)
 	return err
 }
@@ -173,6 +176,7 @@ func (k *kubelet) run(ctx context.Context) error {
 	go func() { errs <- k.serveHealthz(ctx) }()
 	k.pods = newStaticPods(k)
 	go k.pods.run(ctx)
+	go newAPIPods(k).run(ctx)
 	go k.syncNode(ctx)
 	go k.runKwok(ctx)
 	select {

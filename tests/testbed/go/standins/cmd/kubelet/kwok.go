@@ -4,13 +4,17 @@ import (
 	"bufio"
 	"context"
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
+
+	"mlplat.test/testbed/standins/internal/images"
 )
 
 //go:embed kwok/kwok.yaml
@@ -73,7 +77,10 @@ func (k *kubelet) kwokOnce(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Join(kwokDir, "home"), 0o700); err != nil {
 		return err
 	}
-	cfg := kwokConfig
+	cfg, err := kwokConfigFor(images.PodImagesPath)
+	if err != nil {
+		return err
+	}
 	cfgPath := filepath.Join(kwokDir, "kwok.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
@@ -89,4 +96,24 @@ func (k *kubelet) kwokOnce(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return cmd.Run()
+}
+
+// kwokConfigFor fills kwok's configuration in: every pod stage also requires that no container's
+// image is one of the testbed's pod images (in any registry), whose pods this kubelet runs.
+func kwokConfigFor(podImagesPath string) (string, error) {
+	list, err := images.LoadPodImages(podImagesPath)
+	if err != nil {
+		return "", err
+	}
+	requirement := ""
+	if len(list) > 0 {
+		alts := make([]string, 0, len(list))
+		for _, p := range list {
+			alts = append(alts, regexp.QuoteMeta(p.Repository))
+		}
+		re, _ := json.Marshal("(^|/)(" + strings.Join(alts, "|") + ")(:|@|$)")
+		query := fmt.Sprintf("[.spec.initContainers[]?.image, .spec.containers[]?.image | select(test(%s))] | length", re)
+		requirement = fmt.Sprintf("- {key: '%s', operator: In, values: [\"0\"]}", strings.ReplaceAll(query, "'", "''"))
+	}
+	return strings.ReplaceAll(kwokConfig, "#@NOT_RUN_BY_KUBELET@", requirement), nil
 }

@@ -15,6 +15,7 @@
 //     apply), status and conditions (Ready only when the CRI reports the network ready), the node
 //     Lease renewed, the healthz endpoint on 127.0.0.1:10248;
 //   - every other pod bound to the node is played by kwok, started by this stand-in for its node.
+//
 // What mirrors which upstream source is listed in docs/testbed.md.
 package main
 
@@ -75,6 +76,9 @@ func parseFlags(args []string) (*flags, error) {
 }
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "__container" { // a container of an API pod (container.go)
+		os.Exit(runContainerHelper(os.Args[2]))
+	}
 	version := standin.Version("kubelet")
 	f, err := parseFlags(os.Args[1:])
 	if err != nil {

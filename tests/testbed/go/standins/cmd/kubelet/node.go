@@ -12,11 +12,11 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	taintutil "k8s.io/kubernetes/pkg/util/taints"
 	"k8s.io/utils/ptr"
 )

@@ -45,11 +45,11 @@ type containerRecord struct {
 }
 
 type containerState struct {
-	rec      *containerRecord
-	nextTry  time.Time
-	backOff  time.Duration
-	waiting  string // reason while not running
-	message  string
+	rec     *containerRecord
+	nextTry time.Time
+	backOff time.Duration
+	waiting string // reason while not running
+	message string
 }
 
 type podState struct {
@@ -72,7 +72,9 @@ func newStaticPods(k *kubelet) *staticPods {
 	return &staticPods{k: k, desired: map[types.UID]*v1.Pod{}, state: map[types.UID]*podState{}}
 }
 
-func podDir(uid types.UID) string { return filepath.Join("/var/lib/kubelet/pods", string(uid), "mlplat-standin") }
+func podDir(uid types.UID) string {
+	return filepath.Join("/var/lib/kubelet/pods", string(uid), "mlplat-standin")
+}
 
 // run reads the static pods through the kubelet's own file source and keeps their processes and
 // mirror pods in line with them.
@@ -244,18 +246,27 @@ func (s *staticPods) sync(ctx context.Context) {
 	}
 }
 
-// program returns the host program that image's container runs: the image is pulled through the
-// CRI first (IfNotPresent), as the kubelet does, then looked up in the testbed's registry.
-func (s *staticPods) program(ctx context.Context, image string) (string, string, error) {
+// pull makes sure image is on the host, pulling it through the CRI when it is not (IfNotPresent), as
+// the kubelet does; it returns the waiting reason of a failure.
+func (k *kubelet) pull(ctx context.Context, image string) (string, error) {
 	spec := &runtimeapi.ImageSpec{Image: image}
-	st, err := s.k.images.ImageStatus(ctx, spec, false)
+	st, err := k.images.ImageStatus(ctx, spec, false)
 	if err != nil {
-		return "", "ErrImagePull", err
+		return "ErrImagePull", err
 	}
 	if st.GetImage() == nil {
-		if _, err := s.k.images.PullImage(ctx, spec, nil, nil); err != nil {
-			return "", "ErrImagePull", err
+		if _, err := k.images.PullImage(ctx, spec, nil, nil); err != nil {
+			return "ErrImagePull", err
 		}
+	}
+	return "", nil
+}
+
+// program returns the host program that image's container runs: the image is pulled first, then
+// looked up in the testbed's registry.
+func (s *staticPods) program(ctx context.Context, image string) (string, string, error) {
+	if reason, err := s.k.pull(ctx, image); err != nil {
+		return "", reason, err
 	}
 	cat, err := images.LoadCatalogue(images.CataloguePath)
 	if err != nil {

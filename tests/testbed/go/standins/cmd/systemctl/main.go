@@ -1,14 +1,16 @@
 // The testbed's stand-in for systemd (test hosts run none): one binary, by the name it is run as,
-//   systemctl     the client: enable/disable (the WantedBy symlinks in /etc/systemd/system/*.wants, as
-//                 systemctl makes them), start/stop/restart, is-active/is-enabled/status (queries write
-//                 nothing), daemon-reload, mask/unmask;
-//   systemd-run   a transient service (--unit NAME, --quiet, --collect, --no-block): started by the
-//                 service manager, so it is no child of the caller, as with systemd;
-//   systemctl __manager   the service manager itself, run by the testbed beside sshd at the host's
-//                 boot: it starts what is enabled, runs each service's ExecStartPre/ExecStart (with
-//                 drop-ins, Environment, EnvironmentFile, $VAR expansion as systemd does), waits for
-//                 READY=1 of Type=notify services, restarts by Restart=/RestartSec=, stops with
-//                 SIGTERM then SIGKILL, and keeps each service's output in /var/log/mlplat-standins/.
+//
+//	systemctl     the client: enable/disable (the WantedBy symlinks in /etc/systemd/system/*.wants, as
+//	              systemctl makes them), start/stop/restart, is-active/is-enabled/status (queries write
+//	              nothing), daemon-reload, mask/unmask;
+//	systemd-run   a transient service (--unit NAME, --quiet, --collect, --no-block): started by the
+//	              service manager, so it is no child of the caller, as with systemd;
+//	systemctl __manager   the service manager itself, run by the testbed beside sshd at the host's
+//	              boot: it starts what is enabled, runs each service's ExecStartPre/ExecStart (with
+//	              drop-ins, Environment, EnvironmentFile, $VAR expansion as systemd does), waits for
+//	              READY=1 of Type=notify services, restarts by Restart=/RestartSec=, stops with
+//	              SIGTERM then SIGKILL, and keeps each service's output in /var/log/mlplat-standins/.
+//
 // Every request that changes something is recorded in /var/log/mlplat-standins/systemctl.log.
 package main
 
@@ -32,10 +34,10 @@ const (
 var unitDirs = []string{"/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system"}
 
 type request struct {
-	Op    string   `json:"op"`
-	Unit  string   `json:"unit,omitempty"`
-	Argv  []string `json:"argv,omitempty"`
-	NoBlock bool   `json:"noBlock,omitempty"`
+	Op      string   `json:"op"`
+	Unit    string   `json:"unit,omitempty"`
+	Argv    []string `json:"argv,omitempty"`
+	NoBlock bool     `json:"noBlock,omitempty"`
 }
 
 type reply struct {

@@ -14,18 +14,18 @@ import (
 // unit is what the stand-in reads of a service unit and its drop-ins (systemd.unit(5),
 // systemd.service(5), systemd.exec(5)).
 type unit struct {
-	name        string
-	path        string
-	dropIns     []string
-	description string
-	serviceType string
+	name         string
+	path         string
+	dropIns      []string
+	description  string
+	serviceType  string
 	execStartPre []string
-	execStart   []string
-	environment []string // KEY=VALUE, in order
-	envFiles    []string // "-" prefix: optional
-	restart     string
-	restartSec  time.Duration
-	wantedBy    []string
+	execStart    []string
+	environment  []string // KEY=VALUE, in order
+	envFiles     []string // "-" prefix: optional
+	restart      string
+	restartSec   time.Duration
+	wantedBy     []string
 }
 
 // loadUnit reads the unit file and its drop-ins (<dir>/<unit>.d/*.conf of every unit directory,

@@ -18,7 +18,6 @@ import (
 	"sync"
 )
 
-
 // CataloguePath is where the testbed writes each host's catalogue.
 const CataloguePath = "/etc/mlplat-testbed/images"
 
@@ -34,7 +33,6 @@ type Store struct {
 	path string
 	mu   sync.Mutex
 }
-
 
 // LoadCatalogue reads the catalogue at path; an error names the file and line.
 func LoadCatalogue(path string) (map[string]Image, error) {
@@ -176,4 +174,69 @@ func (s *Store) update(change func(map[string]bool)) error {
 	}
 	change(set)
 	return s.save(set)
+}
+
+// PodImagesPath lists the images whose containers the kubelet stand-in runs itself, in an API pod,
+// instead of leaving the pod to kwok: "REPOSITORY ENTRYPOINT LAYER" per line. REPOSITORY is the image's
+// path without registry and tag (calico/node), so that a mirror's copy (registry.example:5000/calico/node)
+// is the same image; ENTRYPOINT is the image's entrypoint, a path inside the container; LAYER the
+// directory of the testbed's files of that image (its stand-in programs at their paths), "-" for none
+// (an image of only a shell and its tools, which the host's system provides).
+const PodImagesPath = "/etc/mlplat-testbed/pod-images"
+
+// PodImage is one entry of PodImagesPath.
+type PodImage struct {
+	Repository string
+	Entrypoint string
+	Layer      string
+}
+
+// LoadPodImages reads the list at path; a missing file is an empty list.
+func LoadPodImages(path string) ([]PodImage, error) {
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []PodImage
+	for i, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
+			continue
+		}
+		if len(fields) != 3 {
+			return nil, fmt.Errorf("%s:%d: want \"REPOSITORY ENTRYPOINT LAYER\", got %q", path, i+1, line)
+		}
+		img := PodImage{Repository: fields[0], Entrypoint: fields[1], Layer: fields[2]}
+		if img.Layer == "-" {
+			img.Layer = ""
+		}
+		out = append(out, img)
+	}
+	return out, nil
+}
+
+// Repository returns ref's path without its tag or digest (docker.io/calico/node:v3 -> docker.io/calico/node).
+func Repository(ref string) string {
+	name := Normalize(ref)
+	if at := strings.Index(name, "@"); at >= 0 {
+		return name[:at]
+	}
+	if colon := strings.LastIndex(name, ":"); colon > strings.LastIndex(name, "/") {
+		return name[:colon]
+	}
+	return name
+}
+
+// FindPodImage returns the entry whose repository ref is (in any registry), and whether there is one.
+func FindPodImage(list []PodImage, ref string) (PodImage, bool) {
+	repo := Repository(ref)
+	for _, p := range list {
+		if repo == p.Repository || strings.HasSuffix(repo, "/"+p.Repository) {
+			return p, true
+		}
+	}
+	return PodImage{}, false
 }
