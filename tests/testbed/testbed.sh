@@ -218,9 +218,6 @@ EOF
   [[ -s $TB_DIR/images ]] || write_catalogue > "$TB_DIR/images"
   cp "$TB_DIR/images" "$etc/mlplat-testbed/images"
   echo "kwok $HOST_PROGRAMS/upstream/kwok" > "$etc/mlplat-testbed/programs"
-  # The pod images whose containers the kubelet stand-in runs itself (go/standins/pod-images).
-  awk -v dir="$HOST_PROGRAMS/standins/" '{ print $1, $2, ($3 == "-" ? "-" : dir $3) }' \
-    "$TB_PROGRAMS/standins/images/index" > "$etc/mlplat-testbed/pod-images"
   # The machine's own enabled services are not the host's (its sshd is the testbed's): the service
   # manager does not start them at boot.
   (cd /etc/systemd/system 2>/dev/null && ls -1 ./*.wants/ 2>/dev/null | grep -v -e '^\./' -e '^$' | sort -u) > "$etc/mlplat-testbed/machine-units" || true
@@ -275,6 +272,9 @@ for k in upstream standins; do
   mkdir -p "$HOST_PROGRAMS/\$k"
   mount --bind -o ro "\$(readlink -f "$TB_PROGRAMS/\$k")" "$HOST_PROGRAMS/\$k"
 done
+# The pod images whose containers the kubelet stand-in runs itself (go/standins/pod-images), as built.
+awk -v dir="$HOST_PROGRAMS/standins/" '{ print \$1, \$2, (\$3 == "-" ? "-" : dir \$3) }' \
+  "$HOST_PROGRAMS/standins/images/index" > /etc/mlplat-testbed/pod-images
 mount -t overlay mlplat-sysclass -o "lowerdir=$dir/sysclass:/sys/class" /sys/class
 mount --bind "$dir/roothome" /root
 mount --bind "$dir/home" /home

@@ -336,6 +336,15 @@ func (a *apiPods) start(ctx context.Context, ps *apiPod, c *v1.Container, restar
 	if err != nil {
 		return nil, "CreateContainerConfigError", err
 	}
+	// $(VAR) in the command and args is the container's variable (pkg/kubelet/container: ExpandContainerCommandAndArgs).
+	vars := map[string]string{}
+	for _, e := range env {
+		k, v, _ := strings.Cut(e, "=")
+		vars[k] = v
+	}
+	for i := range argv {
+		argv[i] = expand(argv[i], vars)
+	}
 	var mounts []mountSpec
 	for _, m := range c.VolumeMounts {
 		src, ok := ps.volumes[m.Name]

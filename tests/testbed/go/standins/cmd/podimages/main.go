@@ -10,6 +10,8 @@
 //	flanneld             flannel's /opt/bin/flanneld (the node's subnet from its podCIDR)
 //	flannel              flannel-cni-plugin's /flannel (the CNI plugin file its init container copies)
 //	provisioner-localpv  openebs/provisioner-localpv (volumes of the openebs.io/local provisioner)
+//	kube-proxy           kube-proxy (node ports to ready endpoints)
+//	pilot-agent          istio/proxyv2 as the ingress gateway (TLS by SNI, routes of VirtualServices)
 //
 // What each follows upstream is listed in docs/testbed.md.
 package main
@@ -44,8 +46,12 @@ func main() {
 		err = runFlanneld(ctx, os.Args[1:])
 	case "provisioner-localpv":
 		err = runProvisioner(ctx)
+	case "kube-proxy":
+		err = runKubeProxy(ctx, os.Args[1:])
+	case "pilot-agent":
+		err = runGateway(ctx)
 	default:
-		err = fmt.Errorf("podimages: no program %q (operator, install, calico-node, flanneld, flannel, provisioner-localpv)", name)
+		err = fmt.Errorf("podimages: no program %q (operator, install, calico-node, flanneld, flannel, provisioner-localpv, kube-proxy, pilot-agent)", name)
 	}
 	if err != nil && ctx.Err() == nil {
 		logf("%s: %v", name, err)
