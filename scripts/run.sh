@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: mlplat install. With a cluster file (-c FILE or $MLPLAT_CONFIG): install onto its
 # hosts (give the bundle of its row with --bundle FILE; docs/install.md). Without one: bring up a local
-# testbed of 3 real sshd hosts, make a bundle of the default matrix row from testbed stand-ins served
+# testbed of 3 real sshd hosts running the real Kubernetes control plane (built from the upstream Go
+# modules on the first run, cached after), make a bundle of the default row of the test matrix served
 # by a local HTTP server (downloaded and verified for real), install onto the testbed, print the
 # summary, and take the testbed down again (--keep leaves it up; tests/testbed/testbed.sh down removes
 # it). Installs what is missing and builds first. The exit code is install's: 1 while phases of it are
@@ -40,26 +41,27 @@ cleanup() {
 trap cleanup EXIT
 "$top/tests/testbed/build-programs.sh" "$top/build/testbed-programs"
 "$testbed" up 3
-# The install layer still runs on the shell stand-ins (kubeadm with its API server stand-in) until it
-# moves onto the real control plane (docs/testbed.md).
-for ((h = 1; h <= 3; h++)); do "$testbed" legacy "node-$h" on >/dev/null; done
 eval "$("$testbed" env)"
-"$mlplat" facts -c "$TB_CONFIG"
+# The real control plane: the upstream kubeadm, API server, etcd, controller-manager, scheduler and
+# kubectl the testbed built, at the version of the test matrix's row (docs/testbed.md).
+data=$top/build/testbed-programs/data
+mlplat() { "$top/build/installer/mlplat" --data-dir "$data" "$@"; }
+mlplat facts -c "$TB_CONFIG"
 
-echo "== a bundle of the default matrix row, from testbed stand-ins on a local mirror"
-"$mlplat" matrix --row "$("$mlplat" matrix --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["defaultRow"])')" \
+echo "== a bundle of the default matrix row: the real kubeadm and kubectl, the testbed's stand-ins, on a local mirror"
+mlplat matrix --row "$(mlplat matrix --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["defaultRow"])')" \
   --output json > "$work/row.json"
-python3 "$top/tests/testbed/standin-mirror.py" --matrix-json "$work/row.json" --out "$work/www" --legacy >/dev/null
+python3 "$top/tests/testbed/standin-mirror.py" --matrix-json "$work/row.json" --out "$work/www" >/dev/null
 python3 "$top/tests/support/httpd.py" --root "$work/www" --log "$work/httpd.log" --max-seconds 600 > "$work/port" &
 server=$!
 for _ in $(seq 50); do [[ -s $work/port ]] && break; sleep 0.1; done
-"$mlplat" bundle create --base-url "http://127.0.0.1:$(cat "$work/port")" --accept-unpinned all -o "$work/bundle.tar.gz"
+mlplat bundle create --base-url "http://127.0.0.1:$(cat "$work/port")" --accept-unpinned all -o "$work/bundle.tar.gz"
 
 echo "== mlplat install onto the testbed"
 rc=0
-"$mlplat" install -c "$TB_CONFIG" --bundle "$work/bundle.tar.gz" --state-dir "$work/state" "${args[@]}" || rc=$?
+mlplat install -c "$TB_CONFIG" --bundle "$work/bundle.tar.gz" --state-dir "$work/state" "${args[@]}" || rc=$?
 if [[ $rc -eq 0 ]]; then
   echo "== the ingress certificate, and the one the gateway serves over HTTPS"
-  "$mlplat" certs show --live -c "$TB_CONFIG" --state-dir "$work/state" || rc=$?
+  mlplat certs show --live -c "$TB_CONFIG" --state-dir "$work/state" || rc=$?
 fi
 exit $rc

@@ -659,7 +659,7 @@ TEST_CASE("the phases after prepare need a bundle of the selected row, checked b
   CHECK(contains(tampered.err, "kubelet: files/kubelet/kubelet has sha256"));
 }
 
-TEST_CASE("a single host alone is a schedulable cluster, with Flannel and the cluster file's pod CIDR", "[install]")
+TEST_CASE("a single host alone is a schedulable cluster, with Flannel and the cluster file's pod CIDR", "[install][real]")
 {
   const std::string dir = testbed::temp_dir("install-single");
   // A certificate of the site's own CA (openssl, at test time), and two it must refuse: the wrong key,
@@ -684,24 +684,24 @@ TEST_CASE("a single host alone is a schedulable cluster, with Flannel and the cl
                         "  ingress:\n    domain: kfp.single.example\n    tls:\n      mode: " + mode + "\n      certFile: " + dir + "/" + cert +
                         "\n      keyFile: " + dir + "/" + key + "\n      caFile: " + dir + "/ca.crt\n");
   };
-  reset_host(86);
-  const auto bundle = standin_bundle(dir);
+  fresh_host(86);
+  const auto bundle = real_bundle(dir);
   // Refused before any host is touched, naming the property (and acme, not built, as clearly).
   for (const auto& [cert, key, property] : std::vector<std::tuple<std::string, std::string, std::string>>{
          {"kfp.single.example.crt", "other.example.key", "key mismatch"}, {"other.example.crt", "other.example.key", "SAN mismatch"}}) {
-    const auto refused = mlplat_run({"install", "-c", with_tls(cert, key), "--state-dir", dir + "/state", "--bundle", bundle});
+    const auto refused = mlplat_run({"--data-dir", k_real_data, "install", "-c", with_tls(cert, key), "--state-dir", dir + "/state", "--bundle", bundle});
     INFO(refused.out << refused.err);
     CHECK(refused.exit_code == 2);
     CHECK(contains(refused.err, "the provided ingress certificate " + dir + "/" + cert + " is refused: " + property));
     CHECK(contains(refused.err, "mlplat.yaml:"));
   }
-  const auto acme = mlplat_run({"install", "-c", with_tls("x", "y", "acme"), "--state-dir", dir + "/state", "--bundle", bundle});
+  const auto acme = mlplat_run({"--data-dir", k_real_data, "install", "-c", with_tls("x", "y", "acme"), "--state-dir", dir + "/state", "--bundle", bundle});
   CHECK(acme.exit_code == 2);
   CHECK(contains(acme.err, "spec.ingress.tls.mode 'acme' (cert-manager with an issuer you name) is accepted but not built"));
   CHECK_FALSE(on_host(86, "test -e /etc/sysctl.d/90-mlplat.conf || test -e /var/lib/mlplat").ok());
 
   const auto file = with_tls("kfp.single.example.crt", "kfp.single.example.key");
-  const auto r = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state", "--bundle", bundle});
+  const auto r = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", dir + "/state", "--bundle", bundle}, 900s);
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
   // The provided certificate is what the gateway serves, verified against the site's CA; the
@@ -731,9 +731,14 @@ TEST_CASE("a single host alone is a schedulable cluster, with Flannel and the cl
   const std::string conf = kubectl_on(86, "-n kube-flannel get configmap kube-flannel-cfg -o jsonpath='{.data.net-conf\\.json}'");
   CHECK(contains(conf, "\"Network\": \"10.32.0.0/16\""));
   CHECK(contains(conf, "\"Type\": \"vxlan\""));
-  CHECK(contains(kubectl_on(86, "-n kube-flannel get daemonset -o name"), "daemonset/kube-flannel-ds"));
+  CHECK(contains(kubectl_on(86, "-n kube-flannel get daemonset -o name"), "daemonset.apps/kube-flannel-ds"));
   CHECK(kubectl_on(86, "get installation -A -o name") == "");  // no Calico
-  CHECK(kubectl_on(86, "-n mlplat-probe logs storage-probe") == "mlplat-storage-probe\n65534\n");
+  // Flannel's DaemonSet ran its init containers on the host: the plugin and the network configuration;
+  // flanneld wrote the node's subnet, from the podCIDR the controller-manager gave it out of 10.32.0.0/16.
+  CHECK(on_host(86, "test -f /opt/cni/bin/flannel && grep -q '\"type\": \"flannel\"' /etc/cni/net.d/10-flannel.conflist").ok());
+  CHECK(contains(on_host(86, "cat /run/flannel/subnet.env").out, "FLANNEL_NETWORK=10.32.0.0/16\nFLANNEL_SUBNET=10.32.0.1/24\n"));
+  // The probe wrote its volume as uid 65534 on the one host.
+  CHECK(contains(on_host(86, "stat -c '%U %n' /var/openebs/local/pvc-*/probe").out, "nobody /var/openebs/local/pvc-"));
   // containerd's per-registry mirror configuration from spec.registry.mirrors.
   const auto hosts_toml = on_host(86, "cat /etc/containerd/certs.d/docker.io/hosts.toml; grep config_path /etc/containerd/config.toml");
   CHECK(contains(hosts_toml.out, "server = \"https://registry-1.docker.io\""));
