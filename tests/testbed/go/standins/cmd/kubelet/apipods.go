@@ -371,11 +371,7 @@ func (a *apiPods) start(ctx context.Context, ps *apiPod, c *v1.Container, restar
 	if err := os.WriteFile(specPath, data, 0o600); err != nil {
 		return nil, "CreateContainerError", err
 	}
-	logDir := filepath.Join("/var/log/pods", fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID), c.Name)
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return nil, "CreateContainerError", err
-	}
-	logFile, err := os.OpenFile(filepath.Join(logDir, strconv.Itoa(restarts)+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	logFile, err := containerLog(pod, c.Name, restarts)
 	if err != nil {
 		return nil, "CreateContainerError", err
 	}
@@ -536,35 +532,43 @@ func (a *apiPods) valueFrom(ctx context.Context, pod *v1.Pod, src *v1.EnvVarSour
 	case src.FieldRef != nil:
 		return a.fieldValue(pod, src.FieldRef.FieldPath)
 	case src.ConfigMapKeyRef != nil:
-		cm, err := a.k.client.CoreV1().ConfigMaps(pod.Namespace).Get(ctx, src.ConfigMapKeyRef.Name, metav1.GetOptions{})
-		if err != nil {
-			if ptr.Deref(src.ConfigMapKeyRef.Optional, false) {
-				return "", nil
-			}
-			return "", fmt.Errorf("configmap %q: %w", src.ConfigMapKeyRef.Name, err)
+		ref := src.ConfigMapKeyRef
+		cm, err := a.k.client.CoreV1().ConfigMaps(pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		var data map[string]string
+		if err == nil {
+			data = cm.Data
 		}
-		v, ok := cm.Data[src.ConfigMapKeyRef.Key]
-		if !ok && !ptr.Deref(src.ConfigMapKeyRef.Optional, false) {
-			return "", fmt.Errorf("couldn't find key %s in ConfigMap %s/%s", src.ConfigMapKeyRef.Key, pod.Namespace, src.ConfigMapKeyRef.Name)
-		}
-		return v, nil
+		return keyOf("ConfigMap", pod.Namespace, ref.Name, ref.Key, ptr.Deref(ref.Optional, false), data, err)
 	case src.SecretKeyRef != nil:
-		s, err := a.k.client.CoreV1().Secrets(pod.Namespace).Get(ctx, src.SecretKeyRef.Name, metav1.GetOptions{})
-		if err != nil {
-			if ptr.Deref(src.SecretKeyRef.Optional, false) {
-				return "", nil
+		ref := src.SecretKeyRef
+		s, err := a.k.client.CoreV1().Secrets(pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		data := map[string]string{}
+		if err == nil {
+			for k, v := range s.Data {
+				data[k] = string(v)
 			}
-			return "", fmt.Errorf("secret %q: %w", src.SecretKeyRef.Name, err)
 		}
-		v, ok := s.Data[src.SecretKeyRef.Key]
-		if !ok && !ptr.Deref(src.SecretKeyRef.Optional, false) {
-			return "", fmt.Errorf("couldn't find key %s in Secret %s/%s", src.SecretKeyRef.Key, pod.Namespace, src.SecretKeyRef.Name)
-		}
-		return string(v), nil
+		return keyOf("Secret", pod.Namespace, ref.Name, ref.Key, ptr.Deref(ref.Optional, false), data, err)
 	case src.ResourceFieldRef != nil:
 		return "", nil
 	}
 	return "", fmt.Errorf("an env source the testbed's kubelet does not know")
+}
+
+// keyOf is one key of a ConfigMap's or Secret's data for an env variable, as the kubelet words a
+// missing one; an optional reference yields "" instead.
+func keyOf(kind, namespace, name, key string, optional bool, data map[string]string, getErr error) (string, error) {
+	if getErr != nil {
+		if optional {
+			return "", nil
+		}
+		return "", fmt.Errorf("%s %q: %w", strings.ToLower(kind), name, getErr)
+	}
+	v, ok := data[key]
+	if !ok && !optional {
+		return "", fmt.Errorf("couldn't find key %s in %s %s/%s", key, kind, namespace, name)
+	}
+	return v, nil
 }
 
 // fieldValue is a downward API field (pkg/fieldpath and the kubelet's podFieldSelectorRuntimeValue).
@@ -628,44 +632,21 @@ func (a *apiPods) volume(ctx context.Context, ps *apiPod, vol v1.Volume) (string
 		dir := volumeDir(pod, "kubernetes.io~empty-dir", vol.Name)
 		return dir, os.MkdirAll(dir, 0o777)
 	case vol.ConfigMap != nil:
-		cm, err := core.ConfigMaps(pod.Namespace).Get(ctx, vol.ConfigMap.Name, metav1.GetOptions{})
-		if err != nil {
-			if ptr.Deref(vol.ConfigMap.Optional, false) {
-				cm = &v1.ConfigMap{}
-			} else {
-				return "", fmt.Errorf("configmap %q not found", vol.ConfigMap.Name)
-			}
-		}
-		files, err := keyFiles(cm.Data, nil, vol.ConfigMap.Items)
+		files, err := a.configMapFiles(ctx, pod.Namespace, vol.ConfigMap.Name, ptr.Deref(vol.ConfigMap.Optional, false), vol.ConfigMap.Items)
 		if err != nil {
 			return "", err
 		}
 		return writeVolume(volumeDir(pod, "kubernetes.io~configmap", vol.Name), files, mode(vol.ConfigMap.DefaultMode))
 	case vol.Secret != nil:
-		s, err := core.Secrets(pod.Namespace).Get(ctx, vol.Secret.SecretName, metav1.GetOptions{})
-		if err != nil {
-			if ptr.Deref(vol.Secret.Optional, false) {
-				s = &v1.Secret{}
-			} else {
-				return "", fmt.Errorf("secret %q not found", vol.Secret.SecretName)
-			}
-		}
-		files, err := keyFiles(nil, s.Data, vol.Secret.Items)
+		files, err := a.secretFiles(ctx, pod.Namespace, vol.Secret.SecretName, ptr.Deref(vol.Secret.Optional, false), vol.Secret.Items)
 		if err != nil {
 			return "", err
 		}
 		return writeVolume(volumeDir(pod, "kubernetes.io~secret", vol.Name), files, mode(vol.Secret.DefaultMode))
 	case vol.DownwardAPI != nil:
-		files := map[string][]byte{}
-		for _, item := range vol.DownwardAPI.Items {
-			if item.FieldRef == nil {
-				continue
-			}
-			v, err := a.fieldValue(pod, item.FieldRef.FieldPath)
-			if err != nil {
-				return "", err
-			}
-			files[item.Path] = []byte(v)
+		files, err := a.downwardFiles(pod, vol.DownwardAPI.Items)
+		if err != nil {
+			return "", err
 		}
 		return writeVolume(volumeDir(pod, "kubernetes.io~downward-api", vol.Name), files, mode(vol.DownwardAPI.DefaultMode))
 	case vol.Projected != nil:
@@ -691,6 +672,46 @@ func (a *apiPods) volume(ctx context.Context, ps *apiPod, vol v1.Volume) (string
 		return "", fmt.Errorf("persistentvolume %s is neither local nor hostPath: no test host can mount it", pv.Name)
 	}
 	return "", fmt.Errorf("a volume type the testbed's kubelet does not mount")
+}
+
+// configMapFiles are a ConfigMap's keys (or the listed items) as files; a missing optional one has none.
+func (a *apiPods) configMapFiles(ctx context.Context, ns, name string, optional bool, items []v1.KeyToPath) (map[string][]byte, error) {
+	cm, err := a.k.client.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		if optional {
+			return map[string][]byte{}, nil
+		}
+		return nil, fmt.Errorf("configmap %q not found", name)
+	}
+	return keyFiles(cm.Data, cm.BinaryData, items)
+}
+
+// secretFiles are a Secret's keys (or the listed items) as files; a missing optional one has none.
+func (a *apiPods) secretFiles(ctx context.Context, ns, name string, optional bool, items []v1.KeyToPath) (map[string][]byte, error) {
+	sec, err := a.k.client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		if optional {
+			return map[string][]byte{}, nil
+		}
+		return nil, fmt.Errorf("secret %q not found", name)
+	}
+	return keyFiles(nil, sec.Data, items)
+}
+
+// downwardFiles are the downward API items of fields as files.
+func (a *apiPods) downwardFiles(pod *v1.Pod, items []v1.DownwardAPIVolumeFile) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	for _, item := range items {
+		if item.FieldRef == nil {
+			continue
+		}
+		v, err := a.fieldValue(pod, item.FieldRef.FieldPath)
+		if err != nil {
+			return nil, err
+		}
+		files[item.Path] = []byte(v)
+	}
+	return files, nil
 }
 
 func existingDir(path string) error {
@@ -815,14 +836,7 @@ func (a *apiPods) projected(ctx context.Context, ps *apiPod, vol v1.Volume) (str
 			// The kubelet refreshes a token at 80 % of its life (pkg/kubelet/token/token_manager.go).
 			ps.tokenDue = time.Now().Add(time.Duration(float64(exp)*0.8) * time.Second)
 		case src.ConfigMap != nil:
-			cm, err := core.ConfigMaps(pod.Namespace).Get(ctx, src.ConfigMap.Name, metav1.GetOptions{})
-			if err != nil {
-				if ptr.Deref(src.ConfigMap.Optional, false) {
-					continue
-				}
-				return "", fmt.Errorf("configmap %q not found", src.ConfigMap.Name)
-			}
-			f, err := keyFiles(cm.Data, cm.BinaryData, src.ConfigMap.Items)
+			f, err := a.configMapFiles(ctx, pod.Namespace, src.ConfigMap.Name, ptr.Deref(src.ConfigMap.Optional, false), src.ConfigMap.Items)
 			if err != nil {
 				return "", err
 			}
@@ -830,14 +844,7 @@ func (a *apiPods) projected(ctx context.Context, ps *apiPod, vol v1.Volume) (str
 				files[k] = v
 			}
 		case src.Secret != nil:
-			s, err := core.Secrets(pod.Namespace).Get(ctx, src.Secret.Name, metav1.GetOptions{})
-			if err != nil {
-				if ptr.Deref(src.Secret.Optional, false) {
-					continue
-				}
-				return "", fmt.Errorf("secret %q not found", src.Secret.Name)
-			}
-			f, err := keyFiles(nil, s.Data, src.Secret.Items)
+			f, err := a.secretFiles(ctx, pod.Namespace, src.Secret.Name, ptr.Deref(src.Secret.Optional, false), src.Secret.Items)
 			if err != nil {
 				return "", err
 			}
@@ -845,15 +852,12 @@ func (a *apiPods) projected(ctx context.Context, ps *apiPod, vol v1.Volume) (str
 				files[k] = v
 			}
 		case src.DownwardAPI != nil:
-			for _, item := range src.DownwardAPI.Items {
-				if item.FieldRef == nil {
-					continue
-				}
-				v, err := a.fieldValue(pod, item.FieldRef.FieldPath)
-				if err != nil {
-					return "", err
-				}
-				files[item.Path] = []byte(v)
+			f, err := a.downwardFiles(pod, src.DownwardAPI.Items)
+			if err != nil {
+				return "", err
+			}
+			for k, v := range f {
+				files[k] = v
 			}
 		}
 	}
@@ -978,13 +982,9 @@ func (a *apiPods) run(ctx context.Context) {
 		if !registered {
 			continue
 		}
-		list, err := a.k.client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + string(a.k.nodeName)})
+		bound, err := a.k.boundPods(ctx)
 		if err != nil {
 			continue
-		}
-		bound := map[string]*v1.Pod{}
-		for i := range list.Items {
-			bound[list.Items[i].Namespace+"/"+list.Items[i].Name] = &list.Items[i]
 		}
 		a.sync(ctx, bound)
 	}

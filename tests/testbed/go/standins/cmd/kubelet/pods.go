@@ -191,7 +191,7 @@ func (s *staticPods) sync(ctx context.Context) {
 	var bound map[string]*v1.Pod
 	if registered {
 		var err error
-		if bound, err = s.boundPods(ctx); err != nil {
+		if bound, err = s.k.boundPods(ctx); err != nil {
 			s.k.logf("listing the pods bound to this node: %v", err)
 			registered = false
 		}
@@ -303,11 +303,7 @@ func (s *staticPods) start(ctx context.Context, pod *v1.Pod, c *v1.Container, re
 			}
 		}
 	}
-	logDir := filepath.Join("/var/log/pods", fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID), c.Name)
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return nil, "CreateContainerError", err
-	}
-	logFile, err := os.OpenFile(filepath.Join(logDir, strconv.Itoa(restarts)+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	logFile, err := containerLog(pod, c.Name, restarts)
 	if err != nil {
 		return nil, "CreateContainerError", err
 	}
@@ -337,6 +333,16 @@ func (s *staticPods) start(ctx context.Context, pod *v1.Pod, c *v1.Container, re
 	}
 	s.k.logf("static pod %s/%s: started container %s (pid %d): %s", pod.Namespace, pod.Name, c.Name, rec.PID, strings.Join(argv, " "))
 	return rec, "", nil
+}
+
+// containerLog opens the log of one run of a container where the kubelet keeps it:
+// /var/log/pods/<namespace>_<name>_<uid>/<container>/<restart count>.log.
+func containerLog(pod *v1.Pod, container string, restarts int) (*os.File, error) {
+	dir := filepath.Join("/var/log/pods", fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID), container)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(filepath.Join(dir, strconv.Itoa(restarts)+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 }
 
 // stopContainer ends a container's process group: SIGTERM, then SIGKILL after the grace period.
@@ -426,8 +432,8 @@ func (s *staticPods) status(ps *podState) v1.PodStatus {
 // manifest's (as the kubelet does), and keeps its status.
 // The node's pods as the kubelet's pod informer sees them: a node may list the pods bound to it (the
 // Node authorizer refuses a get of a pod that is not, and of one that does not exist).
-func (s *staticPods) boundPods(ctx context.Context) (map[string]*v1.Pod, error) {
-	list, err := s.k.client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + string(s.k.nodeName)})
+func (k *kubelet) boundPods(ctx context.Context) (map[string]*v1.Pod, error) {
+	list, err := k.client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + string(k.nodeName)})
 	if err != nil {
 		return nil, err
 	}
