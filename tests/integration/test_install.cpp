@@ -186,20 +186,21 @@ std::string kubectl_on(int first, const std::string& args)
 }
 
 // Waits (at most 120 s) until the API server on `first` answers again after a restart of the hosts and
-// lists `count` nodes Ready.
-void wait_for_nodes(int first, int count)
+// lists `count` nodes in `status` (any status when empty).
+void wait_for_nodes(int first, int count, const std::string& status = "Ready")
 {
+  const std::string filter = status.empty() ? "" : " | awk '$2 == \"" + status + "\"'";
   std::string last;
   for (int i = 0; i < 60; ++i) {
     const auto r = run_process({MLPLAT_TESTBED_SCRIPT, "exec", "node-" + std::to_string(first), "sh", "-c",
-                                "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes --no-headers 2>/dev/null | awk '$2 == \"Ready\"' | wc -l"}, 30s);
+                                "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes --no-headers 2>/dev/null" + filter + " | wc -l"}, 30s);
     if (r && r->ok() && std::string(text::trim(r->out)) == std::to_string(count)) {
       return;
     }
     last = r ? r->out + r->err : "";
     std::this_thread::sleep_for(2s);
   }
-  FAIL("the API server on node-" << first << " did not list " << count << " Ready nodes within 120 s: " << last);
+  FAIL("the API server on node-" << first << " did not list " << count << " nodes " << (status.empty() ? "" : status + " ") << "within 120 s: " << last);
 }
 
 } // namespace
@@ -1144,24 +1145,13 @@ TEST_CASE("install's cluster layer on the real control plane: kubeadm init and a
 
   // The rerun, audited on both hosts: 0 steps applied, 0 mutating commands or system calls. Turning the
   // audit on restarts the hosts (a reboot): the rerun starts once the API server answers again.
-  const auto api_back = [] {
-    for (int i = 0; i < 60; ++i) {
-      const auto r = run_process({MLPLAT_TESTBED_SCRIPT, "exec", "node-101", "sh", "-c",
-                                  "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes --no-headers 2>/dev/null"}, 30s);
-      if (r && r->ok() && contains(r->out, "node-102")) {
-        return r->out;
-      }
-      std::this_thread::sleep_for(2s);
-    }
-    return std::string("the API server on node-101 did not answer within 120 s of the host's restart");
-  };
-  const auto second = audited_run(nodes, [&] { return mlplat_run(install, 600s); }, [&] { REQUIRE(contains(api_back(), "node-102")); });
+  const auto second = audited_run(nodes, [&] { return mlplat_run(install, 600s); }, [&] { wait_for_nodes(101, 2, ""); });
   INFO(second.out << second.err);
   CHECK(second.exit_code == 0);
   CHECK(contains(second.out, "cluster install-test: 0 steps applied"));
   // The control plane comes back after each restart of the host (a reboot): the kubelet, started by the
   // service manager at boot, runs the static pods again, and the worker's kubelet reports again.
-  CHECK(contains(api_back(), "node-102"));
+  wait_for_nodes(101, 2, "");
 }
 
 TEST_CASE("HA on the real control plane: three control planes join one at a time with the uploaded certificates, a stacked etcd of three members",

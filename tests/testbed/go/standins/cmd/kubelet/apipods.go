@@ -74,33 +74,31 @@ type apiPod struct {
 }
 
 type apiPods struct {
-	k     *kubelet
-	mu    sync.Mutex
-	state map[types.UID]*apiPod
+	k      *kubelet
+	mu     sync.Mutex
+	state  map[types.UID]*apiPod
+	images []images.PodImage // the testbed's pod images, written at the host's boot (read once)
 }
 
-func newAPIPods(k *kubelet) *apiPods { return &apiPods{k: k, state: map[types.UID]*apiPod{}} }
+func newAPIPods(k *kubelet) *apiPods {
+	list, err := images.LoadPodImages(images.PodImagesPath)
+	if err != nil {
+		k.logf("the testbed's pod images: %v (every pod is left to kwok)", err)
+	}
+	return &apiPods{k: k, state: map[types.UID]*apiPod{}, images: list}
+}
 
 func apiDir(uid types.UID) string {
 	return filepath.Join("/var/lib/kubelet/pods", string(uid), apiRecordDir)
 }
 
-// podImage returns the testbed's pod image of ref, and whether it is one.
-func podImage(ref string) (images.PodImage, bool) {
-	list, err := images.LoadPodImages(images.PodImagesPath)
-	if err != nil {
-		return images.PodImage{}, false
-	}
-	return images.FindPodImage(list, ref)
-}
-
 // runsHere reports whether this kubelet runs pod itself (see the package comment).
-func runsHere(pod *v1.Pod) bool {
+func (a *apiPods) runsHere(pod *v1.Pod) bool {
 	if _, mirror := pod.Annotations[kubetypes.ConfigMirrorAnnotationKey]; mirror {
 		return false
 	}
 	for _, c := range append(append([]v1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
-		if _, ok := podImage(c.Image); ok {
+		if _, ok := images.FindPodImage(a.images, c.Image); ok {
 			return true
 		}
 	}
@@ -149,7 +147,7 @@ func (a *apiPods) sync(ctx context.Context, bound map[string]*v1.Pod) {
 	defer a.mu.Unlock()
 	seen := map[types.UID]bool{}
 	for _, pod := range bound {
-		if !runsHere(pod) {
+		if !a.runsHere(pod) {
 			continue
 		}
 		seen[pod.UID] = true
@@ -319,7 +317,7 @@ func (a *apiPods) start(ctx context.Context, ps *apiPod, c *v1.Container, restar
 	if reason, err := a.k.pull(ctx, c.Image); err != nil {
 		return nil, reason, err
 	}
-	img, ok := podImage(c.Image)
+	img, ok := images.FindPodImage(a.images, c.Image)
 	if !ok {
 		return nil, "CreateContainerError", fmt.Errorf("image %s: the testbed can run no container of it on a host (only its pod images: %s)",
 			c.Image, images.PodImagesPath)
