@@ -116,10 +116,11 @@ Step wait_step(transport::Fleet& fleet, std::string name, std::string what, std:
   const std::string wait = fmt::format(
     "end=$(( $(date +%s) + {secs} ))\n"
     "until {cond}; do\n"
-    "  if [ \"$(date +%s)\" -ge \"$end\" ]; then echo 'waited {secs} s for {what}' >&2; exit 1; fi\n"
+    "  if [ \"$(date +%s)\" -ge \"$end\" ]; then echo {said} >&2; exit 1; fi\n"
     "  sleep 2\n"
     "done\n",
-    fmt::arg("secs", deadline.count()), fmt::arg("cond", condition), fmt::arg("what", what));
+    fmt::arg("secs", deadline.count()), fmt::arg("cond", condition),
+    fmt::arg("said", text::shell_quote(fmt::format("waited {} s for {}", deadline.count(), what))));
   ScriptOptions options;
   options.apply_deadline = deadline + std::chrono::seconds(30);
   Step s = script_step(fleet, std::move(name), sha256_hex(condition), "check: " + what, check,

@@ -7,6 +7,7 @@
 
 #include "integration/audit.hpp"
 #include "integration/testbed.hpp"
+#include "assets/assets.hpp"
 #include "bundle/bundle.hpp"
 #include "compat/matrix.hpp"
 #include "config/load.hpp"
@@ -149,6 +150,14 @@ const std::string k_real_data = MLPLAT_BINARY_DIR "/testbed-programs/data";
 // etcdctl, which mlplat does not install: the testbed's build of the row's etcd, as a host sees it
 // (testbed.sh binds the testbed's programs in at a host's boot).
 const std::string k_programs_etcdctl = "/usr/local/lib/mlplat-testbed/upstream/etcdctl";
+
+// The test matrix as this process's data, for as long as it lives (tests that call mlplat's library).
+struct RealData {
+  RealData() { assets::set_override_dir(k_real_data); }
+  ~RealData() { assets::set_override_dir(""); }
+  RealData(const RealData&) = delete;
+  RealData& operator=(const RealData&) = delete;
+};
 
 // A bundle of that row from the testbed's mirror: the real kubeadm and kubectl, the kubelet and
 // containerd stand-ins (tests/testbed/standin-mirror.py without --legacy).
@@ -402,7 +411,8 @@ TEST_CASE("the platform overlays build with a real kubectl kustomize: namespace,
                                  "      ghcr.io: https://mirror.example.test:5000\n      quay.io: http://mirror.example.test:5000/\n"
                                  "  ingress:\n    domain: ml.example.test\n    altNames: [kfp.example.test, 192.0.2.50]\n"
                                  "  pipelines:\n    namespace: ml-pipelines\n");
-  const auto bundle = standin_bundle(dir);
+  const auto bundle = real_bundle(dir);
+  const RealData data;
   auto cluster = config::load_file(file);
   REQUIRE(cluster);
   auto bundle_dir = bundle::open_dir(bundle, dir + "/opened");
@@ -551,11 +561,11 @@ TEST_CASE("plan shows per host the commands install would run, and changes nothi
 {
   const std::string dir = testbed::temp_dir("install-plan");
   const auto file = cluster_file(dir, {83});
-  reset_host(83);
+  fresh_host(83);
   audit::clear_audit("node-83");
   testbed::script({"audit", "node-83", "on"});
-  const auto bundle = standin_bundle(dir);
-  const auto plan = mlplat_run({"plan", "-c", file, "--state-dir", dir + "/state", "--bundle", bundle});
+  const auto bundle = real_bundle(dir);
+  const auto plan = mlplat_run({"--data-dir", k_real_data, "plan", "-c", file, "--state-dir", dir + "/state", "--bundle", bundle});
   const auto record = audit::read_audit("node-83");
   testbed::script({"audit", "node-83", "off"});
   INFO(plan.out << plan.err);
@@ -593,19 +603,19 @@ TEST_CASE("swap in /etc/fstab is turned off for good, bad phase names and a wron
 {
   const std::string dir = testbed::temp_dir("install-swap");
   const auto file = cluster_file(dir, {84});
-  reset_host(84);
+  fresh_host(84);
   REQUIRE(on_host(84, "cp /etc/fstab /etc/fstab.orig 2>/dev/null; printf '/dev/vdb1 none swap sw 0 0\\n' >> /etc/fstab").ok());
-  const auto r = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state", "--only", "prepare"});
+  const auto r = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", dir + "/state", "--only", "prepare"});
   INFO(r.out << r.err);
   const auto fstab = on_host(84, "cat /etc/fstab");
   CHECK(contains(fstab.out, "# swap off for the kubelet (mlplat): /dev/vdb1 none swap sw 0 0"));
   CHECK(on_host(84, "test -f /etc/fstab.mlplat-backup").ok());
   on_host(84, "mv /etc/fstab.orig /etc/fstab 2>/dev/null; rm -f /etc/fstab.mlplat-backup");
 
-  const auto bad = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state", "--only", "prepare", "--skip", "prepair"});
+  const auto bad = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", dir + "/state", "--only", "prepare", "--skip", "prepair"});
   CHECK(bad.exit_code == 2);
   CHECK(contains(bad.err, "did you mean 'prepare'?"));
-  const auto profile = mlplat_run({"install", "-c", file, "--profile", "gcp"});
+  const auto profile = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--profile", "gcp"});
   CHECK(profile.exit_code == 2);
   CHECK(contains(profile.err, "--profile=gcp but " + file + " says spec.profile: onprem"));
 }
@@ -645,17 +655,17 @@ TEST_CASE("the phases after prepare need a bundle of the selected row, checked b
   const std::string dir = testbed::temp_dir("install-nobundle");
   // The host does not exist: the refusal must come before any connection (which would take 3 s and exit 4).
   const auto file = cluster_file(dir, {}, "    - {name: nowhere, address: " + testbed::net() + ".254, role: control-plane}\n");
-  const auto none = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state"});
+  const auto none = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", dir + "/state"});
   CHECK(none.exit_code == 2);
   CHECK(contains(none.err, "install from a bundle of row k8s-1.36, and none was given"));
   CHECK(contains(none.err, "mlplat bundle create --row k8s-1.36"));
   // A bundle whose file was changed is refused.
-  const auto bundle = standin_bundle(dir);
+  const auto bundle = real_bundle(dir);
   const std::string unpacked = dir + "/unpacked";
   std::filesystem::create_directories(unpacked);
   REQUIRE(run_process({"tar", "-C", unpacked, "-xzf", bundle}, 30s)->ok());
   REQUIRE(run_process({"sh", "-c", "echo x >> " + unpacked + "/files/kubelet/kubelet"}, 10s)->ok());
-  const auto tampered = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state", "--bundle", unpacked});
+  const auto tampered = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", dir + "/state", "--bundle", unpacked});
   CHECK(tampered.exit_code == 1);
   CHECK(contains(tampered.err, "kubelet: files/kubelet/kubelet has sha256"));
 }
@@ -912,10 +922,10 @@ TEST_CASE("leftover cluster state on a host is refused with the reset hint befor
 {
   const std::string dir = testbed::temp_dir("install-leftover");
   const auto file = cluster_file(dir, {94});
-  reset_host(94);
+  fresh_host(94);
   REQUIRE(on_host(94, "mkdir -p /etc/kubernetes/manifests && echo 'kind: Pod' > /etc/kubernetes/manifests/etcd.yaml").ok());
-  const auto bundle = standin_bundle(dir);
-  const auto r = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state", "--bundle", bundle});
+  const auto bundle = real_bundle(dir);
+  const auto r = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", dir + "/state", "--bundle", bundle});
   INFO(r.out << r.err);
   CHECK(r.exit_code == 3);
   CHECK(contains(r.out, "OS-021"));
@@ -923,11 +933,14 @@ TEST_CASE("leftover cluster state on a host is refused with the reset hint befor
   CHECK(contains(r.err, "nothing was changed on any host"));
   CHECK_FALSE(on_host(94, "test -e /etc/sysctl.d/90-mlplat.conf").ok());
   // With the check ignored, kubeadm itself refuses, and install reports its words and the host.
-  const auto ignored = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state", "--bundle", bundle, "--ignore", "OS-021"});
+  const auto ignored = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", dir + "/state", "--bundle", bundle, "--ignore", "OS-021"});
   CHECK(ignored.exit_code == 1);
   CHECK(contains(ignored.err, "node-94"));
-  CHECK(contains(ignored.err, "[ERROR DirAvailable--etc-kubernetes-manifests]: /etc/kubernetes/manifests is not empty"));
-  CHECK(on_host(94, "cat /var/log/mlplat-standins/kubeadm.log 2>/dev/null | grep -c 'kubeadm init'").out == "0\n");
+  // (The real kubeadm checks each manifest it would write: the one file there is what it names.)
+  CHECK(contains(ignored.err, "[ERROR FileAvailable--etc-kubernetes-manifests-etcd.yaml]: /etc/kubernetes/manifests/etcd.yaml already exists"));
+  CHECK(contains(ignored.err, "run kubeadm reset -f on this host"));
+  // kubeadm's preflight stopped it before its first phase: no certificate, no kubeconfig was written.
+  CHECK_FALSE(on_host(94, "test -e /etc/kubernetes/pki || test -e /etc/kubernetes/admin.conf").ok());
   on_host(94, "rm -rf /etc/kubernetes");
 }
 
@@ -971,11 +984,11 @@ TEST_CASE("a disk that fills up mid-step is reported with its filesystem, and th
   const std::string dir = testbed::temp_dir("install-diskfull");
   const std::string state = dir + "/state";
   const auto file = cluster_file(dir, {95});
-  reset_host(95);
+  fresh_host(95);
   // A 64 KiB filesystem where the bundle goes: the first larger file fills it.
   REQUIRE(on_host(95, "mkdir -p /var/lib/mlplat && mount -t tmpfs -o size=64k mlplat-full /var/lib/mlplat").ok());
-  const auto bundle = standin_bundle(dir);
-  const auto full = mlplat_run({"install", "-c", file, "--state-dir", state, "--bundle", bundle});
+  const auto bundle = real_bundle(dir);
+  const auto full = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", state, "--bundle", bundle});
   on_host(95, "umount /var/lib/mlplat");
   INFO(full.out << full.err);
   CHECK(full.exit_code != 0);
@@ -986,7 +999,7 @@ TEST_CASE("a disk that fills up mid-step is reported with its filesystem, and th
   CHECK(contains(full.err, "free space on that filesystem"));
   // No half-written file is left where the bundle goes (the upload writes beside it, then renames).
   CHECK(on_host(95, "find /var/lib/mlplat -name '.mlplat-upload.*' | wc -l").out == "0\n");
-  const auto again = mlplat_run({"install", "-c", file, "--state-dir", state, "--bundle", bundle});
+  const auto again = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", state, "--bundle", bundle});
   INFO(again.out << again.err);
   CHECK(again.exit_code == 0);
   CHECK(nodes_on(95) == "node-95 Ready control-plane\n");
@@ -997,11 +1010,11 @@ TEST_CASE("the lock on the first control plane: another machine's live run exits
   const std::string dir = testbed::temp_dir("install-remote-lock");
   const std::string state = dir + "/state";
   const auto file = cluster_file(dir, {84});
-  reset_host(84);
+  fresh_host(84);
   const std::string lock = "/var/lib/mlplat/locks/install-test.lock";
   on_host(84, "rm -rf /var/lib/mlplat/locks");
   // A finished run leaves no lock behind.
-  const auto first = mlplat_run({"install", "-c", file, "--state-dir", state, "--only", "prepare"});
+  const auto first = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", state, "--only", "prepare"});
   INFO(first.out << first.err);
   REQUIRE(first.exit_code == 0);
   CHECK_FALSE(on_host(84, "test -e " + lock).ok());
@@ -1009,7 +1022,7 @@ TEST_CASE("the lock on the first control plane: another machine's live run exits
   REQUIRE(on_host(84, "mkdir -p /var/lib/mlplat/locks && printf 'holder=pid 4242 (ops@other-laptop, install, since 2026-11-22T10:00:00Z) on machine 0123\\nid=x\\n' > " +
                       lock + " && touch " + lock + ".beat").ok());
   const auto start = std::chrono::steady_clock::now();
-  const auto refused = mlplat_run({"install", "-c", file, "--state-dir", state, "--only", "prepare"});
+  const auto refused = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", state, "--only", "prepare"});
   const auto took = std::chrono::steady_clock::now() - start;
   INFO(refused.out << refused.err);
   CHECK(refused.exit_code == 6);
@@ -1018,7 +1031,7 @@ TEST_CASE("the lock on the first control plane: another machine's live run exits
   CHECK(contains(refused.err, "taken over once its heartbeat is 30 s old"));
   // Its heartbeat stopped a minute ago: taken over, with a warning naming it.
   REQUIRE(on_host(84, "touch -d '-60 seconds' " + lock + ".beat").ok());
-  const auto taken = mlplat_run({"install", "-c", file, "--state-dir", state, "--only", "prepare"});
+  const auto taken = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", state, "--only", "prepare"});
   INFO(taken.out << taken.err);
   CHECK(taken.exit_code == 0);
   CHECK(contains(taken.err, "took over a stale cluster lock (pid 4242 (ops@other-laptop"));
@@ -1030,9 +1043,9 @@ TEST_CASE("with --bundle-url the hosts fetch the bundle from a mirror and check 
 {
   const std::string dir = testbed::temp_dir("install-bundle-url");
   const auto file = cluster_file(dir, {83});
-  reset_host(83);
-  const auto bundle = standin_bundle(dir);
-  const auto usage = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state", "--bundle-url", "http://x"});
+  fresh_host(83);
+  const auto bundle = real_bundle(dir);
+  const auto usage = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", dir + "/state", "--bundle-url", "http://x"});
   CHECK(usage.exit_code == 2);
   CHECK(contains(usage.err, "--bundle-url needs --bundle too"));
   // The bundle's directory served on the testbed's bridge, where the hosts reach it.
@@ -1040,7 +1053,7 @@ TEST_CASE("with --bundle-url the hosts fetch the bundle from a mirror and check 
   std::filesystem::create_directories(unpacked);
   REQUIRE(run_process({"tar", "-C", unpacked, "-xzf", bundle}, 30s)->ok());
   mlplat::testing::HttpServer mirror(unpacked, testbed::net() + ".1");
-  const auto r = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state", "--bundle", bundle, "--bundle-url", mirror.url(),
+  const auto r = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", dir + "/state", "--bundle", bundle, "--bundle-url", mirror.url(),
                              "--only", "prepare,artifacts"});
   INFO(r.out << r.err);
   CHECK(r.exit_code == 0);

@@ -3,6 +3,8 @@
 #include "support/catch.hpp"
 
 #include "install/engine.hpp"
+#include "install/steps.hpp"
+#include "util/process.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -217,4 +219,24 @@ TEST_CASE("dry-run checks, plans the applies, and writes no journal", "[install]
   CHECK(journal->steps().empty());
   CHECK_FALSE(sfs::exists(dir / "journal.json"));
   sfs::remove_all(dir);
+}
+
+TEST_CASE("a wait step's script parses and says what it waited for, whatever the words (quotes, parentheses)", "[install]")
+{
+  std::vector<transport::Endpoint> eps(1);
+  eps[0].name = "h0";
+  eps[0].address = "192.0.2.1"; // never connected: dry-run records the mutating apply
+  transport::FleetOptions options;
+  options.dry_run = transport::DryRun::yes;
+  transport::Fleet fleet(eps, options);
+  const std::string what = "the Tigera operator's rollout (deployment \"tigera-operator\"; $HOME `id`)";
+  auto s = install::wait_step(fleet, "operator-ready", what, "false", std::chrono::seconds(1));
+  REQUIRE(s.apply(0));
+  const auto plan = fleet.plan();
+  REQUIRE(plan.size() == 1);
+  // Run for real (the condition never holds): it gives up after its deadline with those words.
+  const auto r = run_process({"sh", "-c", plan[0].script}, std::chrono::seconds(20));
+  REQUIRE(r);
+  CHECK(r->exit_code == 1);
+  CHECK(r->err == "waited 1 s for " + what + "\n");
 }
