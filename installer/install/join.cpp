@@ -19,11 +19,18 @@ namespace mlplat::install {
 
 namespace {
 
-// The words kubeadm uses when a bootstrap token is unknown or expired.
+// The words kubeadm join uses when a bootstrap token is unknown or expired: its discovery waits for the
+// token's signature in the cluster-info ConfigMap until its timeout, then says it could not find it
+// (cmd/kubeadm/app/discovery/token/token.go, getClusterInfo and validateClusterInfoToken, v1.36).
 bool token_refused(const std::string& message)
 {
-  return message.find("has expired") != std::string::npos || message.find("invalid for this cluster") != std::string::npos;
+  return message.find("could not find a JWS signature in the cluster-info ConfigMap") != std::string::npos ||
+         message.find("is invalid for this cluster or it has expired") != std::string::npos;
 }
+
+// A token with less time left than this is replaced before a join: the join needs it through its
+// discovery and the kubelet's TLS bootstrap.
+constexpr long k_token_margin_seconds = 300;
 
 transport::Command secret_command(std::string description, std::string script)
 {
@@ -96,8 +103,34 @@ Result<std::string> JoinMaterial::create_token_locked()
 Result<std::string> JoinMaterial::token()
 {
   std::lock_guard lock(m_mutex);
-  if (m_token) {
-    return *m_token;
+  if (!m_token) {
+    return create_token_locked();
+  }
+  // The token made earlier in this run may have expired since (the controller-manager then deletes its
+  // Secret): asked of the first control plane by the token's id, the public half. (A token without an
+  // expiration never expires.)
+  m_fleet.set_label(m_first, "join/secrets");
+  const std::string id = m_token->substr(0, 6);
+  TRY_ASSIGN(const auto r, m_fleet.run(m_first, read_only(fmt::format("check that bootstrap token {} is still valid", id),
+                                                          fmt::format("if ! e=$({} -n kube-system get secret bootstrap-token-{} "
+                                                                      "-o jsonpath='{{.data.expiration}}' 2>/dev/null); then echo gone; exit 0; fi\n"
+                                                                      "if [ -z \"$e\" ]; then echo {}; exit 0; fi\n"
+                                                                      "echo $(( $(date -d \"$(echo \"$e\" | base64 -d)\" +%s) - $(date +%s) ))\n",
+                                                                      kubectl(), id, k_token_margin_seconds))));
+  const std::string left(text::trim(r.out));
+  if (left != "gone") {
+    try {
+      if (std::stol(left) >= k_token_margin_seconds) {
+        return *m_token;
+      }
+    } catch (const std::exception&) {
+      return fail(ErrorCode::failed, fmt::format("the check of bootstrap token {} printed '{}', not its seconds left", id, left));
+    }
+  }
+  if (left == "gone") {
+    log::warn("bootstrap token {} is gone from the cluster (expired): creating a new one", id);
+  } else {
+    log::warn("bootstrap token {} expires in {} s: creating a new one", id, left);
   }
   return create_token_locked();
 }
@@ -108,7 +141,7 @@ Result<std::string> JoinMaterial::renew_token(const std::string& stale)
   if (m_token && *m_token != stale) {
     return *m_token;
   }
-  log::warn("the bootstrap token was refused as expired or unknown: creating a new one");
+  log::warn("kubeadm join found no signature for the bootstrap token (expired or unknown): creating a new one");
   return create_token_locked();
 }
 

@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include <functional>
+#include <future>
+#include <set>
 #include <regex>
 #include <thread>
 
@@ -136,12 +138,18 @@ std::string standin_bundle(const std::string& dir)
 void fresh_host(int n)
 {
   testbed::script({"legacy", "node-" + std::to_string(n), "off"});
+  testbed::script({"link", "node-" + std::to_string(n), "off"});
+  const std::string clear =
+    "rm -rf /etc/kubernetes /var/lib/kubelet/* /var/lib/etcd /etc/cni /var/log/pods /etc/sysctl.d/90-mlplat.conf "
+    "/etc/modules-load.d/mlplat.conf /var/log/mlplat-standins /var/lib/mlplat /usr/local/bin/containerd* /usr/local/bin/kube* "
+    "/usr/local/bin/crictl /usr/local/bin/ctr /usr/local/sbin/runc /opt/cni /etc/containerd /etc/crictl.yaml /usr/local/lib/systemd "
+    "/etc/systemd/system/multi-user.target.wants/containerd.service /etc/systemd/system/multi-user.target.wants/kubelet.service "
+    "/var/lib/containerd/*";
+  // Cleared before the restart, so that the boot starts no service of the earlier run, and after it,
+  // for what that run's processes wrote until the restart stopped them.
+  on_host(n, clear);
   testbed::script({"restart", "node-" + std::to_string(n)});
-  on_host(n, "rm -rf /etc/kubernetes /var/lib/kubelet/* /var/lib/etcd /etc/cni /var/log/pods /etc/sysctl.d/90-mlplat.conf "
-             "/etc/modules-load.d/mlplat.conf /var/log/mlplat-standins /var/lib/mlplat /usr/local/bin/containerd* /usr/local/bin/kube* "
-             "/usr/local/bin/crictl /usr/local/bin/ctr /usr/local/sbin/runc /opt/cni /etc/containerd /etc/crictl.yaml /usr/local/lib/systemd "
-             "/etc/systemd/system/multi-user.target.wants/containerd.service /etc/systemd/system/multi-user.target.wants/kubelet.service "
-             "/var/lib/containerd/*");
+  on_host(n, clear);
 }
 
 // The test matrix of the real control plane: the row naming the Kubernetes the testbed built
@@ -150,6 +158,12 @@ const std::string k_real_data = MLPLAT_BINARY_DIR "/testbed-programs/data";
 // etcdctl, which mlplat does not install: the testbed's build of the row's etcd, as a host sees it
 // (testbed.sh binds the testbed's programs in at a host's boot).
 const std::string k_programs_etcdctl = "/usr/local/lib/mlplat-testbed/upstream/etcdctl";
+
+// The phases of the cluster layer on the real control plane, without the CNI and storage.
+const std::string k_real_phases = "prepare,artifacts,containerd,init,join-control-planes,join-workers,kubeconfig";
+// The whole cluster layer: the CNI (its operator and install containers run by the kubelet stand-in)
+// and storage (the OpenEBS provisioner, its helper pod and the probe pod, run the same way).
+const std::string k_real_cluster = k_real_phases + ",cni,storage,cleanup";
 
 // The test matrix as this process's data, for as long as it lives (tests that call mlplat's library).
 struct RealData {
@@ -855,56 +869,88 @@ TEST_CASE("three control planes and two workers (HA): joins one at a time, secre
   }
 }
 
-TEST_CASE("an expired join token is renewed, a wrong token or CA hash is refused by kubeadm join", "[install]")
+TEST_CASE("an expired join token is renewed before the next join, a wrong token or CA hash is refused by the real kubeadm join", "[install][real]")
 {
   const std::string dir = testbed::temp_dir("install-token");
   const std::string state = dir + "/state";
-  const auto file = cluster_file(dir, {92, 93});
-  reset_host(92);
-  reset_host(93);
-  const auto bundle = standin_bundle(dir);
-  const auto first = mlplat_run({"install", "-c", file, "--state-dir", state, "--bundle", bundle, "--only", "prepare,artifacts,containerd,init"});
-  INFO(first.out << first.err);
-  REQUIRE(first.exit_code == 0);
-  // Time passes: the next token the control plane makes is already expired.
-  REQUIRE(on_host(92, "touch /var/lib/mlplat-standin/apiserver/expire-next-token").ok());
-  const auto second = mlplat_run({"install", "-c", file, "--state-dir", state, "--bundle", bundle});
-  INFO(second.out << second.err);
-  CHECK(second.exit_code == 0);
-  CHECK(contains(second.err, "the bootstrap token was refused as expired or unknown: creating a new one"));
-  CHECK(on_host(92, "grep -c 'kubeadm token create' /var/log/mlplat-standins/kubeadm.log").out == "2\n");
-  CHECK(nodes_on(92) == "node-92 Ready control-plane\nnode-93 Ready <none>\n");
+  const auto file = cluster_file(dir, {92, 93, 103}, "", 2);
+  for (int n : {92, 93, 103}) {
+    fresh_host(n);
+  }
+  const auto bundle = real_bundle(dir);
+  // Time passes: the token this run makes for node-93's join is made to look old, its expiration
+  // (what the API server's bootstrap authenticator checks) 200 s away, as soon as it exists: node-93
+  // joins with it, node-103 joins after it, when too little of its life is left.
+  const std::string kubectl = "kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system ";
+  auto expire = std::async(std::launch::async, [&] {
+    return run_process({MLPLAT_TESTBED_SCRIPT, "exec", "node-92", "sh", "-c",
+                        "for i in $(seq 1500); do\n"
+                        "  for s in $(" + kubectl + "get secret --field-selector type=bootstrap.kubernetes.io/token -o name 2>/dev/null); do\n"
+                        "    if [ \"$(" + kubectl + "get $s -o jsonpath='{.data.description}' | base64 -d)\" = 'mlplat join' ]; then\n"
+                        "      e=$(date -u -d '+200 seconds' +%Y-%m-%dT%H:%M:%SZ)\n"
+                        "      " + kubectl + "patch $s --type merge -p \"{\\\"stringData\\\":{\\\"expiration\\\":\\\"$e\\\"}}\" && exit 0\n"
+                        "    fi\n"
+                        "  done\n"
+                        "  sleep 0.2\n"
+                        "done\nexit 1\n"}, 400s);
+  });
+  const auto r = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", state, "--bundle", bundle, "--only", k_real_phases}, 600s);
+  const auto expired = expire.get();
+  REQUIRE(expired);
+  INFO(expired->out << expired->err);
+  CHECK(contains(expired->out, "patched"));
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(std::regex_search(r.err, std::regex("bootstrap token [a-z0-9]{6} expires in 1[0-9][0-9] s: creating a new one")));
+  CHECK(contains(r.out, "\n  node-103   NotReady   <none>"));
+  // Each kubelet's client certificate was asked for with the token of its join: node-103's was the new one.
+  const auto requestors = kubectl_on(92, "get csr -o jsonpath='{range .items[*]}{.spec.username}{\"\\n\"}{end}'");
+  std::set<std::string> tokens;
+  for (const auto& line : text::split(requestors, '\n')) {
+    if (line.rfind("system:bootstrap:", 0) == 0) {
+      tokens.insert(line);
+    }
+  }
+  CHECK(tokens.size() == 2);
 
-  // The stand-in refuses what kubeadm refuses: a CA hash that is not the cluster's, a wrong token.
-  const std::string ca_hash = "sha256:" + std::string(64, '0');
+  // kubeadm join refuses a CA hash that is not the cluster's, and a token the cluster does not know
+  // (after its discovery timeout). Tried on the joined worker, its preflight ignored: discovery comes
+  // after it and fails, so nothing is changed.
   const std::string endpoint = testbed::address(92) + ":6443";
-  // (paths inside the test host: its own /tmp)
-  REQUIRE(on_host(93, "mkdir -p /tmp/mlplat-aside && mv /etc/kubernetes/kubelet.conf /etc/kubernetes/pki/ca.crt /tmp/mlplat-aside/").ok());
-  const auto config = [&](const std::string& token, const std::string& hash) {
-    return "printf 'apiVersion: kubeadm.k8s.io/v1beta4\\nkind: JoinConfiguration\\ndiscovery:\\n  bootstrapToken:\\n    apiServerEndpoint: " + endpoint +
-           "\\n    token: " + token + "\\n    caCertHashes: [\"" + hash + "\"]\\nnodeRegistration:\\n  name: node-93\\n' > /tmp/mlplat-join.yaml && "
-           "kubeadm join --config /tmp/mlplat-join.yaml";
+  const auto join = [&](const std::string& token, const std::string& hash) {
+    return on_host(103, "umask 077; printf 'apiVersion: kubeadm.k8s.io/v1beta4\\nkind: JoinConfiguration\\ndiscovery:\\n  bootstrapToken:\\n    apiServerEndpoint: " +
+                         endpoint + "\\n    token: " + token + "\\n    caCertHashes: [\"" + hash + "\"]\\ntimeouts:\\n  discovery: 10s\\n"
+                         "nodeRegistration:\\n  name: node-103\\n  ignorePreflightErrors: [all]\\n' > /root/mlplat-join.yaml && "
+                         "kubeadm join --config /root/mlplat-join.yaml; rc=$?; rm -f /root/mlplat-join.yaml; exit $rc");
   };
-  const auto bad_hash = on_host(93, config("abcdef.0123456789abcdef", ca_hash));
+  const std::string valid(text::trim(on_host(92, "kubeadm token create --ttl 5m").out));
+  REQUIRE(valid.size() == 23);
+  const std::string real_hash = "sha256:" + std::string(text::trim(on_host(92, "openssl x509 -pubkey -noout -in /etc/kubernetes/pki/ca.crt | "
+                                                                                  "openssl pkey -pubin -outform der | sha256sum | cut -d' ' -f1").out));
+  const auto bad_hash = join(valid, "sha256:" + std::string(64, '0'));
   CHECK_FALSE(bad_hash.ok());
-  CHECK(contains(bad_hash.err, "cluster CA found in cluster-info ConfigMap is invalid: none of the public keys"));
-  const auto real_hash = on_host(92, "openssl x509 -pubkey -noout -in /etc/kubernetes/pki/ca.crt | openssl pkey -pubin -outform der | sha256sum | cut -d' ' -f1");
-  const auto bad_token = on_host(93, config("abcdef.0123456789abcdef", "sha256:" + std::string(text::trim(real_hash.out))));
+  // (kubeadm names the key it found, the cluster's, as not pinned.)
+  CHECK(contains(bad_hash.err, "cluster CA found in cluster-info ConfigMap is invalid: none of the public keys \"" + real_hash + "\" are pinned"));
+  const auto bad_token = join("abcdef.0123456789abcdef", real_hash);
   CHECK_FALSE(bad_token.ok());
-  CHECK(contains(bad_token.err, "token id \"abcdef\" is invalid for this cluster or it has expired"));
-  REQUIRE(on_host(93, "mv /tmp/mlplat-aside/kubelet.conf /etc/kubernetes/ && mv /tmp/mlplat-aside/ca.crt /etc/kubernetes/pki/ && rm -f /tmp/mlplat-join.yaml").ok());
+  CHECK(contains(bad_token.err, "could not find a JWS signature in the cluster-info ConfigMap for token ID \"abcdef\""));
+  CHECK(on_host(103, "grep -q 'client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem' /etc/kubernetes/kubelet.conf").ok());
 
-  // kubeadm's config check: v1beta3 (gone in 1.37), an unknown kind, an unknown field are refused.
+  // kubeadm's config check (each document names its version: no look-up of the latest release): v1beta3
+  // is deprecated in 1.36, still read, with a warning; v1beta2 is refused; an unknown field is refused.
   const auto validate = [&](const std::string& doc) {
-    return on_host(92, "printf '" + doc + "' > /tmp/mlplat-c.yaml && kubeadm config validate --config /tmp/mlplat-c.yaml; rc=$?; rm -f /tmp/mlplat-c.yaml; exit $rc");
+    return on_host(92, "printf '" + doc + "' > /root/mlplat-c.yaml && kubeadm config validate --config /root/mlplat-c.yaml; rc=$?; rm -f /root/mlplat-c.yaml; exit $rc");
   };
-  const auto v1beta3 = validate("apiVersion: kubeadm.k8s.io/v1beta3\\nkind: ClusterConfiguration\\n");
-  CHECK_FALSE(v1beta3.ok());
-  CHECK(contains(v1beta3.err, "no kind \"ClusterConfiguration\" is registered for version \"kubeadm.k8s.io/v1beta3\""));
-  const auto field = validate("apiVersion: kubeadm.k8s.io/v1beta4\\nkind: ClusterConfiguration\\nkubernetesVersoin: v1.36.4\\n");
+  const auto v1beta3 = validate("apiVersion: kubeadm.k8s.io/v1beta3\\nkind: ClusterConfiguration\\nkubernetesVersion: v1.36.3\\n");
+  CHECK(v1beta3.ok());
+  CHECK(contains(v1beta3.err, "your configuration file uses a deprecated API spec: \"kubeadm.k8s.io/v1beta3\""));
+  const auto v1beta2 = validate("apiVersion: kubeadm.k8s.io/v1beta2\\nkind: ClusterConfiguration\\nkubernetesVersion: v1.36.3\\n");
+  CHECK_FALSE(v1beta2.ok());
+  CHECK(contains(v1beta2.err, "your configuration file uses an old API spec: \"kubeadm.k8s.io/v1beta2\""));
+  const auto field = validate("apiVersion: kubeadm.k8s.io/v1beta4\\nkind: ClusterConfiguration\\nkubernetesVersoin: v1.36.3\\n");
   CHECK_FALSE(field.ok());
   CHECK(contains(field.err, "strict decoding error: unknown field \"kubernetesVersoin\""));
-  CHECK(validate("apiVersion: kubeadm.k8s.io/v1beta4\\nkind: ClusterConfiguration\\nkubernetesVersion: v1.36.4\\n").ok());
+  CHECK(validate("apiVersion: kubeadm.k8s.io/v1beta4\\nkind: ClusterConfiguration\\nkubernetesVersion: v1.36.3\\n").ok());
   // kubectl apply refuses YAML that does not parse, and a custom resource whose CRD is not there.
   const auto apply = [&](const std::string& doc) {
     return on_host(92, "printf '" + doc + "' | kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f -");
@@ -1070,42 +1116,43 @@ TEST_CASE("the lock's heartbeat is refreshed while the run lives, even during a 
   const std::string dir = testbed::temp_dir("install-heartbeat");
   const std::string state = dir + "/state";
   const auto file = cluster_file(dir, {98});
-  reset_host(98);
-  on_host(98, "rm -rf /var/lib/mlplat/locks");
+  fresh_host(98);
   const std::string beat = "/var/lib/mlplat/locks/install-test.lock.beat";
-  // kubeadm init will take 25 s: the run's one session to the host is busy all that time.
-  REQUIRE(on_host(98, "mkdir -p /var/lib/mlplat-standin/apiserver && echo 25 > /var/lib/mlplat-standin/apiserver/slow-init").ok());
-  const auto bundle = standin_bundle(dir);
+  const auto bundle = real_bundle(dir);
+  // A slow link to the host: the upload of the bundle's 190 MB takes about 25 s, the run's one session
+  // to the host busy all that time.
+  testbed::script({"link", "node-98", "60mbit"});
   const std::string script =
-    std::string(MLPLAT_BINARY) + " install -c " + file + " --state-dir " + state + " --bundle " + bundle + " > " + dir + "/run.log 2>&1 & pid=$!\n"
-    "for i in $(seq 600); do grep -q '^phase init:' " + dir + "/run.log && break; sleep 0.05; done\n"
+    std::string(MLPLAT_BINARY) + " --data-dir " + k_real_data + " install -c " + file + " --state-dir " + state + " --bundle " + bundle +
+    " > " + dir + "/run.log 2>&1 & pid=$!\n"
+    "for i in $(seq 600); do grep -q '^phase artifacts:' " + dir + "/run.log && break; sleep 0.05; done\n"
     "echo $pid";
   const auto started = run_process({"sh", "-c", script}, 60s);
   REQUIRE(started);
   const std::string pid(text::trim(started->out));
   REQUIRE_FALSE(pid.empty());
   const auto mtime = [&] { return std::stoll("0" + std::string(text::trim(on_host(98, "stat -c %Y " + beat + " 2>/dev/null || echo 0").out))); };
+  const auto phase = [&] {
+    const auto log = run_process({"sh", "-c", "grep '^phase' " + dir + "/run.log | tail -n 1"}, 10s);
+    return log ? log->out : std::string();
+  };
   std::this_thread::sleep_for(2s);
   const long long first = mtime();
   std::this_thread::sleep_for(12s);
   const long long refreshed = mtime();
+  const std::string during = phase();
   CHECK(first > 0);
-  CHECK(refreshed > first);  // refreshed during kubeadm init
+  CHECK(refreshed > first);  // refreshed during the upload
+  CHECK(contains(during, "phase artifacts:"));  // which was still going on
   ::kill(std::stoi(pid), SIGKILL);
+  testbed::script({"link", "node-98", "off"});
   std::this_thread::sleep_for(2s);
   const long long after_kill = mtime();
   std::this_thread::sleep_for(12s);
   CHECK(mtime() == after_kill);  // the connection died, the heartbeat stopped
   CHECK(on_host(98, "test -f /var/lib/mlplat/locks/install-test.lock").ok());
-  // Let kubeadm init finish on the host before the next test resets it.
-  std::this_thread::sleep_for(12s);
 }
 
-// The phases of the cluster layer on the real control plane, without the CNI and storage.
-const std::string k_real_phases = "prepare,artifacts,containerd,init,join-control-planes,join-workers,kubeconfig";
-// The whole cluster layer: the CNI (its operator and install containers run by the kubelet stand-in)
-// and storage (the OpenEBS provisioner, its helper pod and the probe pod, run the same way).
-const std::string k_real_cluster = k_real_phases + ",cni,storage,cleanup";
 
 TEST_CASE("install's cluster layer on the real control plane: kubeadm init and a join, Calico through its operator, OpenEBS proven by a volume, "
           "a rerun changes nothing (audited)",

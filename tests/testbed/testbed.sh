@@ -22,6 +22,8 @@
 #                                      (strace, in $TB_DIR/hosts/HOST/run/mlplat-audit/)
 #   testbed.sh legacy HOST on|off      the shell service supervisor and API server stand-in of the
 #                                      install tests not yet moved onto the real control plane
+#   testbed.sh link HOST RATE|off      a slow link: traffic to HOST limited to RATE (tc's units,
+#                                      e.g. 60mbit), or back to the bridge's full speed
 #   testbed.sh env             print shell variables describing the testbed
 #
 # Environment: MLPLAT_TESTBED_DIR (default /tmp/mlplat-testbed), MLPLAT_TESTBED_NET (first three
@@ -503,6 +505,16 @@ cmd_legacy() { # legacy HOST on|off: the shell stand-ins of the install tests no
   cmd_restart "$1"
 }
 
+cmd_link() { # link HOST RATE|off: traffic to HOST shaped by a token bucket on its bridge port
+  local i; i=$(host_index "$1")
+  require_root
+  if [[ $2 == off ]]; then
+    tc qdisc del dev "mlpv$i" root 2>/dev/null || true
+  else
+    tc qdisc replace dev "mlpv$i" root tbf rate "$2" burst 64kb latency 100ms
+  fi
+}
+
 cmd_env() {
   echo "TB_DIR=$TB_DIR"
   echo "TB_NET=$TB_NET"
@@ -524,6 +536,7 @@ case ${1:-} in
   cgroup) [[ $# -eq 3 ]] || die "usage: cgroup HOST v1|v2"; cmd_cgroup "$2" "$3" ;;
   audit) [[ $# -eq 3 ]] || die "usage: audit HOST on|off"; cmd_audit "$2" "$3" ;;
   legacy) [[ $# -eq 3 ]] || die "usage: legacy HOST on|off"; cmd_legacy "$2" "$3" ;;
+  link) [[ $# -eq 3 ]] || die "usage: link HOST RATE|off"; cmd_link "$2" "$3" ;;
   env) cmd_env ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
