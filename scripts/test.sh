@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: unit tests, then the SSH and CLI tests
-# against a 64-host testbed of real sshd servers that CTest brings up and always tears down.
+# against a 107-host testbed of real sshd servers that CTest brings up and always tears down.
 # Needs root (network namespaces); re-runs itself with sudo when started as another user.
 # Extra arguments go to ctest (e.g. -L unit, -R ssh, --repeat until-fail:3).
 set -euo pipefail

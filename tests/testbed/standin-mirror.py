@@ -21,13 +21,12 @@ from urllib.parse import urlparse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROGRAMS = os.path.join(HERE, "..", "..", "build", "testbed-programs")
-LEGACY = False
 FIXTURES = os.path.join(HERE, "..", "fixtures", "kustomize")
 
 
-def standin(name, version, kustomize="5.8.1"):
+def standin(name, version):
     with open(os.path.join(HERE, "standins", "bin", name)) as f:
-        return f.read().replace("@VERSION@", version).replace("@KUSTOMIZE@", kustomize).encode()
+        return f.read().replace("@VERSION@", version).encode()
 
 
 def program(kind, name):
@@ -76,17 +75,13 @@ def content(artifact, row):
     name = artifact["name"]
     comp = row["components"]
     k8s = row["kubernetes"]
-    kustomize = comp.get("kustomize", {}).get("version", "5.8.1")
-    if LEGACY and name in ("kubeadm", "kubelet", "kubectl"):
-        return standin(name, k8s, kustomize)
     if name in ("kubeadm", "kubectl"):
         return program("upstream", name)
     if name == "kubelet":
         return marked("kubelet", k8s)
     if name == "containerd":
         v = comp["containerd"]["version"]
-        daemon = standin("containerd", v) if LEGACY else marked("containerd", v)
-        return tar_gz([("bin/containerd", daemon, 0o755),
+        return tar_gz([("bin/containerd", marked("containerd", v), 0o755),
                        ("bin/containerd-shim-runc-v2", standin("containerd", v), 0o755),
                        ("bin/ctr", standin("containerd", v), 0o755)])
     if name == "runc":
@@ -105,34 +100,8 @@ def content(artifact, row):
     if name == "argo-workflows-source":
         v = comp["argoWorkflows"]["version"]
         return tar_gz(tree(os.path.join(FIXTURES, "argo-workflows-standin"), "argo-workflows-" + v))
-    if not LEGACY and name in ("calico-crds", "calico-operator", "flannel-manifest"):
+    if name in ("calico-crds", "calico-operator", "flannel-manifest"):
         return cni_fixture(name, row)
-    if name == "calico-crds":
-        v = comp["calico"]["version"]
-        return "".join(
-            "---\n# mlplat testbed stand-in for Calico %s's CRDs\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
-            "metadata:\n  name: %s.crd.projectcalico.org\nspec:\n  group: crd.projectcalico.org\n  names:\n    kind: %s\n"
-            "    plural: %s\n  scope: Cluster\n  versions:\n    - name: v1\n      served: true\n      storage: true\n"
-            % (v, plural, kind, plural) for plural, kind in (("ippools", "IPPool"), ("felixconfigurations", "FelixConfiguration"))).encode()
-    if name == "calico-operator":
-        v = comp["calico"]["version"]
-        return ("# mlplat testbed stand-in for Calico %s's tigera-operator.yaml: the operator registers its own CRDs\n"
-                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: tigera-operator\n---\n"
-                "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: tigera-operator\n  namespace: tigera-operator\n---\n"
-                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: tigera-operator\n  namespace: tigera-operator\n"
-                "spec:\n  replicas: 1\n  selector:\n    matchLabels: {name: tigera-operator}\n  template:\n"
-                "    metadata:\n      labels: {name: tigera-operator}\n    spec:\n      serviceAccountName: tigera-operator\n"
-                "      containers:\n        - name: tigera-operator\n          image: quay.io/tigera/operator:v1.42.3\n" % v).encode()
-    if name == "flannel-manifest":
-        v = comp["flannel"]["version"]
-        return ("# mlplat testbed stand-in for kube-flannel.yml %s\n"
-                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kube-flannel\n---\n"
-                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kube-flannel-cfg\n  namespace: kube-flannel\n"
-                "data:\n  net-conf.json: |\n    {\n      \"Network\": \"10.244.0.0/16\",\n      \"EnableNFTables\": false,\n"
-                "      \"Backend\": {\n        \"Type\": \"vxlan\"\n      }\n    }\n---\n"
-                "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: kube-flannel-ds\n  namespace: kube-flannel\n"
-                "spec:\n  selector:\n    matchLabels: {app: flannel}\n  template:\n    metadata:\n      labels: {app: flannel}\n"
-                "    spec:\n      containers:\n        - name: kube-flannel\n          image: ghcr.io/flannel-io/flannel:v%s\n" % (v, v)).encode()
     # other manifests (cert-manager): a recognisable stand-in document
     return ("# mlplat testbed stand-in for %s\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s-standin\n" % (name, name)).encode()
 
@@ -176,22 +145,19 @@ def write(path, data):
 
 
 def main():
-    global PROGRAMS, LEGACY
+    global PROGRAMS
     p = argparse.ArgumentParser()
     p.add_argument("--matrix-json", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--programs", default=PROGRAMS, help="what tests/testbed/build-programs.sh built")
-    p.add_argument("--legacy", action="store_true",
-                   help="the shell stand-ins of kubeadm (with its API server), the kubelet and kubectl, for the "
-                        "install tests not yet moved onto the real control plane (hosts in `testbed.sh legacy HOST on`)")
     args = p.parse_args()
-    PROGRAMS, LEGACY = args.programs, args.legacy
+    PROGRAMS = args.programs
     with open(args.matrix_json) as f:
         doc = json.load(f)
     if len(doc["rows"]) != 1:
         sys.exit("give the JSON of exactly one row (mlplat matrix --row ID --output json)")
     row = doc["rows"][0]
-    if not LEGACY and row["kubernetes"] != built_kubernetes():
+    if row["kubernetes"] != built_kubernetes():
         sys.exit("the row %s names Kubernetes %s, the testbed built %s: use the test matrix (%s/data as --data-dir)"
                  % (row["id"], row["kubernetes"], built_kubernetes(), PROGRAMS))
     for a in row["artifacts"]:

@@ -20,8 +20,8 @@
 #   testbed.sh cgroup HOST v1|v2       give HOST a cgroup v1 or v2 hierarchy (restarts it)
 #   testbed.sh audit HOST on|off       record every program and file change of HOST's sessions
 #                                      (strace, in $TB_DIR/hosts/HOST/run/mlplat-audit/)
-#   testbed.sh legacy HOST on|off      the shell service supervisor and API server stand-in of the
-#                                      install tests not yet moved onto the real control plane
+#   testbed.sh wipe HOST       HOST as a fresh boot of its image leaves it: what an install writes
+#                              removed, every process of an earlier run stopped (a restart)
 #   testbed.sh link HOST RATE|off      a slow link: traffic to HOST limited to RATE (tc's units,
 #                                      e.g. 60mbit), or back to the bridge's full speed
 #   testbed.sh env             print shell variables describing the testbed
@@ -205,14 +205,8 @@ EOF
   mkdir -p "$dir/upper/usr/local/sbin"
   install -m 0755 "$here"/standins/modprobe "$dir/upper/usr/local/sbin/"
   rm -f "$dir/upper/usr/local/sbin/systemctl" "$dir/upper/usr/local/sbin/systemd-run"
-  if [[ -f $dir/knobs/legacy-standins ]]; then
-    # The install tests not yet moved onto the real control plane: the shell service supervisor of
-    # tests/testbed/standins, which runs the kubeadm stand-in's API server (testbed.sh legacy HOST on).
-    install -m 0755 "$here"/standins/systemctl "$here"/standins/systemd-run "$dir/upper/usr/local/sbin/"
-  else
-    install -m 0755 "$TB_PROGRAMS/standins/systemctl" "$dir/upper/usr/local/sbin/systemctl"
-    ln -sfn systemctl "$dir/upper/usr/local/sbin/systemd-run"
-  fi
+  install -m 0755 "$TB_PROGRAMS/standins/systemctl" "$dir/upper/usr/local/sbin/systemctl"
+  ln -sfn systemctl "$dir/upper/usr/local/sbin/systemd-run"
   # The registry the hosts' container runtime pulls from: kubeadm's images of the testbed's
   # Kubernetes, those of the control plane with the real program a container of theirs runs, and any
   # other image ("*", as public registries hold them) with none. Where kwok is, for the kubelet.
@@ -283,13 +277,8 @@ mount --bind "$dir/home" /home
 mount --bind "$dir/run" /run
 mount --bind "$dir/tmp" /tmp
 # Boot: the service manager stand-in starts what is enabled, as systemd does.
-$(if [[ -f $dir/knobs/legacy-standins ]]; then
-  echo '/usr/local/sbin/systemctl __supervise >/dev/null 2>&1 </dev/null &'
-  echo '[ ! -d /run/mlplat-standins/systemd ] || /usr/local/sbin/systemctl __boot || true'
-else
-  echo 'rm -f /run/mlplat-standins/systemd.sock'
-  echo '/usr/local/sbin/systemctl __manager >/dev/null 2>&1 </dev/null &'
-fi)
+rm -f /run/mlplat-standins/systemd.sock
+/usr/local/sbin/systemctl __manager >/dev/null 2>&1 </dev/null &
 exec /usr/sbin/sshd -D -f /etc/ssh/sshd_mlplat.conf -E /run/sshd.log
 EOF
   chmod 0755 "$dir/init.sh"
@@ -494,15 +483,24 @@ cmd_audit() { # audit HOST on|off: run every session under the strace audit stan
   cmd_restart "$1"
 }
 
-cmd_legacy() { # legacy HOST on|off: the shell stand-ins of the install tests not yet on the real control plane
-  local i dir; i=$(host_index "$1"); dir=$(host_dir "$i")
-  case $2 in
-    on) [[ -f $dir/knobs/legacy-standins ]] && return 0; touch "$dir/knobs/legacy-standins" ;;
-    off) [[ -f $dir/knobs/legacy-standins ]] || return 0; rm -f "$dir/knobs/legacy-standins" ;;
-    *) die "legacy: on or off" ;;
-  esac
-  prepare_host "$i"
+# What an install writes on a host (the cluster layer's files, units, binaries and state), which a wipe
+# removes; the rest of the host is its image's.
+INSTALLED="/etc/kubernetes /var/lib/kubelet/* /var/lib/etcd /etc/cni /var/log/pods /etc/sysctl.d/90-mlplat.conf
+  /etc/modules-load.d/mlplat.conf /var/log/mlplat-standins /var/lib/mlplat /usr/local/bin/containerd* /usr/local/bin/kube*
+  /usr/local/bin/crictl /usr/local/bin/ctr /usr/local/sbin/runc /opt/cni /etc/containerd /etc/crictl.yaml /usr/local/lib/systemd
+  /etc/systemd/system/multi-user.target.wants/containerd.service /etc/systemd/system/multi-user.target.wants/kubelet.service
+  /var/lib/containerd/* /var/openebs/local"
+
+cmd_wipe() { # wipe HOST: as a fresh boot leaves it
+  require_root
+  cmd_link "$1" off
+  # Cleared before the restart, so that the boot starts no service of the earlier run, and after it,
+  # for what that run's processes wrote until the restart stopped them (static pods outlive a kubelet,
+  # as containers do).
+  local paths; paths=$(tr '\n' ' ' <<< "$INSTALLED") # one line; the globs are the host's, expanded by its shell
+  cmd_exec "$1" sh -c "rm -rf $paths"
   cmd_restart "$1"
+  cmd_exec "$1" sh -c "rm -rf $paths"
 }
 
 cmd_link() { # link HOST RATE|off: traffic to HOST shaped by a token bucket on its bridge port
@@ -535,7 +533,7 @@ case ${1:-} in
   rekey) cmd_rekey "$2" "${3:-}" ;;
   cgroup) [[ $# -eq 3 ]] || die "usage: cgroup HOST v1|v2"; cmd_cgroup "$2" "$3" ;;
   audit) [[ $# -eq 3 ]] || die "usage: audit HOST on|off"; cmd_audit "$2" "$3" ;;
-  legacy) [[ $# -eq 3 ]] || die "usage: legacy HOST on|off"; cmd_legacy "$2" "$3" ;;
+  wipe) [[ $# -eq 2 ]] || die "usage: wipe HOST"; cmd_wipe "$2" ;;
   link) [[ $# -eq 3 ]] || die "usage: link HOST RATE|off"; cmd_link "$2" "$3" ;;
   env) cmd_env ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 2 ;;
