@@ -80,10 +80,11 @@ Step sysctl_step(transport::Fleet& fleet, const std::string& content, const std:
 
 Step modules_step(transport::Fleet& fleet, const std::string& content, const std::vector<std::string>& modules)
 {
-  // Loaded (in /proc/modules) or built into the kernel (modules.builtin).
+  // Loaded (in /proc/modules, or /sys/module: which also lists built-in ones with parameters) or built
+  // into the kernel (modules.builtin).
   std::string script = fmt::format("[ -f {0} ] && cmp -s - {0} || exit 1\nb=/lib/modules/$(uname -r)/modules.builtin\n", k_modules_file);
   for (const auto& m : modules) {
-    script += fmt::format("grep -q '^{0} ' /proc/modules 2>/dev/null || grep -q '/{0}\\.ko' \"$b\" 2>/dev/null || exit 1\n", m);
+    script += fmt::format("[ -d /sys/module/{0} ] || grep -q '^{0} ' /proc/modules 2>/dev/null || grep -q '/{0}\\.ko' \"$b\" 2>/dev/null || exit 1\n", m);
   }
   script += "exit 0\n";
   Step s;
@@ -145,7 +146,8 @@ Result<Phase> prepare_phase(transport::Fleet& fleet, const std::vector<size_t>& 
   p.hosts = hosts;
   p.deadline = std::chrono::seconds(300);
   p.steps = [&fleet, sysctl, pairs, modules, names](size_t) {
-    return std::vector<Step>{sysctl_step(fleet, sysctl, pairs), modules_step(fleet, modules, names), swap_step(fleet)};
+    // The modules first: the bridge sysctls exist only once br_netfilter is loaded.
+    return std::vector<Step>{modules_step(fleet, modules, names), sysctl_step(fleet, sysctl, pairs), swap_step(fleet)};
   };
   return p;
 }

@@ -568,7 +568,8 @@ TEST_CASE("plan shows per host the commands install would run, and changes nothi
   CHECK_FALSE(std::filesystem::exists(dir + "/state/journal.json"));
 }
 
-TEST_CASE("swap in /etc/fstab is turned off for good, bad phase names and a wrong --profile are refused", "[install]")
+TEST_CASE("prepare on a freshly booted host: br_netfilter loaded before the bridge sysctls, swap in /etc/fstab turned off for good, "
+          "bad phase names and a wrong --profile are refused", "[install]")
 {
   const std::string dir = testbed::temp_dir("install-swap");
   const auto file = cluster_file(dir, {84});
@@ -576,8 +577,12 @@ TEST_CASE("swap in /etc/fstab is turned off for good, bad phase names and a wron
   REQUIRE(on_host(84, "cp /etc/fstab /etc/fstab.orig 2>/dev/null; printf '/dev/vdb1 none swap sw 0 0\\n' >> /etc/fstab").ok());
   const auto r = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", dir + "/state", "--only", "prepare"});
   INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
   const auto fstab = on_host(84, "cat /etc/fstab");
   CHECK(contains(fstab.out, "# swap off for the kubelet (mlplat): /dev/vdb1 none swap sw 0 0"));
+  // The host booted as a fresh one does: br_netfilter not loaded, so no /proc/sys/net/bridge. prepare
+  // loaded it first, then applied the bridge sysctls (which exist only then).
+  CHECK(on_host(84, "test -d /sys/module/br_netfilter && sysctl -n net.bridge.bridge-nf-call-iptables").out == "1\n");
   CHECK(on_host(84, "test -f /etc/fstab.mlplat-backup").ok());
   on_host(84, "mv /etc/fstab.orig /etc/fstab 2>/dev/null; rm -f /etc/fstab.mlplat-backup");
 

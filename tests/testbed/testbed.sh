@@ -179,7 +179,8 @@ EOF
   mkdir -p "$dir/sysclass/dmi/id"
   [[ -f $dir/sysclass/dmi/id/product_uuid ]] || cat /proc/sys/kernel/random/uuid > "$dir/sysclass/dmi/id/product_uuid"
   # Kernels built without module support have no /proc/modules (this CI kind): nothing to shape then.
-  [[ -f $dir/knobs/modules || ! -f /proc/modules ]] || cp /proc/modules "$dir/knobs/modules"
+  # (Without the modules a test host loads itself: see the modprobe stand-in.)
+  [[ -f $dir/knobs/modules || ! -f /proc/modules ]] || grep -v -e '^br_netfilter ' -e '^overlay ' /proc/modules > "$dir/knobs/modules" || true
   # A healthy VM: 8 CPUs, inotify limits raised for Kubeflow, cgroup v2 with the controllers
   # Kubernetes needs, and the kernel modules CNI and Istio need (as built in).
   [[ -f $dir/knobs/cpu-online ]] || echo 0-7 > "$dir/knobs/cpu-online"
@@ -190,7 +191,13 @@ EOF
   local modules_dir; modules_dir=$dir/upper/usr/lib/modules/$(uname -r)
   if [[ ! -f $modules_dir/modules.builtin ]]; then
     mkdir -p "$modules_dir"
-    printf 'kernel/%s.ko\n' net/bridge/bridge net/bridge/br_netfilter fs/overlayfs/overlay \
+    # br_netfilter and overlay are modules, not built in, as on the supported OSes' kernels: loadable,
+    # not loaded at boot (the modprobe stand-in loads them; /sys/module shows what is loaded).
+    mkdir -p "$modules_dir/kernel/net/bridge" "$modules_dir/kernel/fs/overlayfs"
+    : > "$modules_dir/kernel/net/bridge/br_netfilter.ko"
+    : > "$modules_dir/kernel/fs/overlayfs/overlay.ko"
+    printf 'kernel/net/bridge/br_netfilter.ko:\nkernel/fs/overlayfs/overlay.ko:\n' > "$modules_dir/modules.dep"
+    printf 'kernel/%s.ko\n' net/bridge/bridge \
       net/ipv4/netfilter/ip_tables net/ipv4/netfilter/iptable_nat net/ipv4/netfilter/iptable_mangle \
       net/ipv4/netfilter/iptable_raw net/ipv4/netfilter/iptable_filter net/netfilter/x_tables \
       net/netfilter/nf_conntrack net/netfilter/nf_nat net/netfilter/xt_REDIRECT net/netfilter/xt_conntrack \
@@ -256,7 +263,13 @@ else
   mkdir /sys/fs/cgroup/cpu /sys/fs/cgroup/memory /sys/fs/cgroup/pids
 fi
 # Network sysctls are per network namespace: setting them here is real and stays in this host.
-sysctl -q -w net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1
+sysctl -q -w net.ipv4.ip_forward=1
+# Kernel modules: none loaded at boot. /sys/module gets a layer of this boot's own, where the modprobe
+# stand-in marks what it loads; /proc/sys/net/bridge does not exist until br_netfilter is loaded (the
+# modprobe stand-in then removes what hides it), as on a real kernel.
+rm -rf "$dir/sysmodule" && mkdir -p "$dir/sysmodule/upper" "$dir/sysmodule/work"
+mount -t overlay mlplat-sysmodule -o "lowerdir=/sys/module,upperdir=$dir/sysmodule/upper,workdir=$dir/sysmodule/work" /sys/module
+mount -t tmpfs -o mode=0555,size=4k mlplat-no-br-netfilter /proc/sys/net/bridge
 # Disks: the paths an installer fills get room of their own (tmpfs sizes are limits, not allocations),
 # kept across the host's restarts as a disk is across reboots (start_host mounts them outside).
 for d in var/lib/containerd var/lib/kubelet var/openebs; do
@@ -276,6 +289,9 @@ mount --bind "$dir/roothome" /root
 mount --bind "$dir/home" /home
 mount --bind "$dir/run" /run
 mount --bind "$dir/tmp" /tmp
+# Boot: the modules of /etc/modules-load.d loaded (systemd-modules-load), then the service manager
+# stand-in starts what is enabled, as systemd does.
+for m in \$(cat /etc/modules-load.d/*.conf 2>/dev/null | sed -e 's/#.*//'); do /usr/local/sbin/modprobe "\$m" || true; done
 # Boot: the service manager stand-in starts what is enabled, as systemd does.
 rm -f /run/mlplat-standins/systemd.sock
 /usr/local/sbin/systemctl __manager >/dev/null 2>&1 </dev/null &
