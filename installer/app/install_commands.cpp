@@ -5,6 +5,7 @@
 #include "compat/gate.hpp"
 #include "config/load.hpp"
 #include "config/profile.hpp"
+#include "config/topology.hpp"
 #include "install/addons.hpp"
 #include "install/engine.hpp"
 #include "install/prepare.hpp"
@@ -200,6 +201,9 @@ int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, b
     e.where = cluster->where("spec.profile");
     e.fix = "use the profile the cluster file was written for, or change spec.profile";
     return report_error(global, e);
+  }
+  for (const auto& advice : config::topology_warnings(*cluster)) {
+    log::warn("{}:{}:{}: {}\n  fix: {}", advice.where.file, advice.where.line, advice.where.column, advice.message, advice.fix);
   }
   int rc = k_exit_ok;
   std::optional<compat::Matrix> matrix;

@@ -633,6 +633,19 @@ TEST_CASE("the phases after prepare need a bundle of the selected row, checked b
   CHECK(none.exit_code == 2);
   CHECK(contains(none.err, "install from a bundle of row k8s-1.36, and none was given"));
   CHECK(contains(none.err, "mlplat bundle create --row k8s-1.36"));
+  // Two control planes without an endpoint: warned (with the place in the cluster file and the fix)
+  // before anything else, at plan as at install.
+  const auto ha = cluster_file(dir, {}, "    - {name: nowhere, address: " + testbed::net() + ".254, role: control-plane}\n"
+                                         "    - {name: elsewhere, address: " + testbed::net() + ".253, role: control-plane}\n");
+  for (const char* command : {"plan", "install"}) {
+    const auto warned = mlplat_run({"--data-dir", k_real_data, command, "-c", ha, "--state-dir", dir + "/state"});
+    INFO(warned.err);
+    CHECK(warned.exit_code == 2);
+    CHECK(contains(warned.err, ha + ":"));
+    CHECK(contains(warned.err, "2 control planes but no spec.network.controlPlaneEndpoint"));
+    CHECK(contains(warned.err, "an even number of control planes (2)"));
+    CHECK(contains(warned.err, "fix: use an odd number of control planes (1 or 3)"));
+  }
   // A bundle whose file was changed is refused.
   const auto bundle = real_bundle(dir);
   const std::string unpacked = dir + "/unpacked";

@@ -3,6 +3,7 @@
 
 #include "assets/assets.hpp"
 #include "config/load.hpp"
+#include "config/topology.hpp"
 #include "util/fs.hpp"
 
 #include <cstdlib>
@@ -273,4 +274,34 @@ TEST_CASE("registry mirrors need a registry host name and an http(s) URL", "[con
   CHECK(ok->registry.mirrors.at("docker.io") == "https://mirror.example:5000");
   expect_error(good_with(base, base + "\n  registry:\n    mirrors:\n      docker.io: ftp://mirror.example"),
                {22, 18, "spec.registry.mirrors.docker.io: 'ftp://mirror.example' is not an http(s) URL"});
+}
+
+TEST_CASE("topology warnings: HA without a control-plane endpoint, an even number of control planes", "[config]")
+{
+  config::Cluster c;
+  c.source_file = "mlplat.yaml";
+  const auto host = [](const std::string& name, config::Role role) {
+    config::Host h;
+    h.name = name;
+    h.address = h.internal_address = "10.0.0." + name.substr(1);
+    h.role = role;
+    return h;
+  };
+  c.hosts = {host("n1", config::Role::control_plane), host("n2", config::Role::worker)};
+  CHECK(config::topology_warnings(c).empty());
+  c.hosts.push_back(host("n3", config::Role::control_plane));
+  auto w = config::topology_warnings(c);
+  REQUIRE(w.size() == 2);
+  CHECK(w[0].message == "2 control planes but no spec.network.controlPlaneEndpoint: every node reaches the API servers through the "
+                        "first control plane (10.0.0.1:6443), a single point of failure");
+  CHECK(w[0].fix.find("set spec.network.controlPlaneEndpoint") == 0);
+  CHECK(w[1].message == "an even number of control planes (2): etcd needs a majority (2 of 2), so they tolerate 0 failures, as 1 would");
+  CHECK(w[1].fix == "use an odd number of control planes (1 or 3)");
+  c.hosts.push_back(host("n4", config::Role::control_plane));
+  c.network.control_plane_endpoint = "10.0.0.100:6443";
+  CHECK(config::topology_warnings(c).empty());  // three, behind an endpoint
+  c.hosts.push_back(host("n5", config::Role::control_plane));
+  w = config::topology_warnings(c);
+  REQUIRE(w.size() == 1);
+  CHECK(w[0].message == "an even number of control planes (4): etcd needs a majority (3 of 4), so they tolerate 1 failure, as 3 would");
 }
