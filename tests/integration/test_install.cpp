@@ -938,10 +938,10 @@ TEST_CASE("an expired join token is renewed before the next join, a wrong token 
   // after it and fails, so nothing is changed.
   const std::string endpoint = testbed::address(92) + ":6443";
   const auto join = [&](const std::string& token, const std::string& hash) {
-    return on_host(103, "umask 077; printf 'apiVersion: kubeadm.k8s.io/v1beta4\\nkind: JoinConfiguration\\ndiscovery:\\n  bootstrapToken:\\n    apiServerEndpoint: " +
+    return on_host(103, "umask 077; d=$(mktemp -d) && printf 'apiVersion: kubeadm.k8s.io/v1beta4\\nkind: JoinConfiguration\\ndiscovery:\\n  bootstrapToken:\\n    apiServerEndpoint: " +
                          endpoint + "\\n    token: " + token + "\\n    caCertHashes: [\"" + hash + "\"]\\ntimeouts:\\n  discovery: 10s\\n"
-                         "nodeRegistration:\\n  name: node-103\\n  ignorePreflightErrors: [all]\\n' > /root/mlplat-join.yaml && "
-                         "kubeadm join --config /root/mlplat-join.yaml; rc=$?; rm -f /root/mlplat-join.yaml; exit $rc");
+                         "nodeRegistration:\\n  name: node-103\\n  ignorePreflightErrors: [all]\\n' > $d/join.yaml && "
+                         "kubeadm join --config $d/join.yaml; rc=$?; rm -rf $d; exit $rc");
   };
   const std::string valid(text::trim(on_host(92, "kubeadm token create --ttl 5m").out));
   REQUIRE(valid.size() == 23);
@@ -959,7 +959,7 @@ TEST_CASE("an expired join token is renewed before the next join, a wrong token 
   // kubeadm's config check (each document names its version: no look-up of the latest release): v1beta3
   // is deprecated in 1.36, still read, with a warning; v1beta2 is refused; an unknown field is refused.
   const auto validate = [&](const std::string& doc) {
-    return on_host(92, "printf '" + doc + "' > /root/mlplat-c.yaml && kubeadm config validate --config /root/mlplat-c.yaml; rc=$?; rm -f /root/mlplat-c.yaml; exit $rc");
+    return on_host(92, "d=$(mktemp -d) && printf '" + doc + "' > $d/c.yaml && kubeadm config validate --config $d/c.yaml; rc=$?; rm -rf $d; exit $rc");
   };
   const auto v1beta3 = validate("apiVersion: kubeadm.k8s.io/v1beta3\\nkind: ClusterConfiguration\\nkubernetesVersion: v1.36.3\\n");
   CHECK(v1beta3.ok());
