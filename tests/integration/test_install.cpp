@@ -1200,7 +1200,7 @@ TEST_CASE("install's cluster layer on the real control plane: kubeadm init and a
 }
 
 TEST_CASE("kill -9 at every phase on the real control plane, then a rerun converges with one cluster",
-          "[install][real]")
+          "[install][real][long]")
 {
   const std::string dir = testbed::temp_dir("install-real-kill");
   const std::string state = dir + "/state";
