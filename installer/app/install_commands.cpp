@@ -6,6 +6,8 @@
 #include "config/load.hpp"
 #include "config/profile.hpp"
 #include "config/topology.hpp"
+#include "doctor/catalogue.hpp"
+#include "doctor/engine.hpp"
 #include "install/addons.hpp"
 #include "install/engine.hpp"
 #include "install/prepare.hpp"
@@ -129,14 +131,15 @@ Result<std::optional<Platform>> prepare_platform(const config::Cluster& cluster,
 // empty when Kubeflow Pipelines is disabled.
 Result<std::vector<install::Phase>> build_phases(transport::Fleet& fleet, const config::Cluster& cluster,
                                                  const std::optional<install::RuntimeInputs>& runtime,
-                                                 const std::filesystem::path& state_dir, const std::optional<Platform>& platform)
+                                                 const std::filesystem::path& state_dir, const std::optional<Platform>& platform,
+                                                 const install::Recheck& recheck)
 {
   std::vector<size_t> all(fleet.size());
   for (size_t i = 0; i < all.size(); ++i) {
     all[i] = i;
   }
   std::vector<install::Phase> phases;
-  TRY_ASSIGN(auto prepare, install::prepare_phase(fleet, all));
+  TRY_ASSIGN(auto prepare, install::prepare_phase(fleet, all, recheck));
   phases.push_back(std::move(prepare));
   if (runtime) {
     phases.push_back(install::artifacts_phase(fleet, all, *runtime));
@@ -287,7 +290,18 @@ int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, b
     return report_error(global, platform.error());
   }
   transport::Fleet fleet(endpoints(*cluster), fleet_options);
-  auto phases = build_phases(fleet, *cluster, runtime, dir, *platform);
+  // What the preflight reports as fixed-by-install is judged again once prepare has run on a host.
+  auto catalogue = doctor::load_default_catalogue();
+  if (!catalogue) {
+    return report_error(global, catalogue.error());
+  }
+  doctor::Options recheck_options;
+  recheck_options.ignore = {options.ignore.begin(), options.ignore.end()};
+  recheck_options.deadline = std::chrono::seconds(options.deadline_seconds);
+  const install::Recheck recheck = [&](size_t h) {
+    return doctor::recheck_fixed(*cluster, *matrix, *row, fleet, h, *catalogue, recheck_options);
+  };
+  auto phases = build_phases(fleet, *cluster, runtime, dir, *platform, recheck);
   if (!phases) {
     return report_error(global, phases.error());
   }
@@ -316,8 +330,18 @@ int install_or_plan(const GlobalOptions& global, const DoctorOptions& options, b
                report->count("error"), report->count("error") == 1 ? "" : "s");
     return k_exit_preflight;
   }
-  log::info("preflight passed on {} host{} ({} warning{})", report->hosts.size(), report->hosts.size() == 1 ? "" : "s",
-            report->count("warning"), report->count("warning") == 1 ? "" : "s");
+  std::set<std::string> fixed_ids;
+  for (const auto& f : report->findings) {
+    if (f.status == "fixed-by-install") {
+      fixed_ids.insert(f.id);
+    }
+  }
+  const size_t fixed = report->count("fixed-by-install");
+  log::info("preflight passed on {} host{} ({} warning{}{})", report->hosts.size(), report->hosts.size() == 1 ? "" : "s",
+            report->count("warning"), report->count("warning") == 1 ? "" : "s",
+            fixed == 0 ? std::string()
+                       : fmt::format(", {} finding{} prepare fixes: {}", fixed, fixed == 1 ? "" : "s",
+                                     text::join(std::vector<std::string>(fixed_ids.begin(), fixed_ids.end()), ", ")));
 
   // The cluster lock on the first control plane (runs from other operator machines), held until the
   // phases end however they end; plan takes none.

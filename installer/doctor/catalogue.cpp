@@ -111,6 +111,10 @@ Result<Catalogue> load_catalogue(const std::string& text, const std::string& fil
       r.choice<Severity>("severity", spec.severity,
                          {{"error", Severity::error}, {"warning", Severity::warning}, {"info", Severity::info}},
                          Need::required);
+      if (r.str("fixedBy", spec.fixed_by) && spec.fixed_by != "prepare") {
+        problems.add(positions[path + ".fixedBy"], fmt::format("{}.fixedBy: '{}' is not a phase that fixes host findings", path, spec.fixed_by),
+                     "use prepare (install's first phase), or leave fixedBy out");
+      }
       std::vector<std::string> roles;
       if (r.string_list("roles", roles)) {
         for (const auto& role : roles) {
@@ -140,6 +144,10 @@ Result<Catalogue> load_catalogue(const std::string& text, const std::string& fil
           problems.add(positions[path + ".probe"], fmt::format("{}.probe: no probe named '{}'", path, spec.probe),
                        guess ? fmt::format("did you mean '{}'?", *guess) : "see installer/doctor/probes.cpp for the probes");
         }
+      }
+      if (probe != nullptr && !spec.fixed_by.empty() && !probe->fixable) {
+        problems.add(positions[path + ".fixedBy"], fmt::format("{}.fixedBy: probe '{}' never reports a finding install fixes", path, spec.probe),
+                     "leave fixedBy out for this check");
       }
       // Parameters: exactly those the probe declares, of the declared kinds.
       const bool has_params = r.sub("params", [&](MapReader& pr) {

@@ -36,6 +36,10 @@ struct CheckSpec {
   std::string title;
   std::string probe;                      // a name in the probe registry (probes.hpp)
   Severity severity = Severity::error;    // what a failure is
+  // The phase of `mlplat install` that fixes what the probe reports as fixable ("prepare"), or empty.
+  // Such a finding is reported as fixed-by-install: it does not block install, whose prepare judges
+  // it again once it has run.
+  std::string fixed_by;
   std::vector<config::Role> roles;        // where it applies (both roles when not given)
   std::vector<std::string> profiles;      // which profiles (all when empty)
   Params params;

@@ -176,7 +176,10 @@ Report evaluate(const Context& ctx, const Catalogue& catalogue, const Options& o
   }
   const bool ignore_all = options.ignore.count("all") != 0;
   auto add = [&](const CheckSpec& spec, const std::string& host, const Outcome& outcome) {
-    Finding f{spec.id, spec.title, host, status_for(outcome.verdict, spec.severity), outcome.observed, {}, false};
+    const bool fixed_by_install = outcome.fixable && !spec.fixed_by.empty() && outcome.verdict != Verdict::pass &&
+                                  outcome.verdict != Verdict::skip;
+    Finding f{spec.id, spec.title, host, fixed_by_install ? "fixed-by-install" : status_for(outcome.verdict, spec.severity),
+              outcome.observed, {}, false};
     if (f.status != "pass" && f.status != "skip") {
       f.fix = spec.fix;
     }
@@ -214,6 +217,50 @@ Report evaluate(const Context& ctx, const Catalogue& catalogue, const Options& o
     }
   }
   return report;
+}
+
+Status recheck_fixed(const config::Cluster& cluster, const compat::Matrix& matrix, const compat::Row& row, transport::Fleet& fleet,
+                     size_t i, const Catalogue& catalogue, const Options& options)
+{
+  Context ctx;
+  ctx.cluster = &cluster;
+  ctx.matrix = &matrix;
+  ctx.row = &row;
+  ctx.kubernetes = fmt::format("{}.{}", row.kubernetes.major, row.kubernetes.minor);
+  ctx.hosts.resize(cluster.hosts.size());
+  for (size_t k = 0; k < cluster.hosts.size(); ++k) {
+    ctx.hosts[k].host = &cluster.hosts[k];
+  }
+  HostState& st = ctx.hosts[i];
+  gather_one(fleet, i, st, facts::probe_script(probe_inputs(catalogue, cluster)), options);
+  const std::string& name = cluster.hosts[i].name;
+  for (const auto& e : {st.connect_error, st.sudo_error, st.facts_error}) {
+    if (e) {
+      return fail(e->code, fmt::format("{}: the checks install fixes could not be judged again after prepare: {}", name, e->message), e->fix);
+    }
+  }
+  const bool ignore_all = options.ignore.count("all") != 0;
+  std::vector<std::string> still;
+  std::vector<std::string> fixes;
+  for (const auto& spec : catalogue.checks) {
+    const ProbeInfo* probe = find_probe(spec.probe);
+    if (spec.fixed_by.empty() || probe->host == nullptr || !spec.applies(cluster.hosts[i].role, cluster.profile) || ignore_all ||
+        options.ignore.count(spec.id) != 0) {
+      continue;
+    }
+    const Outcome outcome = probe->host(ctx, i, spec.params);
+    if (outcome.verdict == Verdict::fail || outcome.verdict == Verdict::warn) {
+      still.push_back(fmt::format("{} ({}): {}", spec.id, spec.title, outcome.observed));
+      fixes.push_back(fmt::format("{}: {}", spec.id, spec.fix));
+    }
+  }
+  if (still.empty()) {
+    return {};
+  }
+  return fail(ErrorCode::preflight_failed,
+              fmt::format("{}: after prepare, {} still fail{}: {}", name, still.size() == 1 ? "a check install fixes" : "checks install fixes",
+                          still.size() == 1 ? "s" : "", text::join(still, "; ")),
+              text::join(fixes, "; ") + " (then run install again)");
 }
 
 Report run(const config::Cluster& cluster, const compat::Matrix& matrix, const compat::Row& row, transport::Fleet& fleet,

@@ -23,7 +23,7 @@ struct Finding {
   std::string id;
   std::string title;
   std::string host;        // empty for a cluster-wide finding
-  std::string status;      // pass | error | warning | info | skip
+  std::string status;      // pass | error | warning | info | fixed-by-install | skip
   std::string observed;
   std::string fix;         // set when the check did not pass
   bool ignored = false;    // an error lowered to a warning by --ignore
@@ -72,6 +72,13 @@ std::vector<HostState> gather(const config::Cluster& cluster, transport::Fleet& 
 
 // Judges every applicable check. Pure: no host is contacted.
 Report evaluate(const Context& ctx, const Catalogue& catalogue, const Options& options);
+
+// After install's prepare on host `i` of `cluster`: gathers that host's facts again (read-only) and
+// judges the checks whose findings prepare fixes (fixedBy: prepare; ids ignored in `options` left
+// out). An error (preflight_failed) names every such check that still does not pass there, with what
+// it saw and the fix.
+Status recheck_fixed(const config::Cluster& cluster, const compat::Matrix& matrix, const compat::Row& row, transport::Fleet& fleet,
+                     size_t i, const Catalogue& catalogue, const Options& options);
 
 // gather() then evaluate(), judging versions against `row` of `matrix` (compat::select_row).
 Report run(const config::Cluster& cluster, const compat::Matrix& matrix, const compat::Row& row, transport::Fleet& fleet,

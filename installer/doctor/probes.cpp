@@ -35,6 +35,13 @@ Outcome skip(std::string why)
   return {Verdict::skip, std::move(why)};
 }
 
+// A failure install's prepare fixes.
+Outcome fixable(Outcome outcome)
+{
+  outcome.fixable = true;
+  return outcome;
+}
+
 long long as_number(const std::string& s, long long fallback = -1)
 {
   try {
@@ -277,7 +284,7 @@ Outcome swap_off(const Context& ctx, size_t i, const Params&)
     const auto parts = text::split(d, ' ');
     shown.push_back(parts.size() == 2 ? fmt::format("{} ({})", parts[0], gib(static_cast<double>(as_number(parts[1], 0)))) : d);
   }
-  return fail(fmt::format("swap is on: {}", shown.empty() ? gib(static_cast<double>(kib)) : text::join(shown, ", ")));
+  return fixable(fail(fmt::format("swap is on: {}", shown.empty() ? gib(static_cast<double>(kib)) : text::join(shown, ", "))));
 }
 
 Outcome cpu_minimum(const Context& ctx, size_t i, const Params& params)
@@ -528,7 +535,7 @@ Outcome platform_memory(const Context& ctx, const Params& params)
 Outcome ip_forward(const Context& ctx, size_t i, const Params&)
 {
   const std::string v = ctx.hosts[i].facts->get("sysctl.net.ipv4.ip_forward");
-  return v == "1" ? pass("net.ipv4.ip_forward = 1") : fail(fmt::format("net.ipv4.ip_forward = {}", v.empty() ? "?" : v));
+  return v == "1" ? pass("net.ipv4.ip_forward = 1") : fixable(fail(fmt::format("net.ipv4.ip_forward = {}", v.empty() ? "?" : v)));
 }
 
 Outcome bridge_netfilter(const Context& ctx, size_t i, const Params&)
@@ -536,28 +543,38 @@ Outcome bridge_netfilter(const Context& ctx, size_t i, const Params&)
   const auto& f = *ctx.hosts[i].facts;
   const std::string module = f.get("module.br_netfilter");
   const std::string sysctl = f.get("sysctl.net.bridge.bridge-nf-call-iptables");
-  if (module == "missing") {
+  if (module == "missing" || module.empty()) {
     return fail("br_netfilter is neither loaded, built in, nor loadable");
   }
-  if (sysctl != "1" && module != "loadable") {
-    return fail(fmt::format("net.bridge.bridge-nf-call-iptables = {}", sysctl.empty() ? "(absent)" : sysctl));
+  if (module == "loadable") {
+    // /proc/sys/net/bridge exists only once the module is loaded.
+    return fixable(fail("br_netfilter loadable, not loaded (net.bridge.bridge-nf-call-iptables appears once it is)"));
   }
-  return pass(fmt::format("br_netfilter {}{}", module, sysctl == "1" ? ", bridge-nf-call-iptables = 1" : ""));
+  if (sysctl != "1") {
+    return fixable(fail(fmt::format("br_netfilter {}, net.bridge.bridge-nf-call-iptables = {}", module, sysctl.empty() ? "(absent)" : sysctl)));
+  }
+  return pass(fmt::format("br_netfilter {}, bridge-nf-call-iptables = 1", module));
 }
 
 Outcome modules_available(const Context& ctx, size_t i, const Params& params)
 {
   std::vector<std::string> missing;
+  std::vector<std::string> loadable;
   for (const auto& m : params.list("modules")) {
     const std::string state = ctx.hosts[i].facts->get("module." + m);
     if (state.empty() || state == "missing") {
       missing.push_back(m);
+    } else if (state == "loadable") {
+      loadable.push_back(m);
     }
   }
   if (!missing.empty()) {
     return fail(fmt::format("missing kernel modules: {}", text::join(missing, ", ")));
   }
-  return pass(fmt::format("{} modules available", params.list("modules").size()));
+  if (!loadable.empty()) {
+    return fixable(fail(fmt::format("loadable, not loaded: {}", text::join(loadable, ", "))));
+  }
+  return pass(fmt::format("{} modules loaded or built in", params.list("modules").size()));
 }
 
 Outcome ports_free(const Context& ctx, size_t i, const Params& params)
@@ -685,11 +702,11 @@ Outcome inotify_limits(const Context& ctx, size_t i, const Params& params)
   const std::string observed = fmt::format("fs.inotify.max_user_instances = {}, max_user_watches = {}", instances, watches);
   const auto below = [](long long value, double floor) { return static_cast<double>(value) < floor; };
   if (below(instances, params.number("floorInstances")) || below(watches, params.number("floorWatches"))) {
-    return fail(observed + fmt::format("; Kubeflow pods fail with 'too many open files' below {:.0f} / {:.0f}",
-                                       params.number("instances"), params.number("watches")));
+    return fixable(fail(observed + fmt::format("; Kubeflow pods fail with 'too many open files' below {:.0f} / {:.0f}",
+                                               params.number("instances"), params.number("watches"))));
   }
   if (below(instances, params.number("instances")) || below(watches, params.number("watches"))) {
-    return warn(observed + fmt::format("; Kubeflow recommends {:.0f} / {:.0f}", params.number("instances"), params.number("watches")));
+    return fixable(warn(observed + fmt::format("; Kubeflow recommends {:.0f} / {:.0f}", params.number("instances"), params.number("watches"))));
   }
   return pass(observed);
 }
@@ -818,7 +835,7 @@ const std::vector<ProbeInfo>& registry()
     {"kernel_version", kernel_version, nullptr, nullptr, true, {{"recommended", K::text}}},
     {"cgroup_v2", cgroup_v2, nullptr, nullptr, true, {{"requiredFrom", K::text}}},
     {"cgroup_controllers", cgroup_controllers, nullptr, nullptr, true, {{"required", K::list}}},
-    {"swap_off", swap_off, nullptr, nullptr, true, {}},
+    {"swap_off", swap_off, nullptr, nullptr, true, {}, true},
     {"cpu_minimum", cpu_minimum, nullptr, nullptr, true, {{"controlPlane", K::number}, {"worker", K::number}}},
     {"memory_minimum", memory_minimum, nullptr, nullptr, true, {{"controlPlaneMiB", K::number}, {"workerMiB", K::number}}},
     {"hostname_valid", hostname_valid, nullptr, nullptr, true, {}},
@@ -833,14 +850,14 @@ const std::vector<ProbeInfo>& registry()
     {"no_leftover_state", no_leftover_state, nullptr, nullptr, true, {}},
     {"platform_cpus", nullptr, nullptr, platform_cpus, true, {{"cpus", K::number}}},
     {"platform_memory", nullptr, nullptr, platform_memory, true, {{"memoryGiB", K::number}}},
-    {"ip_forward", ip_forward, nullptr, nullptr, true, {}},
-    {"bridge_netfilter", bridge_netfilter, nullptr, nullptr, true, {}},
-    {"modules_available", modules_available, nullptr, nullptr, true, {{"modules", K::list}}},
+    {"ip_forward", ip_forward, nullptr, nullptr, true, {}, true},
+    {"bridge_netfilter", bridge_netfilter, nullptr, nullptr, true, {}, true},
+    {"modules_available", modules_available, nullptr, nullptr, true, {{"modules", K::list}}, true},
     {"ports_free", ports_free, nullptr, nullptr, true, {{"controlPlane", K::list}, {"worker", K::list}}},
     {"cidr_clear", cidr_clear, nullptr, nullptr, true, {}},
     {"mtu_consistent", nullptr, mtu_consistent, nullptr, true, {}},
     {"inotify_limits", inotify_limits, nullptr, nullptr, true,
-     {{"instances", K::number}, {"watches", K::number}, {"floorInstances", K::number}, {"floorWatches", K::number}}},
+     {{"instances", K::number}, {"watches", K::number}, {"floorInstances", K::number}, {"floorWatches", K::number}}, true},
     {"cni_mtu", cni_mtu, nullptr, nullptr, true, {{"overhead", K::number}}},
     {"disk_free", disk_free, nullptr, nullptr, true, {{"paths", K::list}, {"errorGiB", K::number}, {"warnGiB", K::number}}},
     {"storage_capacity", storage_capacity, nullptr, nullptr, true, {{"minimumGiB", K::number}}},

@@ -26,6 +26,9 @@ enum class Verdict {
 struct Outcome {
   Verdict verdict = Verdict::pass;
   std::string observed;  // what was seen, in words ("swap is on: /swapfile, 2.0 GiB")
+  // A failure install's prepare fixes (a sysctl at the kernel's default, a loadable module not
+  // loaded, swap on): reported as fixed-by-install where the check names the phase (fixedBy).
+  bool fixable = false;
 };
 
 // Everything known about one host when the checks are judged.
@@ -69,6 +72,7 @@ struct ProbeInfo {
   TotalProbe total = nullptr;
   bool needs_facts = true;        // false for the access probes
   std::vector<ParamSpec> params;
+  bool fixable = false;           // may report a failure as fixable (host probes only)
 };
 
 // The probe named `name`, or nullptr.

@@ -18,7 +18,10 @@ int rank(const std::string& status)
   if (status == "warning") {
     return 1;
   }
-  return status == "info" ? 2 : 3;
+  if (status == "fixed-by-install") {
+    return 2;
+  }
+  return status == "info" ? 3 : 4;
 }
 
 } // namespace
@@ -69,22 +72,25 @@ std::string render_text(const Report& report, Colour colour)
     }
     out += fmt::format("{}\n", c ? paint(title, "1") : title);
     for (const auto* f : shown) {
-      std::string label = f->status == "error" ? "ERROR" : f->status == "warning" ? "WARNING" : "INFO";
+      std::string label = f->status == "error"              ? "ERROR"
+                          : f->status == "warning"          ? "WARNING"
+                          : f->status == "fixed-by-install" ? "FIXED-BY-INSTALL"
+                                                            : "INFO";
       if (f->ignored) {
         label = "IGNORED";
       }
-      const char* code = f->status == "error" ? "31;1" : f->status == "warning" ? "33" : "36";
-      out += fmt::format("  {}  {:<7}  {}: {}\n", paint(fmt::format("{:<8}", label), code), f->id, f->title, f->observed);
-      out += fmt::format("  {:<8}  {:<7}  fix: {}\n", "", "", f->fix);
+      const char* code = f->status == "error" ? "31;1" : f->status == "warning" ? "33" : f->status == "fixed-by-install" ? "32" : "36";
+      out += fmt::format("  {}  {:<7}  {}: {}\n", paint(fmt::format("{:<16}", label), code), f->id, f->title, f->observed);
+      out += fmt::format("  {:<16}  {:<7}  {}: {}\n", "", "", f->status == "fixed-by-install" ? "install's prepare does this" : "fix", f->fix);
     }
     if (passed > 0 || skipped > 0) {
       out += fmt::format("  {} passed{}\n", passed, skipped > 0 ? fmt::format(", {} not run ({})", skipped, skip_reason) : "");
     }
   }
   const size_t errors = report.count("error");
-  out += fmt::format("\n{} error{}, {} warning{}, {} passed, {} not run, {} ignored. ", errors, errors == 1 ? "" : "s",
-                     report.count("warning"), report.count("warning") == 1 ? "" : "s", report.count("pass"),
-                     report.count("skip"), report.ignored());
+  out += fmt::format("\n{} error{}, {} warning{}, {} fixed by install, {} passed, {} not run, {} ignored. ", errors,
+                     errors == 1 ? "" : "s", report.count("warning"), report.count("warning") == 1 ? "" : "s",
+                     report.count("fixed-by-install"), report.count("pass"), report.count("skip"), report.ignored());
   out += errors > 0 ? paint("Install is blocked until every error is fixed (or ignored with --ignore ID).", c ? "31;1" : "0")
                     : std::string("Install may proceed.");
   out += "\n";
@@ -117,6 +123,7 @@ std::string render_json(const Report& report)
                           {{"errors", report.count("error")},
                            {"warnings", report.count("warning")},
                            {"info", report.count("info")},
+                           {"fixedByInstall", report.count("fixed-by-install")},
                            {"passed", report.count("pass")},
                            {"skipped", report.count("skip")},
                            {"ignored", report.ignored()},

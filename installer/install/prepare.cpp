@@ -132,9 +132,25 @@ Step swap_step(transport::Fleet& fleet)
   return s;
 }
 
+// Converged when what the preflight reported as fixed-by-install passes now; never applies anything.
+Step recheck_step(transport::Fleet& fleet, const Recheck& recheck)
+{
+  Step s;
+  s.name = "preflight-recheck";
+  s.digest = sha256_hex("preflight-recheck");
+  s.check = [&fleet, recheck](size_t h) -> Result<bool> {
+    if (!fleet.dry_run()) {
+      TRY(recheck(h));
+    }
+    return true;
+  };
+  s.apply = [](size_t) -> Status { return {}; };
+  return s;
+}
+
 } // namespace
 
-Result<Phase> prepare_phase(transport::Fleet& fleet, const std::vector<size_t>& hosts)
+Result<Phase> prepare_phase(transport::Fleet& fleet, const std::vector<size_t>& hosts, Recheck recheck)
 {
   TRY_ASSIGN(const std::string sysctl, assets::read("manifests/host/sysctl.conf"));
   TRY_ASSIGN(const auto pairs, sysctl_pairs(sysctl));
@@ -145,9 +161,10 @@ Result<Phase> prepare_phase(transport::Fleet& fleet, const std::vector<size_t>& 
   p.summary = "sysctls, kernel modules, swap off";
   p.hosts = hosts;
   p.deadline = std::chrono::seconds(300);
-  p.steps = [&fleet, sysctl, pairs, modules, names](size_t) {
+  p.steps = [&fleet, sysctl, pairs, modules, names, recheck](size_t) {
     // The modules first: the bridge sysctls exist only once br_netfilter is loaded.
-    return std::vector<Step>{modules_step(fleet, modules, names), sysctl_step(fleet, sysctl, pairs), swap_step(fleet)};
+    return std::vector<Step>{modules_step(fleet, modules, names), sysctl_step(fleet, sysctl, pairs), swap_step(fleet),
+                             recheck_step(fleet, recheck)};
   };
   return p;
 }

@@ -64,8 +64,10 @@ std::shared_ptr<Input> input_from_file(const std::filesystem::path& path)
 std::string remote_command_line(const Command& cmd, std::string_view login_user)
 {
   // -k: if the script ignores SIGTERM it gets SIGKILL 5 s later. timeout signals the whole process
-  // group it creates, so children of the script end too.
-  std::string line = fmt::format("timeout -k 5 {} sh -c {}", cmd.deadline.count(), text::shell_quote(cmd.script));
+  // group it creates, so children of the script end too. PATH is set, not inherited: sudo's
+  // secure_path on RHEL-family hosts has no /usr/local/bin (where kubeadm, kubectl, crictl and
+  // containerd are installed) and sshd's default path for a login differs between distributions.
+  std::string line = fmt::format("env PATH={} timeout -k 5 {} sh -c {}", k_remote_path, cmd.deadline.count(), text::shell_quote(cmd.script));
   if (cmd.privilege == Privilege::root && login_user != "root") {
     line = "sudo -n -- " + line;
   }

@@ -43,6 +43,9 @@ struct Command {
   std::shared_ptr<Input> input;                // stdin; none when null
 };
 
+// The search path every remote command runs with.
+inline constexpr const char* k_remote_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 // The string sent to sshd for `cmd` when logged in as `login_user`: the script under `timeout -k`
 // (so the host itself ends it at the deadline), under `sudo -n --` when root is needed and the login
 // user is not root.

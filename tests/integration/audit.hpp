@@ -67,7 +67,8 @@ inline std::string mutation_of_exec(const std::vector<std::string>& argv)
     "sh", "dash", "bash", "timeout", "env", "cat", "cmp", "sha256sum", "head", "tail", "grep", "egrep", "cut", "tr", "sort", "uniq",
     "wc", "printf", "echo", "test", "[", "basename", "dirname", "uname", "getconf", "id", "stat", "df", "ls",
     "readlink", "realpath", "ss", "getent", "nproc", "true", "false", "od", "expr", "wc", "awk", "mawk", "sleep",
-    "diff"};  // diff compares and prints, it writes no file (kubectl diff runs it)
+    "diff",   // diff compares and prints, it writes no file (kubectl diff runs it)
+    "sudo"};  // runs the next program as root; what that and sudo itself do is traced like the rest
   if (read_only.count(prog) != 0) {
     return "";
   }
@@ -301,7 +302,13 @@ inline Audit read_audit(const std::string& host)
 
 inline void clear_audit(const std::string& host)
 {
-  stdfs::remove_all(testbed::dir() + "/hosts/" + host + "/run/mlplat-audit");
+  // Emptied, not removed: the host made it at boot, writable by every login.
+  const std::string dir = testbed::dir() + "/hosts/" + host + "/run/mlplat-audit";
+  if (stdfs::exists(dir)) {
+    for (const auto& e : stdfs::directory_iterator(dir)) {
+      stdfs::remove_all(e.path());
+    }
+  }
 }
 
 // sha256 of every file (and the list of every path) under the host's own directories.

@@ -35,7 +35,7 @@ std::string host_dir()
 std::string cluster_file()
 {
   const std::string dir = testbed::temp_dir("audit");
-  const std::string text = "apiVersion: mlplat.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: audit\nspec:\n  ssh:\n    keyPath: " +
+  const std::string text = "apiVersion: mlplat.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: audit\nspec:\n  ssh:\n    user: mlp\n    keyPath: " +
                            testbed::key() + "\n    knownHosts: " + testbed::known_hosts() + "\n  hosts:\n    - name: " + k_host +
                            "\n      address: " + testbed::address(k_index) + "\n      role: control-plane\n";
   REQUIRE(fs::write_file_atomic(dir + "/mlplat.yaml", text, 0644));

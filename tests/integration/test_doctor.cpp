@@ -130,23 +130,55 @@ void knob(const std::string& host, const std::string& file, const std::string& c
 
 } // namespace
 
-TEST_CASE("a clean host gives no errors and no warnings", "[doctor]")
+TEST_CASE("a freshly booted host: no error, no warning, what install fixes reported as fixed-by-install; a prepared host: nothing",
+          "[doctor]")
 {
+  // node-65 boots as a cloud image does (the testbed's default): forwarding off, the kernel's inotify
+  // limits, br_netfilter and the other modules loadable but not loaded.
   const auto run = doctor(cluster_file("clean", {{65, "control-plane"}}));
   INFO(run.report.dump(1));
   CHECK(run.exit_code == 0);
   CHECK(run.report["summary"]["errors"] == 0);
   CHECK(run.report["summary"]["warnings"] == 0);
   CHECK(run.report["summary"]["skipped"] == 0);
-  CHECK(run.report["summary"]["passed"].get<int>() >= 35);
+  CHECK(run.report["summary"]["fixedByInstall"] == 4);
+  CHECK(run.report["summary"]["passed"].get<int>() >= 31);
   CHECK(run.report["summary"]["installBlocked"] == false);
+  CHECK(run.ids("fixed-by-install", "node-65") == std::set<std::string>{"NET-001", "NET-002", "NET-003", "NET-010"});
+  CHECK(contains(run.finding("NET-001", "node-65")["observed"].get<std::string>(), "net.ipv4.ip_forward = 0"));
+  CHECK(contains(run.finding("NET-002", "node-65")["observed"].get<std::string>(), "br_netfilter loadable, not loaded"));
+  CHECK(contains(run.finding("NET-003", "node-65")["observed"].get<std::string>(), "loadable, not loaded: br_netfilter, overlay, ip_tables"));
+  CHECK(contains(run.finding("NET-010", "node-65")["observed"].get<std::string>(), "max_user_instances = 128, max_user_watches = 8192"));
+  CHECK_FALSE(run.finding("NET-001", "node-65")["fix"].get<std::string>().empty());
   CHECK(contains(run.err, "node-65: checked (")); // progress, as plain lines when stderr is not a terminal
+  // In text: its own label, the fix, and install may proceed.
+  const auto text = run_process({MLPLAT_BINARY, "doctor", "-c", cluster_file("clean-text", {{65, "control-plane"}})}, 120s);
+  REQUIRE(text);
+  CHECK(text->exit_code == 0);
+  CHECK(contains(text->out, "  FIXED-BY-INSTALL  NET-001  IPv4 forwarding on: net.ipv4.ip_forward = 0\n"));
+  CHECK(contains(text->out, "install's prepare does this: echo net.ipv4.ip_forward=1"));
+  CHECK(contains(text->out, "0 errors, 0 warnings, 4 fixed by install, "));
+  CHECK(contains(text->out, "Install may proceed."));
+
+  // A host someone prepared already (the testbed's prepared shape) has nothing to report.
+  tb({"stock", "node-79", "prepared"});
+  const auto prepared = doctor(cluster_file("prepared", {{79, "control-plane"}}));
+  INFO(prepared.report.dump(1));
+  CHECK(prepared.exit_code == 0);
+  CHECK(prepared.report["summary"]["fixedByInstall"] == 0);
+  CHECK(prepared.report["summary"]["warnings"] == 0);
 }
 
-TEST_CASE("doctor finds swap on (OS-007)", "[doctor]")
+TEST_CASE("doctor finds swap on (OS-007), which install fixes", "[doctor]")
 {
-  knob("node-66", "/proc/swaps", "Filename\tType\tSize\tUsed\tPriority\n/swapfile file 2097148 0 -2\n");
-  expect_only("swap", {{65, "control-plane"}, {66}}, "node-66", "OS-007", "swap is on: /swapfile (2.0 GiB)");
+  tb({"stock", "node-66", "swap"}); // a swap file active and in /etc/fstab
+  const auto run = doctor(cluster_file("swap", {{65, "control-plane"}, {66}}));
+  INFO(run.report.dump(1));
+  CHECK(run.exit_code == 0);
+  CHECK(run.finding("OS-007", "node-66")["status"] == "fixed-by-install");
+  CHECK(contains(run.finding("OS-007", "node-66")["observed"].get<std::string>(), "swap is on: /var/swapfile (0.1 GiB)"));
+  CHECK(run.finding("OS-007", "node-65")["status"] == "pass");
+  CHECK(run.ids("error").empty());
 }
 
 TEST_CASE("doctor finds cgroup v1 on Kubernetes 1.35+ (OS-005)", "[doctor]")
@@ -155,15 +187,19 @@ TEST_CASE("doctor finds cgroup v1 on Kubernetes 1.35+ (OS-005)", "[doctor]")
   expect_only("cgroupv1", {{65, "control-plane"}, {67}}, "node-67", "OS-005", "cgroup v1");
 }
 
-TEST_CASE("doctor finds low inotify limits (NET-010)", "[doctor]")
+namespace {
+
+// node-69's kernel has no xt_owner: not loaded, not built in, not loadable (not in modules.dep).
+void remove_xt_owner()
 {
-  knob("node-68", "/proc/sys/fs/inotify/max_user_instances", "128\n");
-  expect_only("inotify", {{65, "control-plane"}, {68}}, "node-68", "NET-010", "max_user_instances = 128");
+  tb({"exec", "node-69", "sh", "-c", "sed -i '/xt_owner/d' /usr/lib/modules/$(uname -r)/modules.dep /usr/lib/modules/$(uname -r)/modules.builtin"});
 }
 
-TEST_CASE("doctor finds a missing kernel module (NET-003)", "[doctor]")
+} // namespace
+
+TEST_CASE("doctor finds a missing kernel module (NET-003), which install cannot fix", "[doctor]")
 {
-  tb({"exec", "node-69", "sh", "-c", "sed -i '/xt_owner/d' /usr/lib/modules/$(uname -r)/modules.builtin"});
+  remove_xt_owner();
   expect_only("module", {{65, "control-plane"}, {69}}, "node-69", "NET-003", "missing kernel modules: xt_owner");
 }
 
@@ -243,36 +279,48 @@ TEST_CASE("doctor refuses a replaced host key (SSH-002), which --ignore cannot l
 
 TEST_CASE("ignored errors become warnings, unknown ids are refused", "[doctor]")
 {
-  const auto file = cluster_file("ignore", {{65, "control-plane"}, {66}}); // node-66: swap (its test shapes it; shape here too)
-  knob("node-66", "/proc/swaps", "Filename\tType\tSize\tUsed\tPriority\n/swapfile file 2097148 0 -2\n");
-  const auto run = doctor(file, {"--ignore", "OS-007"});
+  const auto file = cluster_file("ignore", {{65, "control-plane"}, {69}}); // node-69: no xt_owner (its test shapes it; shape here too)
+  remove_xt_owner();
+  const auto run = doctor(file, {"--ignore", "NET-003"});
   CHECK(run.exit_code == 0);
   CHECK(run.report["summary"]["ignored"] == 1);
-  CHECK(run.finding("OS-007", "node-66")["status"] == "warning");
-  CHECK(run.finding("OS-007", "node-66")["ignored"] == true);
+  CHECK(run.finding("NET-003", "node-69")["status"] == "warning");
+  CHECK(run.finding("NET-003", "node-69")["ignored"] == true);
   const auto r = run_process({MLPLAT_BINARY, "doctor", "-c", file, "--ignore", "OS-07"}, 60s);
   REQUIRE(r);
   CHECK(r->exit_code == 2);
   CHECK(contains(r->err, "no check with id 'OS-07'"));
 }
 
-TEST_CASE("install refuses to start while doctor reports an error", "[doctor]")
+TEST_CASE("install refuses to start while doctor reports an error: a host where br_netfilter cannot be loaded", "[doctor]")
 {
-  const auto file = cluster_file("install-gate", {{65, "control-plane"}, {66}});
-  knob("node-66", "/proc/swaps", "Filename\tType\tSize\tUsed\tPriority\n/swapfile file 2097148 0 -2\n");
+  // node-80 boots as a stock image whose kernel has no br_netfilter at all; node-65 as a stock image.
+  tb({"exec", "node-80", "sh", "-c", "sed -i '/br_netfilter/d' /usr/lib/modules/$(uname -r)/modules.dep"});
+  const auto file = cluster_file("install-gate", {{65, "control-plane"}, {80}});
   const auto r = run_process({MLPLAT_BINARY, "install", "-c", file, "--only", "prepare", "--state-dir",
                               testbed::temp_dir("install-gate-state")}, 60s);
   REQUIRE(r);
+  INFO(r->out << r->err);
   CHECK(r->exit_code == 3);
-  CHECK(contains(r->out, "OS-007"));
-  CHECK(contains(r->err, "install refused: preflight found 1 error; nothing was changed on any host"));
+  CHECK(contains(r->out, "ERROR             NET-002  br_netfilter and bridge netfilter sysctl: br_netfilter is neither loaded, built in, nor loadable"));
+  CHECK(contains(r->out, "FIXED-BY-INSTALL  NET-001"));
+  CHECK(contains(r->err, "install refused: preflight found 2 errors; nothing was changed on any host"));
+  // Nothing changed: no drop-in written, no module loaded, forwarding still off, on either host.
+  for (const char* host : {"node-65", "node-80"}) {
+    const auto state = testbed::script({"exec", host, "sh", "-c",
+                                        "ls /etc/sysctl.d/90-mlplat.conf /etc/modules-load.d/mlplat.conf 2>&1; ls -d /sys/module/overlay 2>&1; sysctl -n net.ipv4.ip_forward"});
+    CHECK(contains(state.out, "cannot access '/etc/sysctl.d/90-mlplat.conf'"));
+    CHECK(contains(state.out, "cannot access '/etc/modules-load.d/mlplat.conf'"));
+    CHECK(contains(state.out, "cannot access '/sys/module/overlay'"));
+    CHECK(contains(state.out, "\n0\n"));
+  }
 }
 
 TEST_CASE("the JSON report matches the documented schema", "[doctor]")
 {
-  knob("node-66", "/proc/swaps", "Filename\tType\tSize\tUsed\tPriority\n/swapfile file 2097148 0 -2\n");
-  const auto file = cluster_file("schema", {{65, "control-plane"}, {66}, {0}});
-  const auto r = run_process({MLPLAT_BINARY, "doctor", "-c", file, "--output", "json", "--ignore", "OS-007"}, 60s);
+  remove_xt_owner();
+  const auto file = cluster_file("schema", {{65, "control-plane"}, {69}, {0}});
+  const auto r = run_process({MLPLAT_BINARY, "doctor", "-c", file, "--output", "json", "--ignore", "NET-003"}, 60s);
   REQUIRE(r);
   const std::string dir = testbed::temp_dir("doctor-schema-out");
   REQUIRE(fs::write_file_atomic(dir + "/report.json", r->out, 0644));

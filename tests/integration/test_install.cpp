@@ -57,7 +57,7 @@ bool contains(const std::string& haystack, const std::string& needle)
 std::string cluster_file(const std::string& dir, const std::vector<int>& nodes, const std::string& extra_host = "", size_t control_planes = 1,
                          const std::string& extra_spec = "")
 {
-  std::string text = "apiVersion: mlplat.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: install-test\nspec:\n  ssh:\n    keyPath: " +
+  std::string text = "apiVersion: mlplat.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: install-test\nspec:\n  ssh:\n    user: mlp\n    keyPath: " +
                      testbed::key() + "\n    knownHosts: " + testbed::known_hosts() + "\n    connectTimeoutSeconds: 3\n  hosts:\n";
   for (size_t i = 0; i < nodes.size(); ++i) {
     text += "    - {name: node-" + std::to_string(nodes[i]) + ", address: " + testbed::address(nodes[i]) +
@@ -568,23 +568,52 @@ TEST_CASE("plan shows per host the commands install would run, and changes nothi
   CHECK_FALSE(std::filesystem::exists(dir + "/state/journal.json"));
 }
 
-TEST_CASE("prepare on a freshly booted host: br_netfilter loaded before the bridge sysctls, swap in /etc/fstab turned off for good, "
-          "bad phase names and a wrong --profile are refused", "[install]")
+TEST_CASE("prepare on a freshly booted host: what doctor reports as fixed-by-install is fixed for good (br_netfilter before the "
+          "bridge sysctls, forwarding, inotify, swap in /etc/fstab), judged again after prepare; bad phase names and a wrong "
+          "--profile are refused", "[install]")
 {
   const std::string dir = testbed::temp_dir("install-swap");
   const auto file = cluster_file(dir, {84});
+  // A stock image with a swap file active and listed in /etc/fstab; the login is a non-root user.
+  testbed::script({"stock", "node-84", "swap"});
   fresh_host(84);
-  REQUIRE(on_host(84, "cp /etc/fstab /etc/fstab.orig 2>/dev/null; printf '/dev/vdb1 none swap sw 0 0\\n' >> /etc/fstab").ok());
   const auto r = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", dir + "/state", "--only", "prepare"});
   INFO(r.out << r.err);
-  CHECK(r.exit_code == 0);
+  CHECK(r.exit_code == 0); // no --ignore: nothing install fixes blocks it
+  CHECK(contains(r.err, "preflight passed on 1 host (0 warnings, 5 findings prepare fixes: NET-001, NET-002, NET-003, NET-010, OS-007)"));
+  CHECK(contains(r.out, "cluster install-test: 3 steps applied, 1 already in place"));
   const auto fstab = on_host(84, "cat /etc/fstab");
-  CHECK(contains(fstab.out, "# swap off for the kubelet (mlplat): /dev/vdb1 none swap sw 0 0"));
+  CHECK(contains(fstab.out, "# swap off for the kubelet (mlplat): /var/swapfile none swap sw 0 0"));
   // The host booted as a fresh one does: br_netfilter not loaded, so no /proc/sys/net/bridge. prepare
   // loaded it first, then applied the bridge sysctls (which exist only then).
-  CHECK(on_host(84, "test -d /sys/module/br_netfilter && sysctl -n net.bridge.bridge-nf-call-iptables").out == "1\n");
+  const std::string settings = "test -d /sys/module/br_netfilter && test -d /sys/module/xt_owner && "
+                               "sysctl -n net.bridge.bridge-nf-call-iptables net.ipv4.ip_forward fs.inotify.max_user_instances "
+                               "fs.inotify.max_user_watches && awk 'NR > 1' /proc/swaps | wc -l";
+  CHECK(on_host(84, settings).out == "1\n1\n2280\n1255360\n0\n");
   CHECK(on_host(84, "test -f /etc/fstab.mlplat-backup").ok());
-  on_host(84, "mv /etc/fstab.orig /etc/fstab 2>/dev/null; rm -f /etc/fstab.mlplat-backup");
+  // For good: after a reboot the modules are loaded, the sysctls applied and swap stays off.
+  testbed::script({"restart", "node-84"});
+  CHECK(on_host(84, settings).out == "1\n1\n2280\n1255360\n0\n");
+  const auto again = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", dir + "/state", "--only", "prepare"});
+  CHECK(again.exit_code == 0);
+  CHECK(contains(again.out, "cluster install-test: 0 steps applied"));
+
+  // Judged again after prepare: a sysctl drop-in (from --data-dir) without forwarding leaves NET-001
+  // failing, and install stops naming it.
+  fresh_host(84);
+  const std::string data = dir + "/data";
+  REQUIRE(run_process({"cp", "-r", k_real_data, data}, 30s)->ok());
+  std::filesystem::create_directories(data + "/manifests/host");
+  REQUIRE(fs::write_file_atomic(data + "/manifests/host/sysctl.conf",
+                                "# forwarding left out\nnet.bridge.bridge-nf-call-iptables = 1\nfs.inotify.max_user_instances = 2280\n"
+                                "fs.inotify.max_user_watches = 1255360\n", 0644));
+  const auto stopped = mlplat_run({"--data-dir", data, "install", "-c", file, "--state-dir", dir + "/state2", "--only", "prepare"});
+  INFO(stopped.out << stopped.err);
+  CHECK(stopped.exit_code == 3);
+  CHECK(contains(stopped.err, "prepare / preflight-recheck: check failed: node-84: after prepare, a check install fixes still fails: "
+                              "NET-001 (IPv4 forwarding on): net.ipv4.ip_forward = 0"));
+  CHECK(contains(stopped.err, "NET-001: echo net.ipv4.ip_forward=1 > /etc/sysctl.d/90-mlplat.conf"));
+  fresh_host(84);
 
   const auto bad = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", dir + "/state", "--only", "prepare", "--skip", "prepair"});
   CHECK(bad.exit_code == 2);

@@ -14,6 +14,14 @@
 #                              /etc/machine-id, /sys/class/dmi/id/product_uuid,
 #                              /sys/devices/system/cpu/online, /sys/fs/cgroup/cgroup.controllers,
 #                              /proc/sys/fs/inotify/max_user_instances, .../max_user_watches
+#   testbed.sh stock HOST [prepared] [swap] [rocky] [nic2]
+#                              how HOST boots from now on (restarts it): as a freshly booted cloud
+#                              image by default (forwarding off, the kernel's inotify limits, the CNI's
+#                              and Istio's modules loadable but not loaded, Debian 12); `prepared`: as
+#                              a host someone already prepared; `swap`: a swap file active, listed in
+#                              /etc/fstab; `rocky`: Rocky Linux 9 with RHEL's sudo secure_path;
+#                              `nic2`: a second interface eth1 with the address `testbed.sh env`
+#                              names (TB_NET.(130+N))
 #   testbed.sh kill-sshd HOST  kill every sshd of HOST (listener and sessions): a dropped connection
 #   testbed.sh restart HOST    restart HOST (new mount namespace, same files)
 #   testbed.sh rekey HOST [--restore]  give HOST a new host key (or its original one) and restart it
@@ -40,6 +48,15 @@ TB_PROGRAMS=${MLPLAT_TESTBED_PROGRAMS:-$(cd "$here/../.." && pwd)/build/testbed-
 # which each host replaces with its own) needs to be visible inside.
 HOST_PROGRAMS=/usr/local/lib/mlplat-testbed
 BRIDGE=mlpbr0
+# The kernel modules a test host has as loadable modules (the rest it uses are built in): those
+# mlplat's prepare loads (manifests/host/modules.conf), with the directory of each under kernel/.
+LOADABLE="overlay br_netfilter ip_tables iptable_nat iptable_mangle iptable_raw xt_REDIRECT xt_conntrack xt_owner xt_tcpudp xt_multiport nf_nat"
+loadable_dir() {
+  case $1 in
+    overlay) echo fs/overlayfs ;; br_netfilter) echo net/bridge ;; ip_tables|iptable_*) echo net/ipv4/netfilter ;;
+    *) echo net/netfilter ;;
+  esac
+}
 NS_PREFIX=mlp-
 MAX_HOSTS=110
 USER_OK=mlp          # non-root user with NOPASSWD sudo
@@ -162,7 +179,7 @@ EOF
   printf '127.0.0.1 localhost\n%s %s\n' "$addr" "$name" > "$etc/hosts"
   printf 'nameserver %s.1\noptions timeout:1 attempts:1\n' "$TB_NET" > "$etc/resolv.conf"
   [[ -f $etc/machine-id ]] || (head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n'; echo) > "$etc/machine-id"
-  [[ -f $etc/os-release ]] || cat > "$etc/os-release" <<'EOF'
+  [[ -f $etc/os-release || -f $dir/knobs/rocky ]] || cat > "$etc/os-release" <<'EOF'
 PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
 NAME="Debian GNU/Linux"
 VERSION_ID="12"
@@ -180,40 +197,61 @@ EOF
   [[ -f $dir/sysclass/dmi/id/product_uuid ]] || cat /proc/sys/kernel/random/uuid > "$dir/sysclass/dmi/id/product_uuid"
   # Kernels built without module support have no /proc/modules (this CI kind): nothing to shape then.
   # (Without the modules a test host loads itself: see the modprobe stand-in.)
-  [[ -f $dir/knobs/modules || ! -f /proc/modules ]] || grep -v -e '^br_netfilter ' -e '^overlay ' /proc/modules > "$dir/knobs/modules" || true
-  # A healthy VM: 8 CPUs, inotify limits raised for Kubeflow, cgroup v2 with the controllers
-  # Kubernetes needs, and the kernel modules CNI and Istio need (as built in).
+  [[ -f $dir/knobs/modules || ! -f /proc/modules ]] || grep -v -E "^($(tr ' ' '|' <<< "$LOADABLE")) " /proc/modules > "$dir/knobs/modules" || true
+  # A VM as its image boots: 8 CPUs, cgroup v2 with the controllers Kubernetes needs, the kernel's
+  # inotify limits (set at each boot, see init.sh), the CNI's and Istio's modules loadable.
   [[ -f $dir/knobs/cpu-online ]] || echo 0-7 > "$dir/knobs/cpu-online"
-  [[ -f $dir/knobs/inotify-instances ]] || echo 2280 > "$dir/knobs/inotify-instances"
-  [[ -f $dir/knobs/inotify-watches ]] || echo 1255360 > "$dir/knobs/inotify-watches"
+  [[ -f $dir/knobs/inotify-instances ]] || echo 128 > "$dir/knobs/inotify-instances"
+  [[ -f $dir/knobs/inotify-watches ]] || echo 8192 > "$dir/knobs/inotify-watches"
   [[ -f $dir/knobs/cgroup-version ]] || echo 2 > "$dir/knobs/cgroup-version"
   [[ -f $dir/knobs/cgroup.controllers ]] || echo "cpuset cpu io memory hugetlb pids rdma misc" > "$dir/knobs/cgroup.controllers"
   local modules_dir; modules_dir=$dir/upper/usr/lib/modules/$(uname -r)
   if [[ ! -f $modules_dir/modules.builtin ]]; then
     mkdir -p "$modules_dir"
-    # br_netfilter and overlay are modules, not built in, as on the supported OSes' kernels: loadable,
-    # not loaded at boot (the modprobe stand-in loads them; /sys/module shows what is loaded).
-    mkdir -p "$modules_dir/kernel/net/bridge" "$modules_dir/kernel/fs/overlayfs"
-    : > "$modules_dir/kernel/net/bridge/br_netfilter.ko"
-    : > "$modules_dir/kernel/fs/overlayfs/overlay.ko"
-    printf 'kernel/net/bridge/br_netfilter.ko:\nkernel/fs/overlayfs/overlay.ko:\n' > "$modules_dir/modules.dep"
+    # The modules the CNI, containerd and Istio need are modules, not built in, as on the supported
+    # OSes' kernels: loadable, not loaded at boot (the modprobe stand-in loads them; /sys/module shows
+    # what is loaded). The rest of what they use is built in.
+    local m
+    : > "$modules_dir/modules.dep"
+    for m in $LOADABLE; do
+      mkdir -p "$modules_dir/kernel/$(loadable_dir "$m")"
+      : > "$modules_dir/kernel/$(loadable_dir "$m")/$m.ko"
+      echo "kernel/$(loadable_dir "$m")/$m.ko:" >> "$modules_dir/modules.dep"
+    done
     printf 'kernel/%s.ko\n' net/bridge/bridge \
-      net/ipv4/netfilter/ip_tables net/ipv4/netfilter/iptable_nat net/ipv4/netfilter/iptable_mangle \
-      net/ipv4/netfilter/iptable_raw net/ipv4/netfilter/iptable_filter net/netfilter/x_tables \
-      net/netfilter/nf_conntrack net/netfilter/nf_nat net/netfilter/xt_REDIRECT net/netfilter/xt_conntrack \
-      net/netfilter/xt_owner net/netfilter/xt_tcpudp net/netfilter/xt_multiport net/netfilter/xt_connmark \
+      net/ipv4/netfilter/iptable_filter net/netfilter/x_tables \
+      net/netfilter/nf_conntrack net/netfilter/xt_connmark \
       net/netfilter/xt_mark net/netfilter/xt_comment net/netfilter/xt_statistic net/netfilter/ipset/ip_set \
       net/ipv6/netfilter/ip6table_nat net/ipv6/netfilter/ip6table_mangle net/ipv6/netfilter/ip6table_raw \
       net/netfilter/ipvs/ip_vs net/sched/sch_htb drivers/net/vxlan > "$modules_dir/modules.builtin"
   fi
-  # Stand-ins for what a test host cannot have: in /usr/local/sbin, before the machine's own in PATH.
-  # modprobe (tests/testbed/standins/), and the service manager built from tests/testbed/go/standins
+  # Stand-ins for what a test host cannot have, where the OS has the real program (so that sudo's
+  # search path finds them as it finds the real ones): modprobe, swapon and swapoff
+  # (tests/testbed/standins/), and the service manager built from tests/testbed/go/standins
   # (systemctl, and systemd-run as the same program).
-  mkdir -p "$dir/upper/usr/local/sbin"
-  install -m 0755 "$here"/standins/modprobe "$dir/upper/usr/local/sbin/"
-  rm -f "$dir/upper/usr/local/sbin/systemctl" "$dir/upper/usr/local/sbin/systemd-run"
-  install -m 0755 "$TB_PROGRAMS/standins/systemctl" "$dir/upper/usr/local/sbin/systemctl"
-  ln -sfn systemctl "$dir/upper/usr/local/sbin/systemd-run"
+  mkdir -p "$dir/upper/usr/sbin" "$dir/upper/usr/bin"
+  rm -f "$dir"/upper/usr/local/sbin/{modprobe,systemctl,systemd-run}
+  install -m 0755 "$here"/standins/modprobe "$here"/standins/swapon "$dir/upper/usr/sbin/"
+  ln -sfn swapon "$dir/upper/usr/sbin/swapoff"
+  rm -f "$dir/upper/usr/bin/systemctl" "$dir/upper/usr/bin/systemd-run"
+  install -m 0755 "$TB_PROGRAMS/standins/systemctl" "$dir/upper/usr/bin/systemctl"
+  ln -sfn systemctl "$dir/upper/usr/bin/systemd-run"
+  # How the host boots (testbed.sh stock): its OS and sudo's search path.
+  if [[ -f $dir/knobs/rocky ]]; then
+    cat > "$etc/os-release" <<'EOF'
+NAME="Rocky Linux"
+VERSION="9.6 (Blue Onyx)"
+ID="rocky"
+ID_LIKE="rhel centos fedora"
+VERSION_ID="9.6"
+PLATFORM_ID="platform:el9"
+PRETTY_NAME="Rocky Linux 9.6 (Blue Onyx)"
+EOF
+    # RHEL's /etc/sudoers: secure_path without /usr/local/sbin and /usr/local/bin.
+    { grep -v -e '^Defaults[[:space:]]*secure_path' /etc/sudoers
+      echo 'Defaults    secure_path = /sbin:/bin:/usr/sbin:/usr/bin'; } > "$etc/sudoers"
+    chmod 0440 "$etc/sudoers"
+  fi
   # The registry the hosts' container runtime pulls from: kubeadm's images of the testbed's
   # Kubernetes, those of the control plane with the real program a container of theirs runs, and any
   # other image ("*", as public registries hold them) with none. Where kwok is, for the kubelet.
@@ -236,7 +274,14 @@ EOF
 mkdir -p /run/mlplat-audit
 log=/run/mlplat-audit/$(date +%s%N)-$$
 printf '%s\n' "$SSH_ORIGINAL_COMMAND" > "$log.cmd"
-exec strace -f -qq -s 512 -o "$log.trace" \
+# A non-root login: strace runs as root (through the login's own sudo) and runs the command as the
+# login user (-u), so that sudo inside it keeps its setuid (a traced setuid program would not).
+as=""
+if [ "$(id -u)" != 0 ]; then
+  as="sudo -n -- env HOME=$HOME USER=$USER LOGNAME=$LOGNAME PATH=$PATH"
+  set -- -u "$(id -un)"
+fi
+exec $as strace "$@" -f -qq -s 512 -o "$log.trace" \
   -e trace=clone,clone3,fork,vfork,execve,open,openat,creat,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat,rmdir,chmod,fchmod,fchmodat,chown,fchown,fchownat,lchown,truncate,ftruncate,link,linkat,symlink,symlinkat,mount,umount2,sethostname,setdomainname,init_module,finit_module,delete_module,swapon,swapoff,reboot \
   /bin/sh -c "$SSH_ORIGINAL_COMMAND"
 EOS
@@ -262,12 +307,24 @@ else
   mount -t tmpfs -o mode=0755 mlplat-cgroup1 /sys/fs/cgroup
   mkdir /sys/fs/cgroup/cpu /sys/fs/cgroup/memory /sys/fs/cgroup/pids
 fi
-# Network sysctls are per network namespace: setting them here is real and stays in this host.
-sysctl -q -w net.ipv4.ip_forward=1
+# The kernel's defaults at boot (a prepared host: what an earlier preparation left). Network sysctls
+# are per network namespace: setting them here is real and stays in this host; the inotify limits are
+# the host's own files.
+# (What the boot reads from the host's directory is read now: /tmp, where it may be, is the host's
+# own further down.)
+prepared=0; [ ! -f "$dir/knobs/prepared" ] || prepared=1
+own_sysctl=\$(cd "$dir/upper/etc/sysctl.d" 2>/dev/null && for f in *.conf; do [ ! -f "\$f" ] || echo "\$f"; done || true)
+if [ \$prepared = 1 ]; then
+  sysctl -q -w net.ipv4.ip_forward=1; echo 2280 > "$dir/knobs/inotify-instances"; echo 1255360 > "$dir/knobs/inotify-watches"
+else
+  sysctl -q -w net.ipv4.ip_forward=0; echo 128 > "$dir/knobs/inotify-instances"; echo 8192 > "$dir/knobs/inotify-watches"
+fi
 # Kernel modules: none loaded at boot. /sys/module gets a layer of this boot's own, where the modprobe
-# stand-in marks what it loads; /proc/sys/net/bridge does not exist until br_netfilter is loaded (the
-# modprobe stand-in then removes what hides it), as on a real kernel.
+# stand-in marks what it loads (the loadable ones the machine's own kernel shows are hidden by
+# whiteouts); /proc/sys/net/bridge does not exist until br_netfilter is loaded (the modprobe stand-in
+# then removes what hides it), as on a real kernel.
 rm -rf "$dir/sysmodule" && mkdir -p "$dir/sysmodule/upper" "$dir/sysmodule/work"
+for m in $LOADABLE; do mknod "$dir/sysmodule/upper/\$m" c 0 0; done
 mount -t overlay mlplat-sysmodule -o "lowerdir=/sys/module,upperdir=$dir/sysmodule/upper,workdir=$dir/sysmodule/work" /sys/module
 mount -t tmpfs -o mode=0555,size=4k mlplat-no-br-netfilter /proc/sys/net/bridge
 # Disks: the paths an installer fills get room of their own (tmpfs sizes are limits, not allocations),
@@ -289,12 +346,17 @@ mount --bind "$dir/roothome" /root
 mount --bind "$dir/home" /home
 mount --bind "$dir/run" /run
 mount --bind "$dir/tmp" /tmp
-# Boot: the modules of /etc/modules-load.d loaded (systemd-modules-load), then the service manager
-# stand-in starts what is enabled, as systemd does.
-for m in \$(cat /etc/modules-load.d/*.conf 2>/dev/null | sed -e 's/#.*//'); do /usr/local/sbin/modprobe "\$m" || true; done
-# Boot: the service manager stand-in starts what is enabled, as systemd does.
+mkdir -p -m 1777 /run/mlplat-audit # the audit stand-in's records, written by any login
+# Boot, in systemd's order: the modules of /etc/modules-load.d (systemd-modules-load; a prepared
+# host's too), the host's sysctl drop-ins (systemd-sysctl; the machine's own are not the host's), the
+# swap of /etc/fstab (systemd-fstab-generator's swap units), then the service manager stand-in starts
+# what is enabled.
+for m in \$(cat /etc/modules-load.d/*.conf 2>/dev/null | sed -e 's/#.*//'); do /usr/sbin/modprobe "\$m" || true; done
+[ \$prepared = 0 ] || /usr/sbin/modprobe -a $LOADABLE
+for f in \$own_sysctl; do sysctl -q -p "/etc/sysctl.d/\$f" || true; done
+/usr/sbin/swapon -a || true
 rm -f /run/mlplat-standins/systemd.sock
-/usr/local/sbin/systemctl __manager >/dev/null 2>&1 </dev/null &
+/usr/bin/systemctl __manager >/dev/null 2>&1 </dev/null &
 exec /usr/sbin/sshd -D -f /etc/ssh/sshd_mlplat.conf -E /run/sshd.log
 EOF
   chmod 0755 "$dir/init.sh"
@@ -310,6 +372,7 @@ start_host() {
     ip netns exec "$ns" ip link set eth0 up
     ip netns exec "$ns" ip link set lo up
   fi
+  nic2 "$i"
   rm -f "$(host_dir "$i")/run/sshd-mlplat.pid"
   local d disk
   for d in var-lib-containerd var-lib-kubelet var-openebs; do
@@ -347,7 +410,7 @@ metadata:
 spec:
   profile: onprem
   ssh:
-    user: root
+    user: $USER_OK
     keyPath: $TB_DIR/keys/id_ed25519
     knownHosts: $TB_DIR/known_hosts
     hostKeyPolicy: strict
@@ -420,6 +483,7 @@ cmd_down() {
   pkill -9 -f "$TB_DIR/hosts/node-[0-9]*/init.sh" 2>/dev/null || true
   iptables -D FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null || true
   ip link del "$BRIDGE" 2>/dev/null || true
+  for m in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep '^mlpw[0-9]*$' || true); do ip link del "$m" 2>/dev/null || true; done
   local m
   for m in $(awk -v d="$TB_DIR/hosts/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r); do umount -l "$m" 2>/dev/null || true; done
   rm -rf "$TB_DIR"
@@ -507,9 +571,58 @@ INSTALLED="/etc/kubernetes /var/lib/kubelet/* /var/lib/etcd /etc/cni /var/log/po
   /etc/systemd/system/multi-user.target.wants/containerd.service /etc/systemd/system/multi-user.target.wants/kubelet.service
   /var/lib/containerd/* /var/openebs/local"
 
+# The second interface of a host with the nic2 knob (eth1, TB_NET.(130+N), on the same bridge), or none.
+nic2() {
+  local i=$1 ns; ns=$(ns_of "$i")
+  if [[ -f $(host_dir "$i")/knobs/nic2 ]]; then
+    if ! ip netns exec "$ns" ip link show eth1 >/dev/null 2>&1; then
+      ip link add "mlpw$i" type veth peer name eth1 netns "$ns"
+      ip link set "mlpw$i" master "$BRIDGE" up
+      ip netns exec "$ns" ip addr add "$TB_NET.$((130 + i))/24" dev eth1
+      ip netns exec "$ns" ip link set eth1 up
+    fi
+  else
+    ip link del "mlpw$i" 2>/dev/null || true
+  fi
+}
+
+# What the host's image has on its disk besides the OS: with the swap knob, a swap file listed in
+# /etc/fstab (its line as the image has it, whatever an installer did to it since).
+SWAPFILE=/var/swapfile
+image_files() {
+  local i=$1 fstab; fstab=$(host_dir "$i")/upper/etc/fstab
+  local src=$fstab; [[ -f $src ]] || src=/etc/fstab # the machine's until the host has its own
+  local rest; rest=$( { [[ -f $src ]] && grep -v -F "$SWAPFILE" "$src"; } || true)
+  if [[ -f $(host_dir "$i")/knobs/swap ]]; then
+    mkdir -p "$(host_dir "$i")/upper/var"
+    [[ -f $(host_dir "$i")/upper$SWAPFILE ]] || { truncate -s 64M "$(host_dir "$i")/upper$SWAPFILE"; chmod 0600 "$(host_dir "$i")/upper$SWAPFILE"; }
+    printf '%s%s none swap sw 0 0\n' "${rest:+$rest$'\n'}" "$SWAPFILE" > "$fstab"
+  else
+    rm -f "$(host_dir "$i")/upper$SWAPFILE"
+    if [[ -f $fstab ]]; then printf '%s%s' "$rest" "${rest:+$'\n'}" > "$fstab"; fi
+  fi
+  rm -f "$fstab.mlplat-backup"
+}
+
+cmd_stock() { # stock HOST [prepared] [swap] [rocky] [nic2]: how HOST boots from now on (restarts it)
+  local i dir k; i=$(host_index "$1"); dir=$(host_dir "$i"); shift
+  require_root
+  for k in prepared swap rocky nic2; do rm -f "$dir/knobs/$k"; done
+  for k in "$@"; do
+    case $k in prepared|swap|rocky|nic2) touch "$dir/knobs/$k" ;; *) die "stock: unknown shape '$k' (prepared, swap, rocky, nic2)" ;; esac
+  done
+  rm -f "$dir/upper/etc/os-release" "$dir/upper/etc/sudoers"
+  stop_host_processes "$i"
+  prepare_host "$i"
+  image_files "$i"
+  start_host "$i"
+  wait_hosts "$i"
+}
+
 cmd_wipe() { # wipe HOST: as a fresh boot leaves it
   require_root
   cmd_link "$1" off
+  image_files "$(host_index "$1")"
   # Cleared before the restart, so that the boot starts no service of the earlier run, and after it,
   # for what that run's processes wrote until the restart stopped them (static pods outlive a kubelet,
   # as containers do).
@@ -550,6 +663,7 @@ case ${1:-} in
   cgroup) [[ $# -eq 3 ]] || die "usage: cgroup HOST v1|v2"; cmd_cgroup "$2" "$3" ;;
   audit) [[ $# -eq 3 ]] || die "usage: audit HOST on|off"; cmd_audit "$2" "$3" ;;
   wipe) [[ $# -eq 2 ]] || die "usage: wipe HOST"; cmd_wipe "$2" ;;
+  stock) [[ $# -ge 2 ]] || die "usage: stock HOST [prepared] [swap] [rocky] [nic2]"; shift; cmd_stock "$@" ;;
   link) [[ $# -eq 3 ]] || die "usage: link HOST RATE|off"; cmd_link "$2" "$3" ;;
   env) cmd_env ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 2 ;;

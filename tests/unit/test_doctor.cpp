@@ -293,20 +293,84 @@ TEST_CASE("an unreachable host is one error, its other checks are not run, not p
 TEST_CASE("the text report groups by host, errors first, and says whether install may proceed", "[doctor]")
 {
   Fixture fx(2);
-  fx.facts(1).values["swap.device"] = {"/swapfile 2097148"};
-  fx.facts(1).values["sysctl.fs.inotify.max_user_instances"] = {"1024"}; // above the floor: a warning
+  fx.facts(1).values["cgroup.fs"] = {"tmpfs"};                                // cgroup v1: an error
+  fx.facts(1).values["dns.self"] = {"no"};                                    // a warning
+  fx.facts(1).values["sysctl.fs.inotify.max_user_instances"] = {"1024"};      // install raises it
   const auto text = render_text(fx.report(), Colour::no);
+  INFO(text);
   CHECK(contains(text, "h0 (10.1.0.10, control-plane): "));
-  const auto error_at = text.find("ERROR     OS-007");
-  const auto warning_at = text.find("WARNING   NET-010");
+  const auto error_at = text.find("ERROR             OS-005");
+  const auto warning_at = text.find("WARNING           OS-016");
+  const auto fixed_at = text.find("FIXED-BY-INSTALL  NET-010");
   REQUIRE(error_at != std::string::npos);
   REQUIRE(warning_at != std::string::npos);
+  REQUIRE(fixed_at != std::string::npos);
   CHECK(error_at < warning_at);
+  CHECK(warning_at < fixed_at);
+  CHECK(contains(text.substr(fixed_at), "install's prepare does this: echo -e 'fs.inotify.max_user_instances=2280"));
+  CHECK(contains(text, "1 error, 1 warning, 1 fixed by install, "));
   CHECK(contains(text, "Install is blocked"));
   CHECK(text.find("\033[") == std::string::npos); // no colour when not asked
   const auto json = nlohmann::json::parse(render_json(fx.report()));
   CHECK(json["summary"]["errors"] == 1);
   CHECK(json["summary"]["warnings"] == 1);
+  CHECK(json["summary"]["fixedByInstall"] == 1);
+}
+
+TEST_CASE("a freshly booted host: what install's prepare fixes is fixed-by-install, never an error; what it cannot fix still is",
+          "[doctor]")
+{
+  Fixture fx(1);
+  auto& f = fx.facts(0);
+  // A cloud image as it boots: the kernel's defaults, modules loadable but not loaded, swap on.
+  f.values["sysctl.net.ipv4.ip_forward"] = {"0"};
+  f.values.erase("sysctl.net.bridge.bridge-nf-call-iptables");
+  f.values["sysctl.fs.inotify.max_user_instances"] = {"128"};
+  f.values["sysctl.fs.inotify.max_user_watches"] = {"8192"};
+  for (const auto& m : fx.catalogue.param_values("modules_available", "modules")) {
+    f.values["module." + m] = {"loadable"};
+  }
+  f.values["swap.device"] = {"/swapfile 2097148"};
+  f.values["swap.kib"] = {"2097148"};
+  auto r = fx.report();
+  CHECK(fx.errors(r).empty());
+  CHECK(fx.errors(r, "warning").empty());
+  CHECK(fx.errors(r, "fixed-by-install") == std::set<std::string>{"NET-001@h0", "NET-002@h0", "NET-003@h0", "NET-010@h0", "OS-007@h0"});
+  CHECK_FALSE(r.has_errors());
+  CHECK(contains(fx.finding(r, "NET-001", "h0").observed, "net.ipv4.ip_forward = 0"));
+  CHECK(contains(fx.finding(r, "NET-002", "h0").observed, "br_netfilter loadable, not loaded"));
+  CHECK(contains(fx.finding(r, "NET-003", "h0").observed, "loadable, not loaded: br_netfilter, overlay, ip_tables"));
+  CHECK_FALSE(fx.finding(r, "NET-001", "h0").fix.empty()); // standalone doctor still says how
+  const auto json = nlohmann::json::parse(render_json(r));
+  CHECK(json["summary"]["fixedByInstall"] == 5);
+  CHECK(json["summary"]["installBlocked"] == false);
+  CHECK(contains(render_text(r, Colour::no), "Install may proceed."));
+
+  // What prepare cannot fix blocks: a module that cannot be loaded.
+  f.values["module.br_netfilter"] = {"missing"};
+  r = fx.report();
+  CHECK(fx.errors(r) == std::set<std::string>{"NET-002@h0", "NET-003@h0"});
+  CHECK(contains(fx.finding(r, "NET-002", "h0").observed, "neither loaded, built in, nor loadable"));
+
+  // A catalogue whose check does not say install fixes it keeps the check's own severity.
+  f.values["module.br_netfilter"] = {"loadable"};
+  for (auto& c : fx.catalogue.checks) {
+    if (c.id == "NET-001") {
+      c.fixed_by.clear();
+    }
+  }
+  r = fx.report();
+  CHECK(fx.errors(r) == std::set<std::string>{"NET-001@h0"});
+}
+
+TEST_CASE("fixedBy names a phase and only a probe that can report what install fixes", "[doctor]")
+{
+  const auto bad_phase = catalogue_error("  - id: NET-001\n    title: t\n    probe: ip_forward\n    severity: error\n    fixedBy: cni\n    fix: f\n");
+  CHECK(contains(bad_phase.message, "checks[0].fixedBy: 'cni' is not a phase that fixes host findings"));
+  REQUIRE(bad_phase.where);
+  CHECK(bad_phase.where->line == 9);
+  const auto not_fixable = catalogue_error("  - id: OS-010\n    title: t\n    probe: hostname_valid\n    severity: error\n    fixedBy: prepare\n    fix: f\n");
+  CHECK(contains(not_fixable.message, "probe 'hostname_valid' never reports a finding install fixes"));
 }
 
 TEST_CASE("docs/doctor.md lists every check of the catalogue", "[doctor][docs]")

@@ -38,10 +38,10 @@ TEST_CASE("remote command line wraps in timeout and sudo only when needed", "[ut
   transport::Command cmd;
   cmd.script = "echo 'hi'";
   cmd.deadline = 30s;
-  CHECK(transport::remote_command_line(cmd, "root") == "timeout -k 5 30 sh -c 'echo '\\''hi'\\'''");
+  CHECK(transport::remote_command_line(cmd, "root") == "env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin timeout -k 5 30 sh -c 'echo '\\''hi'\\'''");
   cmd.privilege = transport::Privilege::root;
-  CHECK(transport::remote_command_line(cmd, "root").rfind("timeout", 0) == 0);
-  CHECK(transport::remote_command_line(cmd, "admin").rfind("sudo -n -- timeout -k 5 30 sh -c ", 0) == 0);
+  CHECK(transport::remote_command_line(cmd, "root").rfind("env PATH=", 0) == 0);
+  CHECK(transport::remote_command_line(cmd, "admin").rfind("sudo -n -- env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin timeout -k 5 30 sh -c ", 0) == 0);
 }
 
 TEST_CASE("did_you_mean suggests close keys only", "[util]")
