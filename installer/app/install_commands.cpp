@@ -13,6 +13,7 @@
 #include "install/prepare.hpp"
 #include "install/join.hpp"
 #include "install/kubeadm.hpp"
+#include "install/nodes.hpp"
 #include "install/platform.hpp"
 #include "install/remote_lock.hpp"
 #include "install/steps.hpp"
@@ -154,6 +155,7 @@ Result<std::vector<install::Phase>> build_phases(transport::Fleet& fleet, const 
     TRY_ASSIGN(const auto profile, config::load_profile(cluster.profile));
     const auto effective = config::effective(cluster, profile);
     phases.push_back(install::kubeconfig_phase(fleet, runtime->first_control_plane, state_dir / "kubeconfig"));
+    phases.push_back(install::nodes_phase(fleet, cluster, runtime->first_control_plane));
     TRY_ASSIGN(auto cni, install::cni_phase(fleet, cluster, effective, *runtime));
     phases.push_back(std::move(cni));
     TRY_ASSIGN(auto storage, install::storage_phase(fleet, effective, *runtime));

@@ -25,6 +25,12 @@ using yamlio::MapReader;
 using yamlio::Need;
 using yamlio::Problems;
 
+// Label and taint keys and values as Kubernetes judges them (defined below): what is wrong, or empty.
+std::string label_key_problem(const std::string& key);
+std::string label_value_problem(const std::string& value);
+extern const char* const k_label_key_fix;
+extern const char* const k_label_value_fix;
+
 void decode_ssh(MapReader& r, SshSettings& s)
 {
   r.str("user", s.user);
@@ -94,6 +100,31 @@ void decode(const YAML::Node& root, Cluster& c, Problems& p)
           h.choice<Role>("role", host.role, {{"control-plane", Role::control_plane}, {"worker", Role::worker}},
                          Need::required);
           h.string_map("labels", host.labels);
+          std::vector<std::string> taints;
+          if (h.string_list("taints", taints)) {
+            for (size_t t = 0; t < taints.size(); ++t) {
+              const std::string& text = taints[t];
+              const std::string taint_path = fmt::format("{}.taints[{}]", path, t);
+              const auto colon = text.rfind(':');
+              Taint taint;
+              const std::string kv = colon == std::string::npos ? text : text.substr(0, colon);
+              taint.effect = colon == std::string::npos ? "" : text.substr(colon + 1);
+              const auto eq = kv.find('=');
+              taint.key = kv.substr(0, eq);
+              taint.value = eq == std::string::npos ? "" : kv.substr(eq + 1);
+              const Location at = c.positions.count(taint_path) != 0 ? c.positions[taint_path] : c.positions[path + ".taints"];
+              if (taint.effect != "NoSchedule" && taint.effect != "PreferNoSchedule" && taint.effect != "NoExecute") {
+                p.add(at, fmt::format("{}: '{}' has no effect NoSchedule, PreferNoSchedule or NoExecute", taint_path, text),
+                      "write it as kubectl taint does: key[=value]:NoSchedule");
+              } else if (const auto why = label_key_problem(taint.key); !why.empty()) {
+                p.add(at, fmt::format("{}: key '{}' {}", taint_path, taint.key, why), k_label_key_fix);
+              } else if (const auto v = label_value_problem(taint.value); !v.empty()) {
+                p.add(at, fmt::format("{}: value '{}' {}", taint_path, taint.value, v), k_label_value_fix);
+              } else {
+                host.taints.push_back(taint);
+              }
+            }
+          }
           h.sub("ssh", [&](MapReader& s) { decode_ssh(s, host.ssh); });
           h.finish();
           if (host.internal_address.empty()) {
@@ -147,6 +178,43 @@ bool is_dns_label(const std::string& s)
 {
   static const std::regex re("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
   return std::regex_match(s, re);
+}
+
+// What is wrong with a label (or taint) key, as Kubernetes judges one (a qualified name: an optional
+// DNS subdomain prefix and '/', then a name of at most 63 characters); empty when nothing is.
+std::string label_name_problem(const std::string& name)
+{
+  static const std::regex name_format("([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]");
+  if (name.empty()) {
+    return "has an empty name";
+  }
+  if (name.size() > 63) {
+    return "has a name longer than 63 characters";
+  }
+  return std::regex_match(name, name_format) ? "" : "is not letters, digits, '-', '_' and '.' beginning and ending with a letter or digit";
+}
+
+const char* const k_label_key_fix = "use an optional DNS prefix and '/', then letters, digits, '-', '_', '.' (e.g. example.com/zone)";
+const char* const k_label_value_fix = "use at most 63 letters, digits, '-', '_' and '.', beginning and ending with a letter or digit (or nothing)";
+
+std::string label_value_problem(const std::string& value)
+{
+  return value.empty() ? "" : label_name_problem(value);
+}
+
+bool is_dns_name(const std::string& s);
+
+std::string label_key_problem(const std::string& key)
+{
+  const auto slash = key.find('/');
+  if (slash != std::string::npos) {
+    const std::string prefix = key.substr(0, slash);
+    if (!is_dns_name(prefix)) {
+      return fmt::format("has a prefix '{}' that is not a DNS subdomain", prefix);
+    }
+    return label_name_problem(key.substr(slash + 1));
+  }
+  return label_name_problem(key);
 }
 
 bool is_dns_name(const std::string& s)
@@ -218,6 +286,14 @@ void validate(const Cluster& c, Problems& p)
   std::set<std::string> reported_files;
   const auto pod = net::parse_cidr(c.network.pod_cidr);
   const auto svc = net::parse_cidr(c.network.service_cidr);
+  for (const auto& [range, name] : {std::pair{&pod, "podCIDR"}, std::pair{&svc, "serviceCIDR"}}) {
+    if (*range && (*range)->base.family == 6) {
+      const std::string field_path = std::string("spec.network.") + name;
+      p.add(c.where(c.positions.count(field_path) != 0 ? field_path : "spec.network"),
+            fmt::format("{}: {} is an IPv6 range; mlplat builds IPv4 clusters only (IPv6 and dual-stack are not supported)", field_path, (*range)->text),
+            "use an IPv4 range (defaults: podCIDR 10.244.0.0/16, serviceCIDR 10.96.0.0/12)");
+    }
+  }
   for (size_t i = 0; i < c.hosts.size(); ++i) {
     const Host& h = c.hosts[i];
     const std::string path = fmt::format("spec.hosts[{}]", i);
@@ -251,6 +327,25 @@ void validate(const Cluster& c, Problems& p)
       if (auto [it, inserted] = addresses.emplace(value, i); !inserted && written) {
         p.add(c.where(field_path), fmt::format("{}: '{}' is already used by host '{}'", field_path, value, c.hosts[it->second].name),
               "every host needs its own address");
+      }
+    }
+    for (const auto& [key, value] : h.labels) {
+      const std::string label_path = path + ".labels." + key;
+      const Location at = c.where(c.positions.count(label_path) != 0 ? label_path : path + ".labels");
+      if (const auto why = label_key_problem(key); !why.empty()) {
+        p.add(at, fmt::format("{}.labels: key '{}' {}", path, key, why), k_label_key_fix);
+      } else if (const auto v = label_value_problem(value); !v.empty()) {
+        p.add(at, fmt::format("{}.labels.{}: value '{}' {}", path, key, value, v), k_label_value_fix);
+      }
+    }
+    // IPv4 only: kubeadm's advertise address and endpoint, Calico's pool and every host:port mlplat
+    // writes are IPv4 (docs/config.md). Refused here rather than half working later.
+    for (const auto& [field, value] : {std::pair{"address", h.address}, std::pair{"internalAddress", h.internal_address}}) {
+      const std::string field_path = path + "." + field;
+      if (const auto ip = net::parse_ip(value); ip && ip->family == 6 && (c.positions.count(field_path) != 0 || std::string(field) == "address")) {
+        p.add(c.where(field_path),
+              fmt::format("{}: '{}' is an IPv6 address; mlplat builds IPv4 clusters only (IPv6 and dual-stack are not supported)", field_path, value),
+              "give the host's IPv4 address (or a DNS name resolving to it) for address, and its IPv4 cluster address for internalAddress");
       }
     }
     // The address the cluster uses must not fall inside the pod or service range.

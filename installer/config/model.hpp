@@ -42,12 +42,23 @@ struct SshSettings {
   int connect_timeout_seconds = 10;
 };
 
+// A node taint as kubectl taint writes it: key[=value]:effect.
+struct Taint {
+  std::string key;
+  std::string value;
+  std::string effect;  // NoSchedule, PreferNoSchedule or NoExecute
+
+  // "key=value:effect" ("key:effect" without a value).
+  std::string str() const { return key + (value.empty() ? "" : "=" + value) + ":" + effect; }
+};
+
 struct Host {
   std::string name;
   std::string address;           // where mlplat connects
   std::string internal_address;  // the cluster-internal address (defaults to address)
   Role role = Role::worker;
-  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> labels;   // applied to the node, kept as the cluster file says
+  std::vector<Taint> taints;                   // likewise
   SshSettings ssh;               // effective settings after overrides
 };
 

@@ -174,7 +174,7 @@ Result<std::string> JoinMaterial::certificate_key()
   return *m_certificate_key;
 }
 
-Result<std::string> render_join_config(const config::Host& host, const std::string& endpoint,
+Result<std::string> render_join_config(const config::Cluster& cluster, const config::Host& host, const std::string& endpoint,
                                        const std::string& token, const std::string& ca_hash, const std::string& certificate_key)
 {
   TRY_ASSIGN(std::string text, assets::read("manifests/kubeadm/join.yaml"));
@@ -184,9 +184,13 @@ Result<std::string> render_join_config(const config::Host& host, const std::stri
                                 host.internal_address, certificate_key);
   }
   for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
-         {"@ENDPOINT@", endpoint}, {"@TOKEN@", token}, {"@CA_HASH@", ca_hash}, {"@NODE_NAME@", host.name}, {"@CONTROL_PLANE@", control_plane}}) {
+         {"@ENDPOINT@", endpoint}, {"@TOKEN@", token}, {"@CA_HASH@", ca_hash}, {"@NODE_NAME@", host.name}, {"@NODE_IP@", host.internal_address},
+         {"@TAINTS@", host.role == config::Role::control_plane && control_planes_run_workloads(cluster) ? "  taints: []" : ""},
+         {"@CONTROL_PLANE@", control_plane}}) {
     text = text::replace_all(std::move(text), key, value);
   }
+  // A placeholder that stays empty leaves no blank line behind.
+  text = text::replace_all(std::move(text), "\n\n", "\n");
   return text;
 }
 
@@ -198,7 +202,8 @@ Step join_step(transport::Fleet& fleet, const config::Cluster& cluster, size_t h
   Step s;
   s.name = "kubeadm-join";
   // The journal's digest: the configuration without its secrets.
-  s.digest = sha256_hex(fmt::format("{}\n{}\n{}\n{}", cluster.name, endpoint, cluster.hosts[host].name, control_plane));
+  s.digest = sha256_hex(fmt::format("{}\n{}\n{}\n{}\n{}", cluster.name, endpoint, cluster.hosts[host].name, control_plane,
+                                    cluster.hosts[host].internal_address));
   const auto check = read_only("check whether this node already joined",
                                "[ -f /etc/kubernetes/kubelet.conf ] || exit 1\nexit 0\n");
   s.check = [&fleet, check](size_t h) { return converged(fleet, h, check); };
@@ -210,7 +215,7 @@ Step join_step(transport::Fleet& fleet, const config::Cluster& cluster, size_t h
       TRY_ASSIGN(key, material->certificate_key());
     }
     const auto join = [&](const std::string& t) -> Result<transport::ExecResult> {
-      TRY_ASSIGN(const std::string config, render_join_config(cluster.hosts[h], endpoint, t, ca_hash, key));
+      TRY_ASSIGN(const std::string config, render_join_config(cluster, cluster.hosts[h], endpoint, t, ca_hash, key));
       TRY(fleet.run(h, mutating("create /etc/kubernetes/mlplat (0700)", "mkdir -p /etc/kubernetes/mlplat && chmod 0700 /etc/kubernetes/mlplat")));
       TRY(fleet.upload_bytes(h, config, k_join_config, 0600, transport::Privilege::root));
       auto c = mutating(control_plane ? "kubeadm join as a control plane" : "kubeadm join as a worker",

@@ -51,8 +51,9 @@ private:
   Result<std::string> create_token_locked();
 };
 
-// The kubeadm join configuration for `host` (certificate_key empty for a worker).
-Result<std::string> render_join_config(const config::Host& host, const std::string& endpoint,
+// The kubeadm join configuration for `host` of `cluster` (certificate_key empty for a worker): its
+// node IP is its internalAddress; a control plane of a cluster without workers gets no taint.
+Result<std::string> render_join_config(const config::Cluster& cluster, const config::Host& host, const std::string& endpoint,
                                        const std::string& token, const std::string& ca_hash, const std::string& certificate_key);
 
 // "join-control-planes" (serial) and "join-workers" (parallel); either may have no hosts.

@@ -7,16 +7,23 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
+
 namespace mlplat::install {
+
+bool control_planes_run_workloads(const config::Cluster& cluster)
+{
+  return std::none_of(cluster.hosts.begin(), cluster.hosts.end(), [](const config::Host& h) { return h.role == config::Role::worker; });
+}
 
 Result<std::string> render_init_config(const config::Cluster& cluster, const compat::Row& row, const config::Host& host)
 {
   TRY_ASSIGN(std::string text, assets::read("manifests/kubeadm/init.yaml"));
   const std::string address = host.internal_address.empty() ? host.address : host.internal_address;
-  // One host alone also runs the workloads (no control-plane taint); otherwise kubeadm's default taint.
-  const std::string taints = cluster.hosts.size() == 1 ? "  taints: []" : "";
+  const std::string taints = control_planes_run_workloads(cluster) ? "  taints: []" : "";
   const std::vector<std::pair<std::string, std::string>> values{
     {"@ADVERTISE_ADDRESS@", address},
+    {"@NODE_IP@", address},
     {"@NODE_NAME@", host.name},
     {"@TAINTS@", taints},
     {"@CLUSTER_NAME@", cluster.name},

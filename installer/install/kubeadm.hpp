@@ -21,6 +21,11 @@ inline constexpr const char* k_remote_run_dir = "/var/lib/mlplat/run";
 // The kubeadm configuration for the first control plane `host` of `cluster`.
 Result<std::string> render_init_config(const config::Cluster& cluster, const compat::Row& row, const config::Host& host);
 
+// Whether the control planes also run the workloads: a cluster without workers (one host alone, or
+// only control planes). Their nodes then get no control-plane taint (kubeadm's taints: []), else
+// storage and Pipelines would never schedule.
+bool control_planes_run_workloads(const config::Cluster& cluster);
+
 // The phase on the first control plane.
 Result<Phase> init_phase(transport::Fleet& fleet, const config::Cluster& cluster, const compat::Row& row, size_t first_control_plane,
                          std::chrono::seconds api_deadline = std::chrono::seconds(300));

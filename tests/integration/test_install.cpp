@@ -114,7 +114,7 @@ const std::string k_real_data = MLPLAT_BINARY_DIR "/testbed-programs/data";
 const std::string k_programs_etcdctl = "/usr/local/lib/mlplat-testbed/upstream/etcdctl";
 
 // The phases of the cluster layer on the real control plane, without the CNI and storage.
-const std::string k_real_phases = "prepare,artifacts,containerd,init,join-control-planes,join-workers,kubeconfig";
+const std::string k_real_phases = "prepare,artifacts,containerd,init,join-control-planes,join-workers,kubeconfig,nodes";
 // The whole cluster layer: the CNI (its operator and install containers run by the kubelet stand-in)
 // and storage (the OpenEBS provisioner, its helper pod and the probe pod, run the same way).
 const std::string k_real_cluster = k_real_phases + ",cni,storage,cleanup";
@@ -1175,7 +1175,12 @@ TEST_CASE("install's cluster layer on the real control plane: kubeadm init and a
   const std::string dir = testbed::temp_dir("install-real");
   const std::string state = dir + "/state";
   const std::vector<int> nodes{101, 102};
-  const auto file = cluster_file(dir, nodes);
+  // The worker with labels and a taint from the cluster file (bug 6 of issue 13).
+  const auto labelled = [&](const std::string& labels, const std::string& taints) {
+    return cluster_file(dir, {101}, "    - {name: node-102, address: " + testbed::address(102) + ", role: worker, labels: {" + labels +
+                                        "}, taints: [" + taints + "]}\n");
+  };
+  const auto file = labelled("zone: a, example.com/gpu: 'true'", "'dedicated=ml:PreferNoSchedule'");
   for (int n : nodes) {
     fresh_host(n);
   }
@@ -1216,6 +1221,15 @@ TEST_CASE("install's cluster layer on the real control plane: kubeadm init and a
   CHECK(on_host(102, "grep -q 'client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem' /etc/kubernetes/kubelet.conf").ok());
   CHECK_FALSE(on_host(102, "test -e /etc/kubernetes/mlplat/kubeadm-join.yaml").ok());
   CHECK(fs::read_file(state + "/kubeconfig").value_or("") == on_host(101, "cat /etc/kubernetes/admin.conf").out);
+  // The cluster file's labels and taint are on the worker, with what mlplat manages remembered.
+  const std::string node_facts = "get node node-102 -o go-template='{{range $k, $v := .metadata.labels}}{{$k}}={{$v}} {{end}}|"
+                                 "{{range .spec.taints}}{{.key}}={{.value}}:{{.effect}} {{end}}|{{index .metadata.annotations \"mlplat.dev/labels\"}}|"
+                                 "{{index .metadata.annotations \"mlplat.dev/taints\"}}'";
+  auto facts = kubectl_on(101, node_facts);
+  CHECK(contains(facts, " zone=a "));
+  CHECK(contains(facts, "example.com/gpu=true "));
+  CHECK(contains(facts, "|dedicated=ml:PreferNoSchedule |"));
+  CHECK(contains(facts, "|example.com/gpu,zone|dedicated:PreferNoSchedule"));
 
   // The rerun, audited on both hosts: 0 steps applied, 0 mutating commands or system calls. Turning the
   // audit on restarts the hosts (a reboot): the rerun starts once the API server answers again.
@@ -1226,6 +1240,20 @@ TEST_CASE("install's cluster layer on the real control plane: kubeadm init and a
   // The control plane comes back after each restart of the host (a reboot): the kubelet, started by the
   // service manager at boot, runs the static pods again, and the worker's kubelet reports again.
   wait_for_nodes(101, 2, "");
+
+  // The cluster file changes: a label and the taint go, a label's value changes; a label someone else
+  // set stays. The next run converges the node to the file with one step.
+  REQUIRE(kubectl_on(101, "label node node-102 team=data -o name") == "node/node-102\n");
+  labelled("zone: b", "");
+  const auto third = mlplat_run(install, 600s);
+  INFO(third.out << third.err);
+  CHECK(third.exit_code == 0);
+  CHECK(contains(third.out, "cluster install-test: 1 step applied"));
+  facts = kubectl_on(101, node_facts);
+  CHECK(contains(facts, " zone=b "));
+  CHECK(contains(facts, " team=data "));
+  CHECK_FALSE(contains(facts, "example.com/gpu"));
+  CHECK(contains(facts, "||zone|"));
 }
 
 TEST_CASE("kill -9 at every phase on the real control plane, then a rerun converges with one cluster",
@@ -1242,7 +1270,7 @@ TEST_CASE("kill -9 at every phase on the real control plane, then a rerun conver
   command.insert(command.end(), install.begin(), install.end());
   std::vector<std::string> killed_in;
   std::string ca;
-  for (const char* phase : {"prepare", "artifacts", "containerd", "init", "join-control-planes", "join-workers", "kubeconfig", "cni", "storage",
+  for (const char* phase : {"prepare", "artifacts", "containerd", "init", "join-control-planes", "join-workers", "kubeconfig", "nodes", "cni", "storage",
                             "cleanup", "pipelines", "istio", "tls", "gateway", "smoke"}) {
     // Started in the background; killed with SIGKILL as soon as it announces the phase (for init: once
     // kubeadm init has begun on the host, so that its SSH session dies under it). Each run continues

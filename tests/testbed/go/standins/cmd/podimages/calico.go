@@ -7,7 +7,8 @@ package main
 // calico-node), from the Installation's registry (default quay.io/, pkg/components/images.go) and the
 // Calico release the operator pins; then the Installation's status. Everything under the operator's
 // own service account, so the RBAC of the tigera-operator manifest applies.
-// Not played: the write-back of defaults into the Installation's spec, typha, the API server, the
+// The operator also writes its defaults back into the Installation's spec with a JSON merge patch,
+// which replaces the whole ipPools list (writeBackDefaults). Not played: typha, the API server, the
 // CSI driver, IP pools as Calico objects.
 
 import (
@@ -25,6 +26,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 )
@@ -52,6 +55,9 @@ func runOperator(ctx context.Context) error {
 		}
 		if err != nil {
 			return fmt.Errorf("installation default: %w", err)
+		}
+		if err := writeBackDefaults(ctx, dc, inst); err != nil {
+			return err
 		}
 		spec, _, _ := unstructured.NestedMap(inst.Object, "spec")
 		registry, _, _ := unstructured.NestedString(spec, "registry")
@@ -86,6 +92,88 @@ func runOperator(ctx context.Context) error {
 		}
 		return nil
 	})
+	return nil
+}
+
+// writeBackDefaults fills in what the operator of v1.42.3 defaults on a plain Kubernetes cluster with
+// the Calico CNI and persists it, as its two controllers do with client.MergeFrom and Patch (a JSON
+// merge patch: the ipPools list is replaced by the defaulted copy):
+// pkg/controller/installation/core_controller.go fillDefaults (variant, cni, calicoNetwork's
+// dataplanes, bgp, hostPorts, multiInterfaceMode, logging.cni, controlPlaneReplicas, the kubelet
+// paths, nodeUpdateStrategy), and pkg/controller/ippool/defaults.go fillDefaults for each pool
+// (allowedUses, disableNewAllocations, assignmentMode, and name, blockSize, encapsulation,
+// natOutgoing, nodeSelector when not given). On success `inst` is the patched object.
+func writeBackDefaults(ctx context.Context, dc dynamic.Interface, inst *unstructured.Unstructured) error {
+	spec, _, _ := unstructured.NestedMap(inst.Object, "spec")
+	if spec == nil {
+		spec = map[string]any{}
+	}
+	before, _ := json.Marshal(spec)
+	orDefault := func(m map[string]any, key string, value any) {
+		if _, ok := m[key]; !ok {
+			m[key] = value
+		}
+	}
+	sub := func(m map[string]any, key string) map[string]any {
+		if v, ok := m[key].(map[string]any); ok {
+			return v
+		}
+		v := map[string]any{}
+		m[key] = v
+		return v
+	}
+	orDefault(spec, "variant", "Calico")
+	cni := sub(spec, "cni")
+	orDefault(cni, "type", "Calico")
+	orDefault(sub(cni, "ipam"), "type", "Calico")
+	orDefault(cni, "confDir", "/etc/cni/net.d")
+	orDefault(cni, "binDir", "/opt/cni/bin")
+	network := sub(spec, "calicoNetwork")
+	orDefault(network, "linuxDataplane", "Iptables")
+	orDefault(network, "windowsDataplane", "Disabled")
+	orDefault(network, "bgp", "Enabled")
+	orDefault(network, "linuxPolicySetupTimeoutSeconds", int64(0))
+	orDefault(network, "hostPorts", "Enabled")
+	orDefault(network, "multiInterfaceMode", "None")
+	logging := sub(sub(spec, "logging"), "cni")
+	orDefault(logging, "logSeverity", "Info")
+	orDefault(logging, "logFileMaxCount", int64(10))
+	orDefault(logging, "logFileMaxAgeDays", int64(30))
+	orDefault(logging, "logFileMaxSize", "100Mi")
+	orDefault(spec, "controlPlaneReplicas", int64(2))
+	orDefault(spec, "flexVolumePath", "/usr/libexec/kubernetes/kubelet-plugins/volume/exec/")
+	orDefault(spec, "kubeletVolumePluginPath", "/var/lib/kubelet")
+	orDefault(spec, "nodeUpdateStrategy", map[string]any{"type": "RollingUpdate", "rollingUpdate": map[string]any{"maxUnavailable": int64(1)}})
+	if pools, ok := network["ipPools"].([]any); ok {
+		for i, p := range pools {
+			pool, ok := p.(map[string]any)
+			if !ok {
+				continue
+			}
+			orDefault(pool, "name", fmt.Sprintf("default-ipv4-ippool-%d", i))
+			orDefault(pool, "encapsulation", "IPIP")
+			orDefault(pool, "natOutgoing", "Enabled")
+			orDefault(pool, "nodeSelector", "all()")
+			orDefault(pool, "blockSize", int64(26))
+			orDefault(pool, "allowedUses", []any{"Workload", "Tunnel"})
+			orDefault(pool, "disableNewAllocations", false)
+			orDefault(pool, "assignmentMode", "Automatic")
+		}
+	}
+	after, _ := json.Marshal(spec)
+	if string(before) == string(after) {
+		return nil
+	}
+	patch, _ := json.Marshal(map[string]any{"spec": spec})
+	patched, err := dc.Resource(installations).Patch(ctx, "default", types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "operator"})
+	if err != nil {
+		if apierrors.IsConflict(err) {
+			return nil
+		}
+		return fmt.Errorf("installation default: writing back the defaults: %w", err)
+	}
+	logf("tigera operator stand-in: defaults written back into Installation default")
+	*inst = *patched
 	return nil
 }
 
