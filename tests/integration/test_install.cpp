@@ -189,22 +189,33 @@ TEST_CASE("install makes a cluster of 1 control plane and 2 workers from a bundl
   const std::string dir = testbed::temp_dir("install-runtime");
   const std::string state = dir + "/state";
   const std::vector<int> nodes{81, 82, 85};
-  const auto file = cluster_file(dir, nodes);
+  // Stock hosts, logged in to as a non-root user with sudo: node-82 is Rocky Linux 9 with RHEL's sudo
+  // secure_path (no /usr/local/bin), node-85 has a swap file in /etc/fstab and a second interface,
+  // which carries its cluster address (internalAddress).
+  testbed::script({"stock", "node-82", "rocky"});
+  testbed::script({"stock", "node-85", "swap", "nic2"});
+  const std::string second_nic = testbed::net() + ".215";
+  const auto file = cluster_file(dir, {81, 82}, "    - {name: node-85, address: " + testbed::address(85) + ", internalAddress: " + second_nic +
+                                                  ", role: worker}\n");
   for (int n : nodes) {
     fresh_host(n);
   }
+  // What the stock hosts would do to a program in /usr/local/bin run under sudo without mlplat's PATH.
+  CHECK(on_host(82, "su mlp -c \"sudo -n sh -c 'command -v crictl || echo hidden'\"").out == "hidden\n");
+  CHECK(on_host(85, "awk 'NR > 1 {print $1}' /proc/swaps").out == "/var/swapfile\n");
   const auto bundle = real_bundle(dir);
   const std::vector<std::string> install{"--data-dir", k_real_data, "install", "-c", file, "--state-dir", state, "--bundle", bundle};
 
   const auto first = mlplat_run(install, 900s);
   INFO(first.out << first.err);
-  REQUIRE(first.exit_code == 0);
-  // 58 steps, about 40 of them applied (a wait counts as applied when what it waits for needed a
+  REQUIRE(first.exit_code == 0); // with no --ignore: doctor's findings on the stock hosts are all install's to fix
+  CHECK(contains(first.err, "findings prepare fixes: NET-001, NET-002, NET-003, NET-010, OS-007)"));
+  // 62 steps, about 40 of them applied (a wait counts as applied when what it waits for needed a
   // moment, as already in place when it was there at once: the real controllers take their time).
   const std::regex counts("cluster install-test: ([0-9]+) steps applied, ([0-9]+) already in place");
   std::smatch counted;
   REQUIRE(std::regex_search(first.out, counted, counts));
-  CHECK(std::stoi(counted[1]) + std::stoi(counted[2]) == 58);
+  CHECK(std::stoi(counted[1]) + std::stoi(counted[2]) == 62);
   CHECK(std::stoi(counted[1]) >= 36);
   // The summary: every node Ready, the kubeconfig's path.
   CHECK(contains(first.out, "summary of cluster install-test (profile onprem, row k8s-1.36: Kubernetes 1.36.3)"));
@@ -213,6 +224,14 @@ TEST_CASE("install makes a cluster of 1 control plane and 2 workers from a bundl
   CHECK(contains(first.out, "\n  node-85   Ready    <none>          "));
   CHECK(contains(first.out, "kubeconfig: " + state + "/kubeconfig (0600"));
   CHECK(nodes_on(81) == "node-81 Ready control-plane\nnode-82 Ready <none>\nnode-85 Ready <none>\n");
+  // node-85's node address is its internalAddress on the second interface, given to its kubelet by
+  // kubeadm (node-ip), and Calico takes each node's address from the node.
+  CHECK(kubectl_on(81, "get node node-85 -o jsonpath='{.status.addresses[?(@.type==\"InternalIP\")].address}'") == second_nic);
+  CHECK(contains(on_host(85, "cat /var/lib/kubelet/kubeadm-flags.env").out, "--node-ip=" + second_nic));
+  CHECK(kubectl_on(81, "get installation default -o jsonpath='{.spec.calicoNetwork.nodeAddressAutodetectionV4.kubernetes}'") == "NodeInternalIP");
+  // Swap is off on node-85, now and in /etc/fstab; Rocky's node-82 got its programs despite secure_path.
+  CHECK(on_host(85, "awk 'NR > 1' /proc/swaps | wc -l; grep -c '^# swap off for the kubelet (mlplat): /var/swapfile' /etc/fstab").out == "0\n1\n");
+  CHECK(contains(on_host(82, "cat /etc/os-release").out, "ID=\"rocky\""));
 
   // The workers got only what a node needs; the control plane the whole bundle, both verified there.
   CHECK(on_host(81, "test -f /var/lib/mlplat/bundle/k8s-1.36/files/pipelines-source/2.17.0.tar.gz").ok());
@@ -283,7 +302,7 @@ TEST_CASE("install makes a cluster of 1 control plane and 2 workers from a bundl
   CHECK(fs::read_file(state + "/kubeconfig").value_or("") == on_host(81, "cat /etc/kubernetes/admin.conf").out);
   CHECK(contains(*fs::read_file(state + "/kubeconfig"), "kubernetes-admin"));
   const auto journal = nlohmann::json::parse(*fs::read_file(state + "/journal.json"));
-  CHECK(journal["steps"].size() == 58);
+  CHECK(journal["steps"].size() == 62);
 
   // The platform layer. The summary names the URL and the CA to trust; the CA's key is 0600 in 0700.
   CHECK(contains(first.out, "Kubeflow Pipelines: https://pipelines.install-test.internal:30443/"));
@@ -341,7 +360,7 @@ TEST_CASE("install makes a cluster of 1 control plane and 2 workers from a bundl
   const auto second = audited_run(nodes, [&] { return mlplat_run(install, 600s); }, [&] { wait_for_nodes(81, 3); });
   INFO(second.out << second.err);
   CHECK(second.exit_code == 0);
-  CHECK(contains(second.out, "0 steps applied, 58 already in place"));
+  CHECK(contains(second.out, "0 steps applied, 62 already in place"));
   wait_for_nodes(81, 3);  // the audit switched off restarts the hosts again
   // Still the cluster of the first init (the host's restart by the audit switch brought the API
   // server back through the kubelet).
@@ -368,7 +387,7 @@ TEST_CASE("install makes a cluster of 1 control plane and 2 workers from a bundl
   CHECK(contains(shown.out, "names      pipelines.install-test.internal"));
   // The next install keeps the rotated certificate: nothing to change.
   const auto third = mlplat_run(install, 600s);
-  CHECK(contains(third.out, "0 steps applied, 58 already in place"));
+  CHECK(contains(third.out, "0 steps applied, 62 already in place"));
 }
 
 TEST_CASE("the platform overlays build with a real kubectl kustomize: namespace, the class on every claim, every image from the mirror, Gateway and VirtualService", "[install][platform]")
@@ -1254,6 +1273,28 @@ TEST_CASE("install's cluster layer on the real control plane: kubeadm init and a
   CHECK(contains(facts, " team=data "));
   CHECK_FALSE(contains(facts, "example.com/gpu"));
   CHECK(contains(facts, "||zone|"));
+}
+
+TEST_CASE("a cluster of three control planes and no worker schedules workloads: no control-plane taint on any node, "
+          "the storage probe runs on one of them", "[install][real]")
+{
+  const std::string dir = testbed::temp_dir("install-cp-only");
+  const std::vector<int> nodes{96, 97, 104};
+  const auto file = cluster_file(dir, nodes, "", 3);
+  for (int n : nodes) {
+    fresh_host(n);
+  }
+  const auto bundle = real_bundle(dir);
+  const auto r = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", dir + "/state", "--bundle", bundle,
+                             "--only", k_real_cluster}, 900s);
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(nodes_on(96) == "node-104 Ready control-plane\nnode-96 Ready control-plane\nnode-97 Ready control-plane\n");
+  // kubeadm's taints: [] on init and on each join: no node keeps node-role.kubernetes.io/control-plane:NoSchedule.
+  CHECK(kubectl_on(96, "get nodes -o jsonpath='{range .items[*]}{.metadata.name}:{.spec.taints}{\"\\n\"}{end}'") ==
+        "node-104:\nnode-96:\nnode-97:\n");
+  const std::string probe = kubectl_on(96, "-n mlplat-probe get pod storage-probe -o jsonpath='{.spec.nodeName} {.status.phase}'");
+  CHECK((probe == "node-96 Succeeded" || probe == "node-97 Succeeded" || probe == "node-104 Succeeded"));
 }
 
 TEST_CASE("kill -9 at every phase on the real control plane, then a rerun converges with one cluster",

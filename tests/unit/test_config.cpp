@@ -305,3 +305,37 @@ TEST_CASE("topology warnings: HA without a control-plane endpoint, an even numbe
   REQUIRE(w.size() == 1);
   CHECK(w[0].message == "an even number of control planes (4): etcd needs a majority (3 of 4), so they tolerate 1 failure, as 3 would");
 }
+
+TEST_CASE("IPv6 host addresses and ranges are refused where they are written (IPv4 clusters only)", "[config]")
+{
+  expect_error(good_with("address: 10.0.0.2", "address: 'fd00::2'"),
+               {15, 16, "spec.hosts[1].address: 'fd00::2' is an IPv6 address; mlplat builds IPv4 clusters only", "IPv4 address"});
+  expect_error(good_with("address: 10.0.0.2", "address: 10.0.0.2\n      internalAddress: 'fd00::2'"),
+               {16, 24, "spec.hosts[1].internalAddress: 'fd00::2' is an IPv6 address"});
+  expect_error(good_with("serviceCIDR: 10.96.0.0/12", "serviceCIDR: 'fd00:96::/108'"),
+               {19, 18, "spec.network.serviceCIDR: fd00:96::/108 is an IPv6 range", "use an IPv4 range"});
+}
+
+TEST_CASE("node labels and taints are checked as Kubernetes checks them, and kept in the model", "[config]")
+{
+  const auto ok = load(good_with("      role: worker\n", "      role: worker\n      labels: {example.com/zone: a, tier: ''}\n"
+                                                         "      taints: ['dedicated=ml:NoSchedule', 'gpu:PreferNoSchedule']\n"));
+  REQUIRE(ok);
+  const auto& w = ok->hosts[1];
+  CHECK(w.labels.at("example.com/zone") == "a");
+  REQUIRE(w.taints.size() == 2);
+  CHECK(w.taints[0].str() == "dedicated=ml:NoSchedule");
+  CHECK(w.taints[1].key == "gpu");
+  CHECK(w.taints[1].value.empty());
+  CHECK(w.taints[1].effect == "PreferNoSchedule");
+  expect_error(good_with("      role: worker\n", "      role: worker\n      labels: {'bad key!': x}\n"),
+               {17, 28, "spec.hosts[1].labels: key 'bad key!' is not letters, digits", "example.com/zone"});
+  expect_error(good_with("      role: worker\n", "      role: worker\n      labels: {zone: 'x y'}\n"),
+               {17, 0, "spec.hosts[1].labels.zone: value 'x y' is not letters, digits", "at most 63"});
+  expect_error(good_with("      role: worker\n", "      role: worker\n      labels: {'-x.example/zone': a}\n"),
+               {17, 0, "has a prefix '-x.example' that is not a DNS subdomain"});
+  expect_error(good_with("      role: worker\n", "      role: worker\n      taints: ['dedicated=ml:Sometimes']\n"),
+               {17, 15, "spec.hosts[1].taints[0]: 'dedicated=ml:Sometimes' has no effect NoSchedule, PreferNoSchedule or NoExecute",
+                "key[=value]:NoSchedule"});
+  expect_error(good_with("      role: worker\n", "      role: worker\n      taints: ['a b:NoSchedule']\n"), {17, 15, "key 'a b' is not letters"});
+}
