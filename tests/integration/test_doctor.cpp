@@ -130,7 +130,7 @@ void knob(const std::string& host, const std::string& file, const std::string& c
 
 } // namespace
 
-TEST_CASE("a freshly booted host: no error, no warning, what install fixes reported as fixed-by-install; a prepared host: nothing",
+TEST_CASE("a freshly booted host: no error, no warning, what install fixes reported as fixed-by-install, and nothing on a prepared host",
           "[doctor]")
 {
   // node-65 boots as a cloud image does (the testbed's default): forwarding off, the kernel's inotify

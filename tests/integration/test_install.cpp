@@ -588,7 +588,7 @@ TEST_CASE("plan shows per host the commands install would run, and changes nothi
 }
 
 TEST_CASE("prepare on a freshly booted host: what doctor reports as fixed-by-install is fixed for good (br_netfilter before the "
-          "bridge sysctls, forwarding, inotify, swap in /etc/fstab), judged again after prepare; bad phase names and a wrong "
+          "bridge sysctls, forwarding, inotify, swap in /etc/fstab), judged again after prepare, bad phase names and a wrong "
           "--profile are refused", "[install]")
 {
   const std::string dir = testbed::temp_dir("install-swap");
@@ -1240,6 +1240,42 @@ TEST_CASE("install's cluster layer on the real control plane: kubeadm init and a
   CHECK(on_host(102, "grep -q 'client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem' /etc/kubernetes/kubelet.conf").ok());
   CHECK_FALSE(on_host(102, "test -e /etc/kubernetes/mlplat/kubeadm-join.yaml").ok());
   CHECK(fs::read_file(state + "/kubeconfig").value_or("") == on_host(101, "cat /etc/kubernetes/admin.conf").out);
+  // The row's image list holds every image the cluster runs (kubeadm's static pods, CoreDNS and
+  // kube-proxy, Calico's components as the operator deploys them, OpenEBS) and kubeadm's own list for
+  // the row's version, so a site whose registry is stocked from the row lacks none (bug 9).
+  {
+    const auto matrix = mlplat_run({"--data-dir", k_real_data, "matrix", "--row", "k8s-1.36", "--output", "json"});
+    REQUIRE(matrix.exit_code == 0);
+    const auto row = nlohmann::json::parse(matrix.out)["rows"][0];
+    std::set<std::string> listed;
+    for (const auto& image : row["images"]) {
+      listed.insert(image.get<std::string>());
+    }
+    std::set<std::string> used;
+    for (const auto& image : text::split(kubectl_on(101, "get pods -A -o jsonpath='{range .items[*]}{range .spec.initContainers[*]}{.image}{\"\\n\"}"
+                                                         "{end}{range .spec.containers[*]}{.image}{\"\\n\"}{end}{end}'"), '\n')) {
+      if (!image.empty()) {
+        used.insert(image);
+      }
+    }
+    const auto kubeadm = on_host(101, "kubeadm config images list --kubernetes-version v" + row["kubernetes"].get<std::string>());
+    REQUIRE(kubeadm.ok());
+    for (const auto& image : text::split(kubeadm.out, '\n')) {
+      if (!image.empty()) {
+        used.insert(image);
+      }
+    }
+    // What runs includes etcd, CoreDNS and Calico's typha, CSI driver and API server (the checks below
+    // would pass vacuously otherwise).
+    for (const char* expected : {"registry.k8s.io/etcd:", "registry.k8s.io/coredns/coredns:", "quay.io/calico/typha:", "quay.io/calico/csi:",
+                                 "quay.io/calico/apiserver:", "registry.k8s.io/pause:"}) {
+      CHECK(std::any_of(used.begin(), used.end(), [&](const std::string& u) { return u.rfind(expected, 0) == 0; }));
+    }
+    for (const auto& image : used) {
+      INFO(image);
+      CHECK(listed.count(image) == 1);
+    }
+  }
   // The cluster file's labels and taint are on the worker, with what mlplat manages remembered.
   const std::string node_facts = "get node node-102 -o go-template='{{range $k, $v := .metadata.labels}}{{$k}}={{$v}} {{end}}|"
                                  "{{range .spec.taints}}{{.key}}={{.value}}:{{.effect}} {{end}}|{{index .metadata.annotations \"mlplat.dev/labels\"}}|"

@@ -50,8 +50,10 @@ std::string built(const std::string& name)
 // containerd stand-ins carry their version mark as the bundle mirror serves them.
 void prepare(int n, const std::string& k8s)
 {
-  // A fresh boot: no process of an earlier run left (static pods outlive a kubelet, as containers do).
-  testbed::script({"restart", "node-" + std::to_string(n)});
+  // A fresh boot of a prepared host (forwarding on, br_netfilter and the other modules loaded: what
+  // mlplat's prepare does, which this test leaves out; kubeadm's own preflight refuses a stock host):
+  // no process of an earlier run left (static pods outlive a kubelet, as containers do).
+  testbed::script({"stock", "node-" + std::to_string(n), "prepared"});
   // The unit files and configs come from this machine's checkout (which a host may not see: a clone
   // under /tmp is not the host's /tmp).
   const auto file = [](const std::string& name) {

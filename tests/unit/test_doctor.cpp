@@ -317,7 +317,7 @@ TEST_CASE("the text report groups by host, errors first, and says whether instal
   CHECK(json["summary"]["fixedByInstall"] == 1);
 }
 
-TEST_CASE("a freshly booted host: what install's prepare fixes is fixed-by-install, never an error; what it cannot fix still is",
+TEST_CASE("a freshly booted host: what install's prepare fixes is fixed-by-install, never an error, and what it cannot fix still is",
           "[doctor]")
 {
   Fixture fx(1);

@@ -9,7 +9,9 @@ package main
 // own service account, so the RBAC of the tigera-operator manifest applies.
 // The operator also writes its defaults back into the Installation's spec with a JSON merge patch,
 // which replaces the whole ipPools list (writeBackDefaults). Not played: typha, the API server, the
-// CSI driver, IP pools as Calico objects.
+// CSI driver's and typha's work (their workloads exist, with the release's images, and are played by
+// kwok), the flexvol-driver init container of calico-node (its image, calico/pod2daemon-flexvol, is
+// deployed by the real operator for this Installation), IP pools as Calico objects.
 
 import (
 	"context"
@@ -72,6 +74,9 @@ func runOperator(ctx context.Context) error {
 			mtu = 0 // auto-detected by calico-node
 		}
 		if err := ensureCalicoNode(ctx, cs, registry, release, mtu); err != nil {
+			return err
+		}
+		if err := ensureCalicoComponents(ctx, cs, dc, registry, release); err != nil {
 			return err
 		}
 		ds, err := cs.AppsV1().DaemonSets(calicoNS).Get(ctx, "calico-node", metav1.GetOptions{})
@@ -174,6 +179,57 @@ func writeBackDefaults(ctx context.Context, dc dynamic.Interface, inst *unstruct
 	}
 	logf("tigera operator stand-in: defaults written back into Installation default")
 	*inst = *patched
+	return nil
+}
+
+// ensureCalicoComponents creates the other workloads the operator of v1.42.3 renders for a default
+// Installation and APIServer (pkg/render/typha.go, kubecontrollers/kube-controllers.go, csi.go,
+// apiserver.go), each with its service account and the image of the Calico release from the
+// Installation's registry (pkg/components/calico.go): calico-typha and calico-kube-controllers
+// Deployments, the csi-node-driver DaemonSet (calico-csi, csi-node-driver-registrar) and, once the
+// APIServer "default" exists, calico-apiserver. They have no pod image here: kwok plays them.
+func ensureCalicoComponents(ctx context.Context, cs *kubernetes.Clientset, dc dynamic.Interface, registry, release string) error {
+	image := func(name string) string { return registry + "calico/" + name + ":" + release }
+	type workload struct {
+		name       string
+		daemon     bool
+		containers []v1.Container
+	}
+	list := []workload{
+		{"calico-typha", false, []v1.Container{{Name: "calico-typha", Image: image("typha")}}},
+		{"calico-kube-controllers", false, []v1.Container{{Name: "calico-kube-controllers", Image: image("kube-controllers")}}},
+		{"csi-node-driver", true, []v1.Container{{Name: "calico-csi", Image: image("csi")},
+			{Name: "csi-node-driver-registrar", Image: image("node-driver-registrar")}}},
+	}
+	apiservers := schema.GroupVersionResource{Group: "operator.tigera.io", Version: "v1", Resource: "apiservers"}
+	if _, err := dc.Resource(apiservers).Get(ctx, "default", metav1.GetOptions{}); err == nil {
+		list = append(list, workload{"calico-apiserver", false, []v1.Container{{Name: "calico-apiserver", Image: image("apiserver")}}})
+	}
+	for _, w := range list {
+		sa := &v1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: w.name, Namespace: calicoNS}}
+		if _, err := cs.CoreV1().ServiceAccounts(calicoNS).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("service account %s: %w", w.name, err)
+		}
+		labels := map[string]string{"k8s-app": w.name}
+		template := v1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: v1.PodSpec{
+			ServiceAccountName: w.name, NodeSelector: map[string]string{"kubernetes.io/os": "linux"},
+			Tolerations: []v1.Toleration{{Operator: v1.TolerationOpExists}}, Containers: w.containers}}
+		meta := metav1.ObjectMeta{Name: w.name, Namespace: calicoNS, Labels: labels}
+		var err error
+		if w.daemon {
+			_, err = cs.AppsV1().DaemonSets(calicoNS).Create(ctx, &appsv1.DaemonSet{ObjectMeta: meta,
+				Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: template}}, metav1.CreateOptions{})
+		} else {
+			_, err = cs.AppsV1().Deployments(calicoNS).Create(ctx, &appsv1.Deployment{ObjectMeta: meta,
+				Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(1)), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: template}},
+				metav1.CreateOptions{})
+		}
+		if err == nil {
+			logf("created %s/%s (%s)", calicoNS, w.name, w.containers[0].Image)
+		} else if !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("%s: %w", w.name, err)
+		}
+	}
 	return nil
 }
 
