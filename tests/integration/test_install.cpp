@@ -801,6 +801,7 @@ TEST_CASE("three control planes and two workers (HA) on the real control plane: 
   const std::string state = dir + "/state";
   const std::vector<int> nodes{87, 88, 89, 90, 91};
   const auto file = cluster_file(dir, nodes, "", 3, "  network:\n    mtu: 1400\n");
+  testbed::script({"stock", "node-91", "swap"}); // a swap file in /etc/fstab on one host of each multi-host test
   for (int n : nodes) {
     fresh_host(n);
   }
@@ -942,6 +943,7 @@ TEST_CASE("an expired join token is renewed before the next join, a wrong token 
   const std::string dir = testbed::temp_dir("install-token");
   const std::string state = dir + "/state";
   const auto file = cluster_file(dir, {92, 93, 103}, "", 2);
+  testbed::script({"stock", "node-103", "swap"});
   for (int n : {92, 93, 103}) {
     fresh_host(n);
   }
@@ -1200,6 +1202,7 @@ TEST_CASE("install's cluster layer on the real control plane: kubeadm init and a
                                         "}, taints: [" + taints + "]}\n");
   };
   const auto file = labelled("zone: a, example.com/gpu: 'true'", "'dedicated=ml:PreferNoSchedule'");
+  testbed::script({"stock", "node-102", "swap"});
   for (int n : nodes) {
     fresh_host(n);
   }
@@ -1317,6 +1320,7 @@ TEST_CASE("a cluster of three control planes and no worker schedules workloads: 
   const std::string dir = testbed::temp_dir("install-cp-only");
   const std::vector<int> nodes{96, 97, 104};
   const auto file = cluster_file(dir, nodes, "", 3);
+  testbed::script({"stock", "node-104", "swap"});
   for (int n : nodes) {
     fresh_host(n);
   }
@@ -1339,6 +1343,7 @@ TEST_CASE("kill -9 at every phase on the real control plane, then a rerun conver
   const std::string dir = testbed::temp_dir("install-real-kill");
   const std::string state = dir + "/state";
   const auto file = cluster_file(dir, {106, 107});
+  testbed::script({"stock", "node-107", "swap"});
   fresh_host(106);
   fresh_host(107);
   const auto bundle = real_bundle(dir);
