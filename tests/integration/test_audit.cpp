@@ -27,11 +27,6 @@ namespace {
 const std::string k_host = "node-78";
 const int k_index = 78;
 
-std::string host_dir()
-{
-  return testbed::dir() + "/hosts/" + k_host;
-}
-
 std::string cluster_file()
 {
   const std::string dir = testbed::temp_dir("audit");

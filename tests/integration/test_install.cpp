@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <functional>
 #include <future>
 #include <set>
@@ -585,6 +586,26 @@ TEST_CASE("plan shows per host the commands install would run, and changes nothi
   CHECK(record.mutations.empty());
   CHECK_FALSE(on_host(83, "test -e /etc/sysctl.d/90-mlplat.conf").ok());
   CHECK_FALSE(std::filesystem::exists(dir + "/state/journal.json"));
+  // The whole plan, with this run's directories and the host's address replaced, is the golden one:
+  // a change in what install would run on a fresh host shows in review as a change of that file (the
+  // reshaping of the command code, issue 14, must leave it as it is). MLPLAT_UPDATE_GOLDEN=1 writes it.
+  std::string normalized = text::replace_all(plan.out, dir, "@DIR@");
+  normalized = text::replace_all(std::move(normalized), MLPLAT_BINARY_DIR, "@BUILD@");
+  normalized = text::replace_all(std::move(normalized), testbed::address(83), "@ADDRESS@");
+  normalized = text::replace_all(std::move(normalized), testbed::net() + ".", "@NET@.");
+  // What differs between runs and machines: the plan's scratch directory, the ingress certificate's
+  // serial, and the sizes of the bundle's files (the testbed's builds of the programs).
+  normalized = std::regex_replace(normalized, std::regex("[^ ]*/mlplat-plan\\.[A-Za-z0-9]+"), "@PLAN@");
+  normalized = std::regex_replace(normalized, std::regex("certificate serial [0-9A-F]+"), "certificate serial @SERIAL@");
+  normalized = std::regex_replace(normalized, std::regex("(upload /var/lib/mlplat/bundle/[^ ]+ \\()[0-9]+ bytes"), "$1@SIZE@ bytes");
+  const std::string golden = MLPLAT_SOURCE_DIR "/tests/golden/plan-one-host.txt";
+  if (std::getenv("MLPLAT_UPDATE_GOLDEN") != nullptr) {
+    std::filesystem::create_directories(MLPLAT_SOURCE_DIR "/tests/golden");
+    REQUIRE(fs::write_file_atomic(golden, normalized, 0644));
+  }
+  const auto expected = fs::read_file(golden);
+  REQUIRE(expected);
+  CHECK(normalized == *expected);
 }
 
 TEST_CASE("prepare on a freshly booted host: what doctor reports as fixed-by-install is fixed for good (br_netfilter before the "
