@@ -219,14 +219,25 @@ Report evaluate(const Context& ctx, const Catalogue& catalogue, const Options& o
   return report;
 }
 
-Status recheck_fixed(const config::Cluster& cluster, const compat::Matrix& matrix, const compat::Row& row, transport::Fleet& fleet,
-                     size_t i, const Catalogue& catalogue, const Options& options)
+namespace {
+
+// The context checks are judged in, without hosts yet.
+Context context_for(const config::Cluster& cluster, const compat::Matrix& matrix, const compat::Row& row)
 {
   Context ctx;
   ctx.cluster = &cluster;
   ctx.matrix = &matrix;
   ctx.row = &row;
   ctx.kubernetes = fmt::format("{}.{}", row.kubernetes.major, row.kubernetes.minor);
+  return ctx;
+}
+
+} // namespace
+
+Status recheck_fixed(const config::Cluster& cluster, const compat::Matrix& matrix, const compat::Row& row, transport::Fleet& fleet,
+                     size_t i, const Catalogue& catalogue, const Options& options)
+{
+  Context ctx = context_for(cluster, matrix, row);
   ctx.hosts.resize(cluster.hosts.size());
   for (size_t k = 0; k < cluster.hosts.size(); ++k) {
     ctx.hosts[k].host = &cluster.hosts[k];
@@ -266,11 +277,7 @@ Status recheck_fixed(const config::Cluster& cluster, const compat::Matrix& matri
 Report run(const config::Cluster& cluster, const compat::Matrix& matrix, const compat::Row& row, transport::Fleet& fleet,
            const Catalogue& catalogue, const Options& options)
 {
-  Context ctx;
-  ctx.cluster = &cluster;
-  ctx.matrix = &matrix;
-  ctx.row = &row;
-  ctx.kubernetes = fmt::format("{}.{}", row.kubernetes.major, row.kubernetes.minor);
+  Context ctx = context_for(cluster, matrix, row);
   ctx.hosts = gather(cluster, fleet, catalogue, options);
   return evaluate(ctx, catalogue, options);
 }
