@@ -1,5 +1,7 @@
 #include "app/cli.hpp"
 
+#include "commands/commands.hpp"
+
 #include "app/commands.hpp"
 #include "assets/assets.hpp"
 #include "compat/matrix.hpp"
@@ -83,8 +85,12 @@ int run_cli(int argc, char** argv)
   for (auto* sub : {install_cmd, plan_cmd}) {
     add_doctor_flags(sub);
     sub->add_flag("--allow-preview", doctor_options.allow_preview, "Accept a preview row of the compatibility matrix");
-    sub->add_option("--only", doctor_options.only, "Only these phases (comma-separated)")->delimiter(',');
-    sub->add_option("--skip", doctor_options.skip, "Not these phases (comma-separated)")->delimiter(',');
+    sub->add_option("--only", doctor_options.only, "Only these phases: paths (cluster/init), last parts (init) or groups (platform), comma-separated")
+      ->delimiter(',');
+    sub->add_option("--skip", doctor_options.skip, "Not these phases (as --only)")->delimiter(',');
+    sub->add_option("--worker-batch", doctor_options.worker_batch, "Join the workers at most N at a time (0: all at once)")
+      ->capture_default_str();
+    sub->footer(workflow::phase_help(commands::install()));
     sub->add_option("--bundle", doctor_options.bundle, "The bundle of the row (mlplat bundle create): directory or archive")
       ->check(CLI::ExistingPath);
     sub->add_option("--bundle-url", doctor_options.bundle_url,

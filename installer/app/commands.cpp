@@ -110,7 +110,7 @@ int cmd_facts(const GlobalOptions& global)
   }
   transport::FleetOptions fleet_options;
   fleet_options.concurrency = global.concurrency;
-  transport::Fleet fleet(endpoints_of(*cluster), fleet_options);
+  transport::SshFleet fleet(endpoints_of(*cluster), fleet_options);
   log::info("gathering facts from {} host{} (at most {} at once)", fleet.size(), fleet.size() == 1 ? "" : "s",
             std::min(fleet.size(), global.concurrency));
   const auto results = facts::gather(fleet);
@@ -211,7 +211,7 @@ int cmd_doctor(const GlobalOptions& global, const DoctorOptions& options)
   }
   transport::FleetOptions fleet_options;
   fleet_options.concurrency = global.concurrency;
-  transport::Fleet fleet(endpoints_of(*cluster), fleet_options);
+  transport::SshFleet fleet(endpoints_of(*cluster), fleet_options);
   int rc = k_exit_ok;
   const auto report = run_doctor(global, options, *cluster, fleet, rc);
   if (!report) {

@@ -5,6 +5,7 @@
 #include "config/model.hpp"
 #include "doctor/report.hpp"
 #include "transport/fleet.hpp"
+#include "workflow/command.hpp"
 
 #include <map>
 #include <optional>
@@ -26,5 +27,9 @@ std::optional<doctor::Report> run_doctor(const GlobalOptions& global, const Doct
 
 // Prints a doctor report (text with colour on a terminal, or JSON) on stdout.
 void print_report(const GlobalOptions& global, const doctor::Report& report);
+
+// The command line of install and plan as a workflow request, and the CLI's way of reporting.
+workflow::Request request_for(const GlobalOptions& global, const DoctorOptions& options);
+workflow::Ui ui_for(const GlobalOptions& global);
 
 } // namespace mlplat::app

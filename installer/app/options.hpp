@@ -30,6 +30,7 @@ struct DoctorOptions {
   std::string profile;              // install --profile: must be the cluster file's spec.profile
   std::string bundle;               // install, plan: the bundle (directory or archive) of the row
   std::string bundle_url;           // install, plan: hosts fetch the bundle's files from here (its directory served over HTTP)
+  size_t worker_batch = 0;          // install, plan: workers joined at most this many at a time (0: all at once)
 };
 
 struct CertsOptions {

@@ -41,6 +41,18 @@ const std::vector<std::string>& Params::list(const std::string& key) const
   return values.at(key);
 }
 
+const std::vector<std::string>& doctor_commands()
+{
+  static const std::vector<std::string> names{"doctor", "install", "plan"};
+  return names;
+}
+
+bool CheckSpec::runs_for(const std::string& command) const
+{
+  return command.empty() || command == "doctor" || commands.empty() ||
+         std::find(commands.begin(), commands.end(), command) != commands.end();
+}
+
 bool CheckSpec::applies(config::Role role, const std::string& profile) const
 {
   const bool role_ok = roles.empty() || std::find(roles.begin(), roles.end(), role) != roles.end();
@@ -133,6 +145,14 @@ Result<Catalogue> load_catalogue(const std::string& text, const std::string& fil
           if (std::find(config::profiles().begin(), config::profiles().end(), profile) == config::profiles().end()) {
             problems.add(positions[path + ".profiles"], fmt::format("{}.profiles: '{}' is not a profile", path, profile),
                          fmt::format("use {}", text::join(config::profiles(), ", ")));
+          }
+        }
+      }
+      if (r.string_list("commands", spec.commands)) {
+        for (const auto& command : spec.commands) {
+          if (std::find(doctor_commands().begin(), doctor_commands().end(), command) == doctor_commands().end()) {
+            problems.add(positions[path + ".commands"], fmt::format("{}.commands: '{}' is not a command that runs the doctor", path, command),
+                         fmt::format("use {}", text::join(doctor_commands(), ", ")));
           }
         }
       }

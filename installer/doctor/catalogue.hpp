@@ -42,13 +42,21 @@ struct CheckSpec {
   std::string fixed_by;
   std::vector<config::Role> roles;        // where it applies (both roles when not given)
   std::vector<std::string> profiles;      // which profiles (all when empty)
+  // The commands whose preflight runs the check (k_doctor_commands; all when empty). `mlplat doctor`
+  // itself runs every check.
+  std::vector<std::string> commands;
   Params params;
   std::string fix;
   Location where;                         // where it is written
 
   // Whether the check applies to a host of `role` in a cluster of `profile`.
   bool applies(config::Role role, const std::string& profile) const;
+  // Whether the preflight of `command` runs the check (empty or "doctor": every check runs).
+  bool runs_for(const std::string& command) const;
 };
+
+// The commands that run the doctor as their preflight, the names a check's `commands:` may list.
+const std::vector<std::string>& doctor_commands();
 
 struct Catalogue {
   std::vector<CheckSpec> checks;

@@ -99,7 +99,7 @@ namespace {
 // Connects to host `i`, checks sudo and runs the probe, recording in `st` what worked. Read-only.
 void gather_one(transport::Fleet& fleet, size_t i, HostState& st, const Result<std::string>& script, const Options& options)
 {
-  if (auto s = fleet.session(i); !s) {
+  if (auto s = fleet.connect(i); !s) {
     st.connect_error = s.error();
     return;
   }
@@ -196,6 +196,9 @@ Report evaluate(const Context& ctx, const Catalogue& catalogue, const Options& o
     report.findings.push_back(std::move(f));
   };
   for (const auto& spec : catalogue.checks) {
+    if (!spec.runs_for(options.command)) {
+      continue;
+    }
     const ProbeInfo* probe = find_probe(spec.probe);
     if (probe->total != nullptr) {
       if (spec.profiles.empty() || std::find(spec.profiles.begin(), spec.profiles.end(), ctx.cluster->profile) != spec.profiles.end()) {
@@ -255,7 +258,7 @@ Status recheck_fixed(const config::Cluster& cluster, const compat::Matrix& matri
   std::vector<std::string> fixes;
   for (const auto& spec : catalogue.checks) {
     const ProbeInfo* probe = find_probe(spec.probe);
-    if (spec.fixed_by.empty() || probe->host == nullptr || !spec.applies(cluster.hosts[i].role, cluster.profile) || ignore_all ||
+    if (spec.fixed_by.empty() || probe->host == nullptr || !spec.runs_for(options.command) || !spec.applies(cluster.hosts[i].role, cluster.profile) || ignore_all ||
         options.ignore.count(spec.id) != 0) {
       continue;
     }

@@ -56,6 +56,9 @@ struct Options {
   // host -> check ids whose findings there are this cluster's own doing (install's journal says it
   // ran kubeadm init there, say): such a finding passes, saying why, instead of blocking a rerun.
   std::map<std::string, std::set<std::string>> own_state;
+  // The command whose preflight this is ("install", "plan"): only the checks that run for it
+  // (CheckSpec::runs_for). Empty: `mlplat doctor`, every check.
+  std::string command;
 };
 
 // Checks `ignore` against the catalogue: unknown ids (with a suggestion) and ids that may never be

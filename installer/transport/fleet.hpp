@@ -33,10 +33,16 @@ struct PlannedCommand {
   bool sensitive = false;    // its script is withheld
 };
 
+// The hosts of one run as every phase sees them. This class holds the one dry-run-aware path (a
+// mutating command or an upload is recorded, not sent, in dry-run) and the fan-out; how a command
+// reaches a host is its implementation's: SshFleet (libssh, one session per host) for real runs, a
+// fake in the unit tests.
 class Fleet {
 public:
   Fleet(std::vector<Endpoint> endpoints, FleetOptions options);
-  ~Fleet();
+  virtual ~Fleet();
+  Fleet(const Fleet&) = delete;
+  Fleet& operator=(const Fleet&) = delete;
 
   size_t size() const { return m_endpoints.size(); }
   // Labels what follows on `host` ("prepare/sysctl"); planned commands carry it. Called by the worker
@@ -49,9 +55,8 @@ public:
   size_t concurrency() const { return m_options.concurrency; }
   const Endpoint& endpoint(size_t host) const { return m_endpoints[host]; }
 
-  // Host `host`'s session, connecting (with retries) on first use. A session lost to a dropped
-  // connection is reopened on the next call. Only the worker that owns `host` may call this.
-  Result<Session*> session(size_t host);
+  // Makes sure `host` can be reached (connecting on first use, with retries); read-only.
+  virtual Status connect(size_t host) = 0;
 
   // Runs `cmd` on `host`, or, in dry-run, records it when it is mutating and returns exit status 0.
   Result<ExecResult> exec(size_t host, const Command& cmd);
@@ -72,48 +77,65 @@ public:
   // One error naming every failed host, or success.
   template<typename T> Status summarize(const std::vector<Result<T>>& results) const;
 
-  // SSH sessions opened to `host` so far (1 for a healthy run) and connection attempts made.
-  int sessions_opened(size_t host) const { return m_opened[host].load(); }
-  int connect_attempts(size_t host) const { return m_attempts[host].load(); }
-
   // What dry-run recorded, in the order it was recorded.
   std::vector<PlannedCommand> plan() const;
+
+protected:
+  // How a command and an upload reach `host` (never called for what dry-run records). A step on one
+  // host may run a command on another (the first control plane) while that host's worker is idle;
+  // an implementation serializes commands to one host.
+  virtual Result<ExecResult> send(size_t host, const Command& cmd, bool fail_on_exit) = 0;
+  virtual Status send_bytes(size_t host, const std::string& data, const std::string& remote_path, unsigned mode, Privilege privilege) = 0;
+  virtual Status send_file(size_t host, const std::filesystem::path& local, const std::string& remote_path, unsigned mode,
+                           Privilege privilege) = 0;
 
 private:
   std::vector<Endpoint> m_endpoints;
   FleetOptions m_options;
-  std::vector<std::unique_ptr<Session>> m_sessions;
-  std::unique_ptr<std::atomic<int>[]> m_opened;
-  std::unique_ptr<std::atomic<int>[]> m_attempts;
   mutable std::mutex m_plan_mutex;
   std::vector<PlannedCommand> m_plan;
   std::vector<std::string> m_labels;
 
-  // The one path to a host: in dry-run, a mutating `planned` is recorded and `fn` is not called
-  // (the result is `dry`); otherwise `fn(session)` runs, and a session whose connection was lost is
-  // dropped so the next use reconnects.
-  template<typename T, typename Fn>
-  Result<T> through(size_t host, const Command& planned, T dry, Fn&& fn);
+  // In dry-run, records a mutating `planned` and returns true (the caller then does not send).
+  bool record(size_t host, const Command& planned);
+};
+
+// The Fleet over SSH: one libssh session per host, opened on first use and reused for every command
+// of the run, reopened after a dropped connection.
+class SshFleet final : public Fleet {
+public:
+  SshFleet(std::vector<Endpoint> endpoints, FleetOptions options);
+  ~SshFleet() override;
+
+  Status connect(size_t host) override;
+
+  // Host `host`'s session, connecting (with retries) on first use. A session lost to a dropped
+  // connection is reopened on the next call. Only the worker that owns `host` may call this.
+  Result<Session*> session(size_t host);
+
+  // SSH sessions opened to `host` so far (1 for a healthy run) and connection attempts made.
+  int sessions_opened(size_t host) const { return m_opened[host].load(); }
+  int connect_attempts(size_t host) const { return m_attempts[host].load(); }
+
+protected:
+  Result<ExecResult> send(size_t host, const Command& cmd, bool fail_on_exit) override;
+  Status send_bytes(size_t host, const std::string& data, const std::string& remote_path, unsigned mode, Privilege privilege) override;
+  Status send_file(size_t host, const std::filesystem::path& local, const std::string& remote_path, unsigned mode,
+                   Privilege privilege) override;
+
+private:
+  Backoff m_backoff;
+  std::vector<std::unique_ptr<Session>> m_sessions;
+  std::unique_ptr<std::mutex[]> m_host_mutex;
+  std::unique_ptr<std::atomic<int>[]> m_opened;
+  std::unique_ptr<std::atomic<int>[]> m_attempts;
+
+  // `fn(session)` under the host's mutex; a session whose connection was lost is dropped so the
+  // next use reconnects.
+  template<typename T, typename Fn> Result<T> with_session(size_t host, Fn&& fn);
 };
 
 // --- Inline implementations ---
-
-template<typename T, typename Fn> Result<T> Fleet::through(size_t host, const Command& planned, T dry, Fn&& fn)
-{
-  if (m_options.dry_run == DryRun::yes && planned.effect == Effect::mutating) {
-    std::lock_guard lock(m_plan_mutex);
-    m_plan.push_back({m_endpoints[host].name, planned.description,
-                      planned.sensitive == Sensitive::yes ? std::string() : planned.script, m_labels[host],
-                      planned.sensitive == Sensitive::yes});
-    return dry;
-  }
-  TRY_ASSIGN(Session * s, session(host));
-  Result<T> result = fn(*s);
-  if (!result && result.error().code == ErrorCode::connect_failed) {
-    m_sessions[host].reset();
-  }
-  return result;
-}
 
 template<typename T> std::vector<Result<T>> Fleet::for_each(const std::function<Result<T>(size_t)>& fn)
 {
@@ -122,7 +144,7 @@ template<typename T> std::vector<Result<T>> Fleet::for_each(const std::function<
   for (size_t i = 0; i < size(); ++i) {
     Error e;
     e.code = ErrorCode::interrupted;
-    e.host = m_endpoints[i].name;
+    e.host = endpoint(i).name;
     e.message = "not started: interrupted";
     results.emplace_back(tl::unexpected(std::move(e)));
   }

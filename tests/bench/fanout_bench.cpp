@@ -36,7 +36,7 @@ int main(int argc, char** argv)
   cmd.description = "benchmark command";
   for (int r = 0; r < repeats; ++r) {
     const auto start = std::chrono::steady_clock::now();
-    transport::Fleet fleet(endpoints, transport::FleetOptions{});
+    transport::SshFleet fleet(endpoints, transport::FleetOptions{});
     const auto results = fleet.for_each<transport::ExecResult>([&](size_t i) { return fleet.run(i, cmd); });
     const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (auto summary = fleet.summarize(results); !summary) {

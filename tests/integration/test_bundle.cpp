@@ -222,7 +222,7 @@ TEST_CASE("a bundle is pushed to a testbed host and verified there, another host
   const std::string remote = "/var/lib/mlplat/bundle/" + bom.row;
   transport::FleetOptions fo;
   {
-    transport::Fleet fleet({testbed::endpoint(79)}, fo);
+    transport::SshFleet fleet({testbed::endpoint(79)}, fo);
     on_host(79, "rm -rf /var/lib/mlplat");
     const auto pushed = bundle::push(fleet, dir, bom, remote);
     INFO((pushed[0] ? "" : pushed[0].error().render()));
@@ -241,7 +241,7 @@ TEST_CASE("a bundle is pushed to a testbed host and verified there, another host
   {
     // Large clusters: the hosts fetch from a mirror (here the bundle directory served on the bridge).
     testing::HttpServer mirror(dir, testbed::net() + ".1");
-    transport::Fleet fleet({testbed::endpoint(80)}, fo);
+    transport::SshFleet fleet({testbed::endpoint(80)}, fo);
     on_host(80, "rm -rf /var/lib/mlplat");
     const auto fetched = bundle::fetch_on_hosts(fleet, bom, mirror.url(), remote);
     INFO((fetched[0] ? "" : fetched[0].error().render()));

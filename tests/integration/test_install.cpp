@@ -13,7 +13,7 @@
 #include "config/load.hpp"
 #include "config/profile.hpp"
 #include "fetch/probe.hpp"
-#include "install/platform.hpp"
+#include "render/platform.hpp"
 #include "util/fs.hpp"
 
 #include <nlohmann/json.hpp>
@@ -410,7 +410,7 @@ TEST_CASE("the platform overlays build with a real kubectl kustomize: namespace,
   REQUIRE(bom);
   auto matrix = compat::load_active_matrix();
   REQUIRE(matrix);
-  install::RuntimeInputs in;
+  render::Inputs in;
   in.row = &matrix->default_();
   in.bom = &*bom;
   in.bundle_dir = *bundle_dir;
@@ -418,7 +418,7 @@ TEST_CASE("the platform overlays build with a real kubectl kustomize: namespace,
   auto profile = config::load_profile("gcp");
   REQUIRE(profile);
   const auto effective = config::effective(*cluster, *profile);
-  const auto r = install::render_platform(*cluster, effective, in, dir + "/work");
+  const auto r = render::render_platform(*cluster, effective, in, dir + "/work");
   if (!r) {
     FAIL(r.error().render());
   }
@@ -511,7 +511,7 @@ TEST_CASE("the platform overlays build with a real kubectl kustomize: namespace,
   // asked for the configured address (which joins the certificate's SANs).
   auto exposed = effective;
   exposed.expose = config::Expose::hostnetwork;
-  const auto host_network = install::render_platform(*cluster, exposed, in, dir + "/work");
+  const auto host_network = render::render_platform(*cluster, exposed, in, dir + "/work");
   REQUIRE(host_network);
   CHECK(contains(host_network->istio_config, "value: true\n"));
   CHECK(contains(host_network->istio_config, "path: spec.template.spec.hostNetwork"));
@@ -531,7 +531,7 @@ TEST_CASE("the platform overlays build with a real kubectl kustomize: namespace,
   }
   exposed.expose = config::Expose::loadbalancer;
   cluster->ingress.load_balancer_ip = "192.0.2.60";
-  const auto balanced = install::render_platform(*cluster, exposed, in, dir + "/work");
+  const auto balanced = render::render_platform(*cluster, exposed, in, dir + "/work");
   REQUIRE(balanced);
   CHECK(contains(balanced->istio_config, "type: LoadBalancer"));
   CHECK(contains(balanced->istio_config, "serviceAnnotations: {metallb.io/loadBalancerIPs: \"192.0.2.60\"}"));
@@ -541,7 +541,7 @@ TEST_CASE("the platform overlays build with a real kubectl kustomize: namespace,
   compat::Row row = matrix->default_();
   row.images.erase(std::remove(row.images.begin(), row.images.end(), "ghcr.io/kubeflow/kfp-frontend:2.17.0"), row.images.end());
   in.row = &row;
-  const auto refused = install::render_platform(*cluster, effective, in, dir + "/work");
+  const auto refused = render::render_platform(*cluster, effective, in, dir + "/work");
   REQUIRE_FALSE(refused);
   CHECK(contains(refused.error().message, "would still be pulled from their registry, not the mirror: ghcr.io/kubeflow/kfp-frontend:2.17.0"));
 }

@@ -390,7 +390,7 @@ TEST_CASE("a command on 50 hosts at once succeeds with one session per host", "[
     logins_before.push_back(count_lines_with(sshd_log(i), "Accepted publickey"));
   }
   FleetOptions options; // default concurrency 32
-  Fleet fleet(endpoints, options);
+  SshFleet fleet(endpoints, options);
   for (int round = 0; round < 3; ++round) {
     auto results = fleet.for_each<std::string>([&](size_t i) -> Result<std::string> {
       TRY_ASSIGN(auto r, fleet.run(i, command("hostname")));
@@ -418,7 +418,7 @@ TEST_CASE("fan-out reports every failed host and does not hide them behind the f
   FleetOptions options;
   options.connect_backoff.max_attempts = 2;
   options.connect_backoff.initial = 10ms;
-  Fleet fleet(endpoints, options);
+  SshFleet fleet(endpoints, options);
   auto results = fleet.for_each<ExecResult>([&](size_t i) { return fleet.run(i, command("true")); });
   CHECK(results[0].has_value());
   CHECK_FALSE(results[1].has_value());
@@ -437,7 +437,7 @@ TEST_CASE("dry-run records mutating commands and uploads and runs only read-only
 {
   FleetOptions options;
   options.dry_run = DryRun::yes;
-  Fleet fleet({testbed::endpoint(1)}, options);
+  SshFleet fleet({testbed::endpoint(1)}, options);
   Command change = command("touch /tmp/mlplat-dry-run-marker");
   change.effect = Effect::mutating;
   change.description = "create the marker";
@@ -469,7 +469,7 @@ TEST_CASE("testbed knobs shape one host's facts and leave the others alone", "[s
   set("/etc/machine-id", "0123456789abcdef0123456789abcdef\n");
   set("/sys/class/dmi/id/product_uuid", "4c4c4544-0000-1111-2222-333344445555\n");
 
-  Fleet fleet({testbed::endpoint(63), testbed::endpoint(64)}, FleetOptions{});
+  SshFleet fleet({testbed::endpoint(63), testbed::endpoint(64)}, FleetOptions{});
   const auto results = facts::gather(fleet);
   REQUIRE(results[0]);
   REQUIRE(results[1]);

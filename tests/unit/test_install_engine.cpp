@@ -2,8 +2,9 @@
 // no-op and a `once` step never applied twice, resuming after a failure, --only/--skip, dry-run.
 #include "support/catch.hpp"
 
-#include "install/engine.hpp"
-#include "install/steps.hpp"
+#include "support/fake_fleet.hpp"
+#include "workflow/engine.hpp"
+#include "workflow/steps.hpp"
 #include "util/process.hpp"
 
 #include <sys/stat.h>
@@ -28,21 +29,18 @@ struct World {
   int applies = 0;
 };
 
-transport::Fleet fake_fleet(size_t n)
+testing::FakeFleet fake_fleet(size_t n)
 {
-  std::vector<transport::Endpoint> eps;
+  std::vector<std::string> names;
   for (size_t i = 0; i < n; ++i) {
-    transport::Endpoint ep;
-    ep.name = "h" + std::to_string(i);
-    ep.address = "192.0.2." + std::to_string(i + 1); // never connected: the steps do not use the fleet
-    eps.push_back(ep);
+    names.push_back("h" + std::to_string(i));
   }
-  return transport::Fleet(eps, {});
+  return testing::FakeFleet(names);
 }
 
-install::Step step(World& w, transport::Fleet& fleet, const std::string& name, bool once = false)
+workflow::Step step(World& w, transport::Fleet& fleet, const std::string& name, bool once = false)
 {
-  install::Step s;
+  workflow::Step s;
   s.name = name;
   s.digest = "d-" + name;
   s.once = once;
@@ -72,14 +70,14 @@ install::Step step(World& w, transport::Fleet& fleet, const std::string& name, b
   return s;
 }
 
-std::vector<install::Phase> phases(World& w, transport::Fleet& fleet)
+std::vector<workflow::Phase> phases(World& w, transport::Fleet& fleet)
 {
-  install::Phase prepare{"prepare", "sysctls and packages", {0, 1, 2}, false,
-                         [&](size_t) { return std::vector<install::Step>{step(w, fleet, "sysctl"), step(w, fleet, "containerd")}; }};
-  install::Phase init{"init", "kubeadm init", {0}, false,
-                      [&](size_t) { return std::vector<install::Step>{step(w, fleet, "kubeadm-init", true)}; }};
-  install::Phase join{"join", "join workers", {1, 2}, true,
-                      [&](size_t) { return std::vector<install::Step>{step(w, fleet, "kubeadm-join", true)}; }};
+  workflow::Phase prepare{"prepare", "sysctls and packages", {0, 1, 2}, false,
+                         [&](size_t) { return std::vector<workflow::Step>{step(w, fleet, "sysctl"), step(w, fleet, "containerd")}; }};
+  workflow::Phase init{"init", "kubeadm init", {0}, false,
+                      [&](size_t) { return std::vector<workflow::Step>{step(w, fleet, "kubeadm-init", true)}; }};
+  workflow::Phase join{"join", "join workers", {1, 2}, true,
+                      [&](size_t) { return std::vector<workflow::Step>{step(w, fleet, "kubeadm-join", true)}; }};
   return {prepare, init, join};
 }
 
@@ -91,9 +89,9 @@ sfs::path fresh_dir(const std::string& name)
   return dir;
 }
 
-install::RunOptions quiet()
+workflow::RunOptions quiet()
 {
-  install::RunOptions o;
+  workflow::RunOptions o;
   o.progress = Terminal::no;
   return o;
 }
@@ -107,7 +105,7 @@ TEST_CASE("phases run in order, every step checked, applied, verified and journa
   const auto dir = fresh_dir("order");
   auto journal = state::Journal::open(dir, "c");
   REQUIRE(journal);
-  auto first = install::run(phases(w, fleet), *journal, fleet, quiet());
+  auto first = workflow::run(phases(w, fleet), *journal, fleet, quiet());
   INFO((first ? "" : first.error().render()));
   REQUIRE(first);
   CHECK(first->applied() == 9); // 3 hosts x 2 prepare steps, 1 init, 2 joins
@@ -119,7 +117,7 @@ TEST_CASE("phases run in order, every step checked, applied, verified and journa
   CHECK(journal->steps().size() == 9);
 
   auto again = state::Journal::open(dir, "c");
-  auto second = install::run(phases(w, fleet), *again, fleet, quiet());
+  auto second = workflow::run(phases(w, fleet), *again, fleet, quiet());
   REQUIRE(second);
   CHECK(second->applied() == 0);
   CHECK(w.applies == 9);
@@ -132,11 +130,11 @@ TEST_CASE("a once step in the journal is never applied again, even when its chec
   auto fleet = fake_fleet(3);
   const auto dir = fresh_dir("once");
   auto journal = state::Journal::open(dir, "c");
-  REQUIRE(install::run(phases(w, fleet), *journal, fleet, quiet()));
+  REQUIRE(workflow::run(phases(w, fleet), *journal, fleet, quiet()));
   // The host lost the evidence the check looks at; the journal still says init happened.
   w.applied["h0"].erase("kubeadm-init");
   w.applied["h0"].erase("sysctl"); // an idempotent step drifted: it is applied again
-  auto rerun = install::run(phases(w, fleet), *journal, fleet, quiet());
+  auto rerun = workflow::run(phases(w, fleet), *journal, fleet, quiet());
   REQUIRE(rerun);
   CHECK(rerun->applied() == 1);
   CHECK(std::count(w.log.begin(), w.log.end(), "apply h0 kubeadm-init") == 1);
@@ -151,14 +149,14 @@ TEST_CASE("a failed step stops the run naming host, phase and step, the rerun co
   const auto dir = fresh_dir("resume");
   auto journal = state::Journal::open(dir, "c");
   w.fail_apply = "h2/kubeadm-join";
-  auto failed = install::run(phases(w, fleet), *journal, fleet, quiet());
+  auto failed = workflow::run(phases(w, fleet), *journal, fleet, quiet());
   REQUIRE_FALSE(failed);
   CHECK(failed.error().host == "h2");
   CHECK(failed.error().message == "join / kubeadm-join: apply failed: disk full on /var (planted)");
   CHECK(w.applies == 8);
   // a new process: the journal from disk
   auto reopened = state::Journal::open(dir, "c");
-  auto resumed = install::run(phases(w, fleet), *reopened, fleet, quiet());
+  auto resumed = workflow::run(phases(w, fleet), *reopened, fleet, quiet());
   REQUIRE(resumed);
   CHECK(resumed->applied() == 1);
   CHECK(std::count(w.log.begin(), w.log.end(), "apply h0 kubeadm-init") == 1);
@@ -173,7 +171,7 @@ TEST_CASE("a step whose verify fails is not journalled", "[install]")
   const auto dir = fresh_dir("verify");
   auto journal = state::Journal::open(dir, "c");
   w.fail_verify = "h1/kubeadm-join";
-  auto r = install::run(phases(w, fleet), *journal, fleet, quiet());
+  auto r = workflow::run(phases(w, fleet), *journal, fleet, quiet());
   REQUIRE_FALSE(r);
   CHECK(r.error().message.find("join / kubeadm-join: verify failed: node not Ready within 120 s") == 0);
   CHECK_FALSE(journal->done("join", "kubeadm-join", "h1", "d-kubeadm-join"));
@@ -189,16 +187,16 @@ TEST_CASE("phase selection: --only and --skip take phase names, an unknown one i
   auto journal = state::Journal::open(dir, "c");
   auto o = quiet();
   o.only = {"prepare"};
-  auto r = install::run(phases(w, fleet), *journal, fleet, o);
+  auto r = workflow::run(phases(w, fleet), *journal, fleet, o);
   REQUIRE(r);
   CHECK(r->applied() == 6);
   o.only.clear();
   o.skip = {"join"};
-  REQUIRE(install::run(phases(w, fleet), *journal, fleet, o));
+  REQUIRE(workflow::run(phases(w, fleet), *journal, fleet, o));
   CHECK(w.applied["h1"].count("kubeadm-join") == 0);
   CHECK(w.applied["h0"].count("kubeadm-init") == 1);
   o.skip = {"jion"};
-  auto bad = install::run(phases(w, fleet), *journal, fleet, o);
+  auto bad = workflow::run(phases(w, fleet), *journal, fleet, o);
   REQUIRE_FALSE(bad);
   CHECK(bad.error().code == ErrorCode::usage);
   CHECK(bad.error().fix.find("did you mean 'join'?") == 0);
@@ -213,7 +211,7 @@ TEST_CASE("dry-run checks, plans the applies, and writes no journal", "[install]
   auto journal = state::Journal::open(dir, "c");
   auto o = quiet();
   o.dry_run = true;
-  auto r = install::run(phases(w, fleet), *journal, fleet, o);
+  auto r = workflow::run(phases(w, fleet), *journal, fleet, o);
   REQUIRE(r);
   CHECK(r->applied() == 9);
   CHECK(journal->steps().empty());
@@ -228,9 +226,9 @@ TEST_CASE("a wait step's script parses and says what it waited for, whatever the
   eps[0].address = "192.0.2.1"; // never connected: dry-run records the mutating apply
   transport::FleetOptions options;
   options.dry_run = transport::DryRun::yes;
-  transport::Fleet fleet(eps, options);
+  transport::SshFleet fleet(eps, options);
   const std::string what = "the Tigera operator's rollout (deployment \"tigera-operator\"; $HOME `id`)";
-  auto s = install::wait_step(fleet, "operator-ready", what, "false", std::chrono::seconds(1));
+  auto s = workflow::wait_step(fleet, "operator-ready", what, "false", std::chrono::seconds(1));
   REQUIRE(s.apply(0));
   const auto plan = fleet.plan();
   REQUIRE(plan.size() == 1);

@@ -1,0 +1,96 @@
+// `mlplat install`: the phases from bare hosts to HTTPS Pipelines.
+#include "commands/commands.hpp"
+
+#include "phases/phases.hpp"
+#include "util/log.hpp"
+#include "util/text.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <iostream>
+
+namespace mlplat::commands {
+
+namespace {
+
+// Renders the platform overlays and settles the ingress certificate, on this machine, before any
+// host is touched; a plan writes no certificate.
+Status render_platform(workflow::Context& ctx)
+{
+  if (ctx.bom == nullptr || !ctx.cluster.pipelines.enabled) {
+    return {};
+  }
+  render::Inputs in;
+  in.row = ctx.row;
+  in.bom = ctx.bom;
+  in.bundle_dir = ctx.bundle_dir;
+  in.first_control_plane = ctx.first_control_plane;
+  in.registry_mirrors = ctx.registry_mirrors;
+  TRY_ASSIGN(ctx.render, render::render_platform(ctx.cluster, ctx.effective, in, ctx.work_dir));
+  TRY_ASSIGN(ctx.cert, tls::ingress_certificate(ctx.cluster, *ctx.render, ctx.state_dir, !ctx.dry_run));
+  log::info("platform: Kubeflow Pipelines overlays rendered ({} CRDs, {} deployments, {} images; kustomize {}), ingress certificate serial {}",
+            ctx.render->crds.size(), ctx.render->deployments.size(), ctx.render->images.size(), ctx.render->kustomize_version,
+            ctx.cert->serial_hex);
+  return {};
+}
+
+// What the cluster looks like after a run: nodes as the API server reports them, versions, where the
+// kubeconfig is, the UI's address. Read-only; a cluster not initialised yet gets no node table.
+int print_summary(workflow::Context& ctx, const workflow::Summary& summary, double seconds)
+{
+  std::cout << fmt::format("cluster {}: {} step{} applied, {} already in place ({:.1f} s); state in {}\n", ctx.cluster.name, summary.applied(),
+                           summary.applied() == 1 ? "" : "s", summary.steps.size() - summary.applied(), seconds, ctx.state_dir.string());
+  if (ctx.bom == nullptr) {
+    return k_exit_ok;
+  }
+  auto nodes = ctx.control_plane().exec(workflow::read_only("list the nodes", workflow::kubectl() + " get nodes 2>/dev/null || true"));
+  std::cout << fmt::format("\nsummary of cluster {} (profile {}, row {}: Kubernetes {})\n", ctx.cluster.name, ctx.cluster.profile, ctx.row->id,
+                           ctx.row->kubernetes.str());
+  if (nodes && !text::trim(nodes->out).empty()) {
+    std::cout << text::indent(std::string(text::trim(nodes->out)), "  ") << "\n";
+  } else {
+    std::cout << "  no nodes yet (kubeadm init has not run)\n";
+  }
+  const auto kubeconfig = ctx.state_dir / "kubeconfig";
+  if (std::filesystem::exists(kubeconfig)) {
+    std::cout << fmt::format("kubeconfig: {} (0600; the administrator's credentials: keep it safe)\n"
+                             "  kubectl --kubeconfig {} get nodes   (from a machine that reaches {})\n",
+                             kubeconfig.string(), kubeconfig.string(), kube::control_plane_endpoint(ctx.cluster, ctx.first_control_plane));
+  }
+  std::cout << fmt::format("time: {:.1f} s\n", seconds);
+  const bool smoke_ran = std::any_of(summary.steps.begin(), summary.steps.end(), [](const auto& s) { return s.phase == "smoke"; });
+  if (ctx.render && ctx.cert && smoke_ran) {
+    std::cout << fmt::format("Kubeflow Pipelines: {}\n", render::ui_url(*ctx.render));
+    if (!ctx.cert->ca_file.empty()) {
+      std::cout << fmt::format("  trust the ingress CA {} (e.g. curl --cacert {} ...)\n", ctx.cert->ca_file.string(), ctx.cert->ca_file.string());
+    }
+    if (!ctx.render->ingress_address.empty()) {
+      std::cout << fmt::format("  {} must resolve to {} (DNS, or /etc/hosts: \"{} {}\")\n", ctx.render->domain, ctx.render->ingress_address,
+                               ctx.render->ingress_address, ctx.render->domain);
+    }
+  }
+  return k_exit_ok;
+}
+
+} // namespace
+
+std::vector<workflow::PhaseSpec> install_phases()
+{
+  return {phases::prepare(),  phases::artifacts(),  phases::containerd(), phases::init(),    phases::join_control_planes(),
+          phases::join_workers(), phases::kubeconfig(), phases::nodes(),   phases::cni(),     phases::storage(),
+          phases::cleanup(),  phases::pipelines(),  phases::istio(),      phases::tls(),     phases::gateway(),
+          phases::smoke()};
+}
+
+workflow::CommandSpec install()
+{
+  workflow::CommandSpec spec;
+  spec.name = "install";
+  spec.phases = install_phases();
+  spec.before_hosts = render_platform;
+  spec.after = print_summary;
+  return spec;
+}
+
+} // namespace mlplat::commands

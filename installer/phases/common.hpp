@@ -1,0 +1,35 @@
+// Steps more than one phase uses: the matrix gate against the live cluster that starts every stage,
+// a wait for deployments, and the ingress certificate's Secret (the "tls" phase and `certs rotate`).
+#pragma once
+
+#include "compat/gate.hpp"
+#include "tls/ingress.hpp"
+#include "workflow/steps.hpp"
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace mlplat::phases {
+
+// --- Interface ---
+
+// Where the cluster layer's and the platform layer's manifests are written on the first control plane.
+inline constexpr const char* k_manifest_dir = "/etc/kubernetes/mlplat/manifests";
+inline constexpr const char* k_platform_dir = "/etc/kubernetes/mlplat/platform";
+
+// A step that runs the matrix gate before `stage` against the live cluster (the API server's and
+// kubelets' versions, read on the first control plane). Converged when the gate passes; a refusal
+// is its error (exit 3), so nothing of the stage is applied.
+workflow::Step gate_step(transport::Fleet& fleet, const compat::Row& row, compat::Stage stage);
+
+// A wait for deployments of namespace `ns` to be available, whose error at the deadline lists the
+// ones still not available.
+workflow::Step deployments_step(transport::Fleet& fleet, std::string name, const std::string& ns, const std::vector<std::string>& names,
+                                std::chrono::seconds deadline);
+
+// The step that makes the gateway's kubernetes.io/tls Secret hold `cert` (compared by hash; the key
+// travels on stdin, never on a command line or in a log).
+workflow::Step tls_secret_step(transport::Fleet& fleet, const tls::IngressCertificate& cert);
+
+} // namespace mlplat::phases

@@ -1,0 +1,385 @@
+#include "workflow/command.hpp"
+
+#include "compat/gate.hpp"
+#include "config/load.hpp"
+#include "config/topology.hpp"
+#include "doctor/catalogue.hpp"
+#include "doctor/engine.hpp"
+#include "workflow/remote_lock.hpp"
+#include "util/log.hpp"
+#include "util/text.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+
+namespace mlplat::workflow {
+
+namespace sfs = std::filesystem;
+
+namespace {
+
+// A directory of its own for what a plan extracts and renders, removed when the plan ends.
+class Scratch {
+public:
+  ~Scratch()
+  {
+    std::error_code ec;
+    if (!m_path.empty()) {
+      sfs::remove_all(m_path, ec);
+    }
+  }
+  Status create()
+  {
+    std::string pattern = (sfs::temp_directory_path() / "mlplat-plan.XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      return fail(ErrorCode::io, "cannot create a temporary directory for the plan: " + std::string(std::strerror(errno)),
+                  "set TMPDIR to a writable directory");
+    }
+    m_path = pattern;
+    return {};
+  }
+  const sfs::path& path() const { return m_path; }
+
+private:
+  sfs::path m_path;
+};
+
+// The matrix gate on the cluster file, before any connection. Prints refusals (exit 3).
+Result<const compat::Row*> config_gate(const compat::Matrix& matrix, const config::Cluster& cluster, bool allow_preview)
+{
+  const auto gate = compat::check_config(matrix, cluster, compat::GateOptions{allow_preview});
+  if (!gate.passed()) {
+    std::cout << compat::render(gate, false);
+    return tl::unexpected(gate.to_status().error());
+  }
+  for (const auto& f : gate.findings) {
+    if (f.level == compat::Level::warning) {
+      log::warn("[{}] row {}: {}", f.rule, f.row, f.reason);
+    }
+  }
+  log::info("versions: row {} (Kubernetes {}) of {}", gate.row->id, gate.row->kubernetes.str(), matrix.source);
+  return gate.row;
+}
+
+// The bundle given with --bundle, checked against the row: opened (an archive is extracted into
+// `extract_to`), re-hashed against its bill of materials. Before any connection.
+Result<bundle::Bom> open_bundle(const Request& request, const compat::Row& row, const sfs::path& extract_to, sfs::path& dir,
+                                const std::string& needed_by)
+{
+  if (request.bundle.empty()) {
+    return fail(ErrorCode::usage, fmt::format("the phases after 'prepare' install from a bundle of row {}, and none was given", row.id),
+                fmt::format("create one where the internet is reachable (mlplat bundle create --row {} -o {}.tar.zst) and "
+                            "pass it with --bundle; or run only the first phase (--only prepare); {} needs it",
+                            row.id, row.id, needed_by));
+  }
+  TRY_ASSIGN(dir, bundle::open_dir(request.bundle, extract_to / "bundle"));
+  TRY_ASSIGN(const bundle::Bom bom, bundle::verify(dir));
+  if (bom.row != row.id) {
+    return fail(ErrorCode::usage, fmt::format("--bundle {} is for row {}, the cluster file selects row {}", request.bundle, bom.row, row.id),
+                fmt::format("mlplat bundle create --row {}", row.id));
+  }
+  log::info("bundle {}: row {}, {} artifacts verified", request.bundle, bom.row, bom.artifacts.size());
+  return bom;
+}
+
+Status check_bundle_url(const Request& request)
+{
+  if (request.bundle_url.empty()) {
+    return {};
+  }
+  if (request.bundle.empty()) {
+    return fail(ErrorCode::usage, "--bundle-url needs --bundle too: the hosts check what they fetch against its bill of materials",
+                "give the bundle with --bundle and the URL its directory is served at with --bundle-url http(s)://...");
+  }
+  if (request.bundle_url.rfind("http://", 0) != 0 && request.bundle_url.rfind("https://", 0) != 0) {
+    return fail(ErrorCode::usage, fmt::format("--bundle-url {} is not an http(s) URL", request.bundle_url),
+                "give the bundle with --bundle and the URL its directory is served at with --bundle-url http(s)://...");
+  }
+  return {};
+}
+
+std::vector<transport::Endpoint> endpoints_of(const config::Cluster& cluster)
+{
+  std::vector<transport::Endpoint> out;
+  for (const auto& h : cluster.hosts) {
+    out.push_back(transport::endpoint_for(h));
+  }
+  return out;
+}
+
+// The phases of `spec` as the engine takes them: a phase left out by its run_if or by the selection is
+// a placeholder with its path (never built); the others are built from `ctx`.
+Result<std::vector<Phase>> build_phases(const CommandSpec& spec, Context& ctx, const RunOptions& selection)
+{
+  std::vector<Phase> out;
+  for (const auto& p : spec.phases) {
+    Phase placeholder;
+    const auto slash = p.path.find('/');
+    placeholder.group = slash == std::string::npos ? std::string() : p.path.substr(0, slash);
+    placeholder.name = slash == std::string::npos ? p.path : p.path.substr(slash + 1);
+    placeholder.summary = p.summary;
+    placeholder.skipped = p.skip_if ? p.skip_if(ctx) : std::string();
+    if (!placeholder.skipped.empty() || !deselected(placeholder, selection).empty()) {
+      out.push_back(std::move(placeholder));
+      continue;
+    }
+    TRY_ASSIGN(Phase built, p.build(ctx));
+    built.group = placeholder.group;
+    built.name = placeholder.name;
+    out.push_back(std::move(built));
+  }
+  return out;
+}
+
+// The paths of the phases that will run and need the bundle.
+std::vector<std::string> needing_bundle(const CommandSpec& spec, const Context& ctx, const RunOptions& selection)
+{
+  std::vector<std::string> out;
+  for (const auto& p : spec.phases) {
+    Phase probe;
+    const auto slash = p.path.find('/');
+    probe.group = slash == std::string::npos ? std::string() : p.path.substr(0, slash);
+    probe.name = slash == std::string::npos ? p.path : p.path.substr(slash + 1);
+    const bool left_out = p.skip_if && !p.skip_if(ctx).empty();
+    if (p.needs_bundle && !left_out && deselected(probe, selection).empty()) {
+      out.push_back(p.path);
+    }
+  }
+  return out;
+}
+
+// Doctor on every host: nullopt-like error when it could not run; the report otherwise.
+Result<doctor::Report> preflight(const CommandSpec& spec, const Request& request, Context& ctx, const doctor::Catalogue& catalogue)
+{
+  doctor::Options options;
+  options.ignore = {request.ignore.begin(), request.ignore.end()};
+  options.deadline = std::chrono::seconds(request.deadline_seconds);
+  options.own_state = own_state(spec.phases, ctx.journal);
+  options.command = spec.name;
+  TRY(doctor::validate_ignore(catalogue, options.ignore));
+  log::info("checking {} host{} (read-only, at most {} at once, {} s deadline each)", ctx.fleet.size(), ctx.fleet.size() == 1 ? "" : "s",
+            std::min(ctx.fleet.size(), request.concurrency), request.deadline_seconds);
+  return doctor::run(ctx.cluster, *ctx.matrix, *ctx.row, ctx.fleet, catalogue, options);
+}
+
+} // namespace
+
+std::map<std::string, std::set<std::string>> own_state(const std::vector<PhaseSpec>& phases, const state::Journal& journal)
+{
+  std::map<std::string, std::set<std::string>> out;
+  for (const auto& step : journal.steps()) {
+    for (const auto& p : phases) {
+      const auto leaf = p.path.substr(p.path.find('/') + 1);
+      const auto it = p.owns.find(step.name);
+      if (leaf == step.phase && it != p.owns.end()) {
+        out[step.host].insert(it->second.begin(), it->second.end());
+      }
+    }
+  }
+  return out;
+}
+
+std::string phase_help(const CommandSpec& spec)
+{
+  size_t width = 0;
+  for (const auto& p : spec.phases) {
+    width = std::max(width, p.path.size());
+  }
+  std::string out = "Phases, in order (--only and --skip take a path, its last part or its group):\n";
+  for (const auto& p : spec.phases) {
+    out += fmt::format("  {:<{}}  {}\n", p.path, width, p.summary);
+  }
+  return out;
+}
+
+int run_command(const CommandSpec& spec, const Request& request, const Ui& ui)
+{
+  const auto started = std::chrono::steady_clock::now();
+  auto cluster = config::load_file(request.config_file);
+  if (!cluster) {
+    return ui.error(cluster.error());
+  }
+  if (!request.profile.empty() && request.profile != cluster->profile) {
+    Error e;
+    e.code = ErrorCode::usage;
+    e.message = fmt::format("--profile={} but {} says spec.profile: {}", request.profile, cluster->source_file, cluster->profile);
+    e.where = cluster->where("spec.profile");
+    e.fix = "use the profile the cluster file was written for, or change spec.profile";
+    return ui.error(e);
+  }
+  std::optional<compat::Matrix> matrix;
+  const compat::Row* row = nullptr;
+  if (spec.matrix_gate) {
+    for (const auto& advice : config::topology_warnings(*cluster)) {
+      log::warn("{}:{}:{}: {}\n  fix: {}", advice.where.file, advice.where.line, advice.where.column, advice.message, advice.fix);
+    }
+    auto loaded = compat::load_active_matrix();
+    if (!loaded) {
+      return ui.error(loaded.error());
+    }
+    matrix = std::move(*loaded);
+    auto gated = config_gate(*matrix, *cluster, request.allow_preview);
+    if (!gated) {
+      log::write(log::Level::error, {}, gated.error().render());
+      return k_exit_preflight;
+    }
+    row = *gated;
+  }
+  // Local state: directory, lock (a dry run changes nothing, so it takes none), journal.
+  const auto dir = request.state_dir.empty() ? state::default_dir(cluster->name) : sfs::path(request.state_dir);
+  std::optional<state::Lock> lock;
+  if (!spec.dry_run) {
+    if (auto prepared = state::prepare_dir(dir); !prepared) {
+      return ui.error(prepared.error());
+    }
+    auto taken = state::Lock::acquire(dir, spec.name);
+    if (!taken) {
+      return ui.error(taken.error());
+    }
+    lock.emplace(std::move(*taken));
+  }
+  auto journal = state::Journal::open(dir, cluster->name);
+  if (!journal) {
+    return ui.error(journal.error());
+  }
+  if (auto valid = check_bundle_url(request); !valid) {
+    return ui.error(valid.error());
+  }
+  auto profile = config::load_profile(cluster->profile);
+  if (!profile) {
+    return ui.error(profile.error());
+  }
+
+  transport::FleetOptions fleet_options;
+  fleet_options.concurrency = request.concurrency;
+  fleet_options.dry_run = spec.dry_run ? transport::DryRun::yes : transport::DryRun::no;
+  transport::SshFleet fleet(endpoints_of(*cluster), fleet_options);
+  Context ctx(fleet, *cluster, *journal);
+  ctx.effective = config::effective(*cluster, *profile);
+  ctx.matrix = matrix ? &*matrix : nullptr;
+  ctx.row = row;
+  ctx.state_dir = dir;
+  ctx.first_control_plane = cluster->first_control_plane();
+  ctx.registry_mirrors = cluster->registry.mirrors;
+  ctx.bundle_url = request.bundle_url;
+  ctx.worker_batch = request.worker_batch;
+  ctx.dry_run = spec.dry_run;
+
+  RunOptions selection;
+  selection.only = {request.only.begin(), request.only.end()};
+  selection.skip = {request.skip.begin(), request.skip.end()};
+  selection.dry_run = spec.dry_run;
+  {
+    // Checked against every phase, also those a run_if leaves out: --skip smoke is always valid.
+    std::vector<Phase> all;
+    for (const auto& p : spec.phases) {
+      Phase named;
+      const auto slash = p.path.find('/');
+      named.group = slash == std::string::npos ? std::string() : p.path.substr(0, slash);
+      named.name = slash == std::string::npos ? p.path : p.path.substr(slash + 1);
+      all.push_back(std::move(named));
+    }
+    if (auto valid = validate_selection(all, selection); !valid) {
+      return ui.error(valid.error());
+    }
+  }
+
+  // The bundle, when a phase that runs needs it; a plan extracts and renders in a scratch directory.
+  Scratch scratch;
+  if (spec.dry_run) {
+    if (auto made = scratch.create(); !made) {
+      return ui.error(made.error());
+    }
+  }
+  const sfs::path work_root = spec.dry_run ? scratch.path() : dir;
+  ctx.work_dir = work_root / "platform";
+  std::optional<bundle::Bom> bom;
+  if (const auto needing = needing_bundle(spec, ctx, selection); !needing.empty() && row != nullptr) {
+    auto opened = open_bundle(request, *row, work_root, ctx.bundle_dir, text::join(needing, ", "));
+    if (!opened) {
+      return ui.error(opened.error());
+    }
+    bom = std::move(*opened);
+    ctx.bom = &*bom;
+  }
+  if (spec.before_hosts) {
+    if (auto done = spec.before_hosts(ctx); !done) {
+      return ui.error(done.error());
+    }
+  }
+
+  // The doctor's catalogue, loaded once: the preflight and prepare's recheck judge with it.
+  std::optional<doctor::Catalogue> catalogue;
+  doctor::Options recheck_options;
+  if (spec.doctor) {
+    auto loaded = doctor::load_default_catalogue();
+    if (!loaded) {
+      return ui.error(loaded.error());
+    }
+    catalogue = std::move(*loaded);
+    recheck_options.ignore = {request.ignore.begin(), request.ignore.end()};
+    recheck_options.deadline = std::chrono::seconds(request.deadline_seconds);
+    recheck_options.command = spec.name;
+    ctx.recheck = [&](size_t h) { return doctor::recheck_fixed(*cluster, *matrix, *row, fleet, h, *catalogue, recheck_options); };
+  }
+  auto phases = build_phases(spec, ctx, selection);
+  if (!phases) {
+    return ui.error(phases.error());
+  }
+
+  if (spec.doctor) {
+    auto report = preflight(spec, request, ctx, *catalogue);
+    if (!report) {
+      return ui.error(report.error());
+    }
+    if (report->has_errors()) {
+      ui.report(*report);
+      log::error("{} refused: preflight found {} error{}; nothing was changed on any host", spec.name, report->count("error"),
+                 report->count("error") == 1 ? "" : "s");
+      return k_exit_preflight;
+    }
+    std::set<std::string> fixed_ids;
+    for (const auto& f : report->findings) {
+      if (f.status == "fixed-by-install") {
+        fixed_ids.insert(f.id);
+      }
+    }
+    const size_t fixed = report->count("fixed-by-install");
+    log::info("preflight passed on {} host{} ({} warning{}{})", report->hosts.size(), report->hosts.size() == 1 ? "" : "s",
+              report->count("warning"), report->count("warning") == 1 ? "" : "s",
+              fixed == 0 ? std::string()
+                         : fmt::format(", {} finding{} prepare fixes: {}", fixed, fixed == 1 ? "" : "s",
+                                       text::join(std::vector<std::string>(fixed_ids.begin(), fixed_ids.end()), ", ")));
+  }
+
+  // The cluster lock on the first control plane (runs from other operator machines), held until the
+  // phases end however they end; a dry run takes none.
+  const bool remote_lock = spec.cluster_lock && !spec.dry_run;
+  const std::string holder = remote_lock ? lock->holder() + " on machine " + machine_id() : std::string();
+  if (remote_lock) {
+    if (auto locked = acquire_remote_lock(fleet, ctx.first_control_plane, cluster->name, holder); !locked) {
+      return ui.error(locked.error());
+    }
+  }
+  auto summary = run(*phases, *journal, fleet, selection);
+  if (remote_lock) {
+    if (auto released = release_remote_lock(fleet, ctx.first_control_plane, cluster->name, holder); !released) {
+      log::warn("the cluster lock on {} was not released ({}); the next run takes it over once its heartbeat is 30 s old",
+                cluster->hosts[ctx.first_control_plane].name, released.error().message);
+    }
+  }
+  if (!summary) {
+    const int rc = ui.error(summary.error());
+    log::info("the journal in {} keeps every finished step: run the command again to continue", dir.string());
+    return rc;
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return spec.after ? spec.after(ctx, *summary, seconds) : k_exit_ok;
+}
+
+} // namespace mlplat::workflow

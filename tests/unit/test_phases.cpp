@@ -1,0 +1,506 @@
+// Every phase builder of install without hosts: a 1+2 cluster file run through install's phase list
+// on a FakeFleet, in dry-run (the plan: which host gets which commands and uploads, in which order)
+// and for real where a phase's applies matter (the files prepare uploads); run_if leaving the
+// platform out when Pipelines is off, with --only/--skip still taking those paths; batches of
+// workers; a multi-host failure's exit code.
+#include "support/catch.hpp"
+#include "support/fake_fleet.hpp"
+
+#include "commands/commands.hpp"
+#include "compat/matrix.hpp"
+#include "config/load.hpp"
+#include "phases/phases.hpp"
+#include "tls/tls.hpp"
+#include "util/fs.hpp"
+#include "util/text.hpp"
+#include "workflow/command.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <thread>
+
+using namespace mlplat;
+namespace sfs = std::filesystem;
+
+namespace {
+
+std::string cluster_text(bool pipelines)
+{
+  return std::string(R"(apiVersion: mlplat.dev/v1alpha1
+kind: Cluster
+metadata:
+  name: demo
+spec:
+  profile: onprem
+  ssh:
+    user: mlp
+    keyPath: KEY
+  hosts:
+    - name: cp-1
+      address: 10.0.0.1
+      internalAddress: 10.1.0.1
+      role: control-plane
+      labels: {tier: system}
+    - name: worker-1
+      address: 10.0.0.2
+      internalAddress: 10.1.0.2
+      role: worker
+    - name: worker-2
+      address: 10.0.0.3
+      internalAddress: 10.1.0.3
+      role: worker
+  network:
+    podCIDR: 10.244.0.0/16
+    serviceCIDR: 10.96.0.0/12
+  pipelines:
+    enabled: )") + (pipelines ? "true" : "false") + "\n";
+}
+
+// What a run needs besides the hosts: the cluster, the row, a bill of materials naming every
+// artifact, a state directory; then a Context over `fleet`.
+struct Fixture {
+  config::Cluster cluster;
+  compat::Matrix matrix;
+  bundle::Bom bom;
+  sfs::path dir;
+  std::optional<state::Journal> journal;
+
+  explicit Fixture(bool pipelines)
+  {
+    const auto key = sfs::temp_directory_path() / "mlplat-unit-test-key";
+    REQUIRE(fs::write_file_atomic(key, "not really a key, only needs to exist\n", 0600));
+    auto c = config::load_text(text::replace_all(cluster_text(pipelines), "KEY", key.string()), "mlplat.yaml");
+    if (!c) {
+      FAIL(c.error().render());
+    }
+    cluster = *c;
+    auto m = compat::load_active_matrix();
+    REQUIRE(m);
+    matrix = *m;
+    bom.row = matrix.default_().id;
+    for (const char* name : {"containerd", "runc", "cni-plugins", "crictl", "kubeadm", "kubelet", "kubectl", "calico-crds",
+                             "calico-operator", "flannel-manifest", "istio", "pipelines-source"}) {
+      bom.artifacts.push_back({name, std::string("files/") + name + "/" + name, "", "", std::string(64, 'a'), 1, "pinned", ""});
+    }
+    dir = sfs::temp_directory_path() / ("mlplat-phases-" + std::to_string(::getpid()) + (pipelines ? "-p" : "-n"));
+    sfs::remove_all(dir);
+    REQUIRE(state::prepare_dir(dir));
+    auto j = state::Journal::open(dir, cluster.name);
+    REQUIRE(j);
+    journal.emplace(std::move(*j));
+  }
+  ~Fixture() { sfs::remove_all(dir); }
+
+  std::unique_ptr<workflow::Context> context(transport::Fleet& fleet)
+  {
+    auto ctx = std::make_unique<workflow::Context>(fleet, cluster, *journal);
+    auto profile = config::load_profile(cluster.profile);
+    REQUIRE(profile);
+    ctx->effective = config::effective(cluster, *profile);
+    ctx->matrix = &matrix;
+    ctx->row = &matrix.default_();
+    ctx->bom = &bom;
+    ctx->bundle_dir = dir / "bundle";
+    ctx->state_dir = dir;
+    ctx->first_control_plane = cluster.first_control_plane();
+    ctx->dry_run = fleet.dry_run();
+    if (cluster.pipelines.enabled) {
+      render::PlatformRender r = render::ingress_endpoint(cluster, ctx->effective, ctx->first_control_plane);
+      r.cluster_scoped = "kind: CustomResourceDefinition\n";
+      r.pipelines = "kind: Deployment\n";
+      r.gateway = "kind: Gateway\n";
+      r.istio_config = "kind: IstioOperator\n";
+      r.crds = {"workflows.argoproj.io"};
+      r.deployments = {"ml-pipeline", "ml-pipeline-ui"};
+      ctx->render = r;
+      tls::IngressCertificate cert;
+      cert.cert_pem = "-----BEGIN CERTIFICATE-----\n";
+      cert.key_pem = "-----BEGIN PRIVATE KEY-----\n";
+      cert.serial_hex = "0A";
+      ctx->cert = cert;
+    }
+    return ctx;
+  }
+};
+
+// Builds and runs install's phases on `ctx`.
+Result<workflow::Summary> run_install(workflow::Context& ctx, workflow::RunOptions options)
+{
+  options.progress = Terminal::no;
+  options.dry_run = ctx.dry_run;
+  std::vector<workflow::Phase> phases;
+  for (const auto& spec : commands::install_phases()) {
+    workflow::Phase p;
+    const auto slash = spec.path.find('/');
+    const std::string why = spec.skip_if ? spec.skip_if(ctx) : std::string();
+    if (why.empty()) {
+      TRY_ASSIGN(p, spec.build(ctx));
+    }
+    p.group = spec.path.substr(0, slash);
+    p.name = spec.path.substr(slash + 1);
+    p.skipped = why;
+    phases.push_back(std::move(p));
+  }
+  return workflow::run(phases, ctx.journal, ctx.fleet, options);
+}
+
+// The planned commands of `host`, as "label: description" lines.
+std::vector<std::string> planned(const transport::Fleet& fleet, const std::string& host)
+{
+  std::vector<std::string> out;
+  for (const auto& c : fleet.plan()) {
+    if (c.host == host) {
+      out.push_back(c.step + ": " + c.description);
+    }
+  }
+  return out;
+}
+
+// The script of the first planned command of `host` labelled `label` that has one (not an upload).
+std::string script_of(const transport::Fleet& fleet, const std::string& host, const std::string& label)
+{
+  for (const auto& c : fleet.plan()) {
+    if (c.host == host && c.step == label && !c.script.empty()) {
+      return c.script;
+    }
+  }
+  return "<no command labelled " + label + " on " + host + ">";
+}
+
+bool any_label(const std::vector<std::string>& lines, const std::string& prefix)
+{
+  return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.rfind(prefix, 0) == 0; });
+}
+
+size_t index_of(const std::vector<std::string>& lines, const std::string& prefix)
+{
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].rfind(prefix, 0) == 0) {
+      return i;
+    }
+  }
+  return lines.size();
+}
+
+} // namespace
+
+TEST_CASE("install's phases, in order, with their paths, and the help that lists them", "[phases]")
+{
+  std::vector<std::string> paths;
+  for (const auto& p : commands::install_phases()) {
+    paths.push_back(p.path);
+  }
+  CHECK(paths == std::vector<std::string>{"host/prepare", "host/artifacts", "host/containerd", "cluster/init",
+                                          "cluster/join-control-planes", "cluster/join-workers", "cluster/kubeconfig", "cluster/nodes",
+                                          "cluster/cni", "cluster/storage", "cluster/cleanup", "platform/pipelines", "platform/istio",
+                                          "platform/tls", "platform/gateway", "platform/smoke"});
+  const auto help = workflow::phase_help(commands::install());
+  CHECK(help.find("  cluster/join-workers ") != std::string::npos);
+  CHECK(help.find("  platform/smoke ") != std::string::npos);
+  CHECK(commands::plan().phases.size() == paths.size());
+  REQUIRE(commands::certs_rotate(0).phases.size() == 1);
+  CHECK(commands::certs_rotate(0).phases[0].path == "platform/tls");
+}
+
+TEST_CASE("the plan of a 1+2 cluster: each host gets its commands and uploads, the first control plane the cluster's", "[phases]")
+{
+  Fixture fx(true);
+  transport::FleetOptions options;
+  options.dry_run = transport::DryRun::yes;
+  testing::FakeFleet fleet({"cp-1", "worker-1", "worker-2"}, options);
+  fleet.answer("pki/ca.crt", "");  // a fresh host: no cluster CA yet
+  auto ctx = fx.context(fleet);
+  auto summary = run_install(*ctx, {});
+  if (!summary) {
+    FAIL(summary.error().render());
+  }
+  CHECK(summary->skipped.empty());
+  const auto cp = planned(fleet, "cp-1");
+  const auto w1 = planned(fleet, "worker-1");
+  const auto w2 = planned(fleet, "worker-2");
+
+  // host/: every host, in the phase's step order.
+  for (const auto* host : {&cp, &w1, &w2}) {
+    INFO(text::join(*host, "\n"));
+    CHECK(index_of(*host, "prepare/kernel-modules: upload /etc/modules-load.d/mlplat.conf") <
+          index_of(*host, "prepare/sysctl: upload /etc/sysctl.d/90-mlplat.conf"));
+    CHECK(index_of(*host, "prepare/sysctl: apply the sysctl drop-in") < index_of(*host, "prepare/swap-off: "));
+    CHECK(index_of(*host, "prepare/swap-off: ") < index_of(*host, "artifacts/bundle: "));
+    CHECK(index_of(*host, "artifacts/bundle: verify the bundle on the host") < index_of(*host, "containerd/binaries: "));
+    CHECK(any_label(*host, "containerd/containerd-config: upload /etc/containerd/config.toml"));
+    CHECK(any_label(*host, "containerd/units: upload /usr/local/lib/systemd/system/kubelet.service"));
+    CHECK(any_label(*host, "containerd/services: "));
+  }
+  CHECK(script_of(fleet, "worker-1", "prepare/kernel-modules").find("modprobe -a") != std::string::npos);
+  CHECK(script_of(fleet, "worker-2", "prepare/swap-off").find("swapoff -a") != std::string::npos);
+  // The first control plane gets every artifact, a worker only what a node needs.
+  CHECK(any_label(cp, "artifacts/bundle: upload /var/lib/mlplat/bundle/" + fx.bom.row + "/files/istio/istio"));
+  CHECK_FALSE(any_label(w1, "artifacts/bundle: upload /var/lib/mlplat/bundle/" + fx.bom.row + "/files/istio/istio"));
+  CHECK(any_label(w1, "artifacts/bundle: upload /var/lib/mlplat/bundle/" + fx.bom.row + "/files/kubelet/kubelet"));
+
+  // cluster/: init on the first control plane only; the workers join; the rest from the first control plane.
+  CHECK(any_label(cp, "init/kubeadm-config: upload /etc/kubernetes/mlplat/kubeadm-init.yaml"));
+  CHECK(script_of(fleet, "cp-1", "init/kubeadm-init").find("kubeadm init --config /etc/kubernetes/mlplat/kubeadm-init.yaml") !=
+        std::string::npos);
+  for (const auto* worker : {&w1, &w2}) {
+    CHECK_FALSE(any_label(*worker, "init/"));
+    CHECK(any_label(*worker, "join-workers/kubeadm-join: upload /etc/kubernetes/mlplat/kubeadm-join.yaml"));
+    CHECK(any_label(*worker, "join-workers/kubeadm-join: kubeadm join as a worker"));
+    CHECK_FALSE(any_label(*worker, "cni/"));
+  }
+  // The token is made on the first control plane (withheld from the plan: a secret) for the workers.
+  CHECK(any_label(cp, "join/secrets: create a bootstrap token for joining (15 minutes)"));
+  CHECK_FALSE(any_label(cp, "join-control-planes/"));
+  for (const auto& c : fleet.plan()) {
+    if (c.description.find("bootstrap token") != std::string::npos) {
+      CHECK(c.sensitive);
+      CHECK(c.script.empty());
+    }
+  }
+  CHECK(index_of(cp, "init/kubeadm-init") < index_of(cp, "kubeconfig/admin-conf"));
+  CHECK(index_of(cp, "nodes/labels-and-taints") < index_of(cp, "cni/calico-crds"));
+  CHECK(script_of(fleet, "cp-1", "nodes/labels-and-taints").find("tier=system") != std::string::npos);
+  CHECK(index_of(cp, "cni/calico-installation: upload /etc/kubernetes/mlplat/manifests/calico-installation.yaml") <
+        index_of(cp, "cni/calico-installation: apply calico-installation"));
+  CHECK(index_of(cp, "cni/nodes-ready") < index_of(cp, "storage/openebs-hostpath"));
+  CHECK(script_of(fleet, "cp-1", "cni/nodes-ready").find("-eq 3") != std::string::npos);
+  CHECK(index_of(cp, "storage/volume-written") < index_of(cp, "cleanup/join-tokens"));
+  // platform/: on the first control plane, after the cluster.
+  CHECK(index_of(cp, "cleanup/kubeadm-certs") < index_of(cp, "pipelines/cluster-scoped"));
+  CHECK(index_of(cp, "pipelines/deployments-available") < index_of(cp, "istio/install"));
+  CHECK(index_of(cp, "istio/install") < index_of(cp, "tls/secret"));
+  CHECK(index_of(cp, "tls/secret") < index_of(cp, "gateway/gateway"));
+  CHECK(any_label(cp, "pipelines/versions: the matrix gate before pipelines"));
+  for (const auto* worker : {&w1, &w2}) {
+    CHECK_FALSE(any_label(*worker, "pipelines/"));
+    CHECK_FALSE(any_label(*worker, "tls/"));
+  }
+  // The Secret's key never shows: the command is withheld.
+  for (const auto& c : fleet.plan()) {
+    CHECK(c.script.find("PRIVATE KEY") == std::string::npos);
+  }
+  // Nothing mutating reached a host in dry-run: only checks were sent.
+  for (const auto& s : fleet.sent()) {
+    INFO(s.host << ": " << s.description);
+    CHECK(s.effect == transport::Effect::read_only);
+    CHECK_FALSE(s.upload);
+  }
+  CHECK(fx.journal->steps().empty());
+}
+
+TEST_CASE("prepare for real on a fake host: the drop-in files it uploads, then the recheck; converged hosts get nothing", "[phases]")
+{
+  Fixture fx(false);
+  testing::FakeFleet fleet({"cp-1", "worker-1", "worker-2"});
+  // A check fails until something changed on that host after its first call, then passes (as the
+  // real host would once the step's apply ran).
+  std::mutex mutex;
+  std::map<std::string, int> mutations;
+  std::map<std::string, int> first_seen;  // host + check -> mutations on the host when first asked
+  fleet.respond([&](const std::string& host, const transport::Command& c) -> std::optional<transport::ExecResult> {
+    std::lock_guard lock(mutex);
+    transport::ExecResult r;
+    if (c.effect == transport::Effect::mutating) {
+      ++mutations[host];
+      r.exit_status = 0;
+    } else {
+      const auto [it, first] = first_seen.emplace(host + "\n" + c.description, mutations[host]);
+      r.exit_status = !first && mutations[host] > it->second ? 0 : 1;
+    }
+    return r;
+  });
+  auto ctx = fx.context(fleet);
+  std::atomic<int> rechecks{0};
+  ctx->recheck = [&](size_t) -> Status {
+    ++rechecks;
+    return {};
+  };
+  workflow::RunOptions only;
+  only.only = {"host/prepare"};
+  auto summary = run_install(*ctx, only);
+  if (!summary) {
+    FAIL(summary.error().render());
+  }
+  CHECK(rechecks == 3);
+  std::map<std::string, std::vector<testing::FakeFleet::Sent>> uploads;
+  for (const auto& s : fleet.sent()) {
+    if (s.upload) {
+      uploads[s.host].push_back(s);
+    }
+  }
+  for (const char* host : {"cp-1", "worker-1", "worker-2"}) {
+    REQUIRE(uploads[host].size() == 2);
+    CHECK(uploads[host][0].script == "/etc/modules-load.d/mlplat.conf");
+    CHECK(uploads[host][0].input.find("br_netfilter") != std::string::npos);
+    CHECK(uploads[host][1].script == "/etc/sysctl.d/90-mlplat.conf");
+    CHECK(uploads[host][1].input.find("net.ipv4.ip_forward") != std::string::npos);
+    CHECK(uploads[host][1].mode == 0644);
+  }
+  // Every phase but prepare is listed as left out by --only.
+  CHECK(summary->skipped.size() == commands::install_phases().size() - 1);
+  // A second run: every check passes, nothing is sent but checks.
+  const size_t before = fleet.sent().size();
+  auto again = run_install(*ctx, only);
+  REQUIRE(again);
+  CHECK(again->applied() == 0);
+  const auto sent = fleet.sent();
+  for (size_t i = before; i < sent.size(); ++i) {
+    CHECK(sent[i].effect == transport::Effect::read_only);
+  }
+}
+
+TEST_CASE("with Pipelines off the platform phases are left out with the reason, and --skip smoke still works", "[phases]")
+{
+  Fixture fx(false);
+  transport::FleetOptions options;
+  options.dry_run = transport::DryRun::yes;
+  testing::FakeFleet fleet({"cp-1", "worker-1", "worker-2"}, options);
+  fleet.answer("pki/ca.crt", "");  // a fresh host: no cluster CA yet
+  auto ctx = fx.context(fleet);
+  workflow::RunOptions skip;
+  skip.skip = {"smoke", "platform/istio"};
+  auto summary = run_install(*ctx, skip);
+  if (!summary) {
+    FAIL(summary.error().render());
+  }
+  std::map<std::string, std::string> skipped;
+  for (const auto& s : summary->skipped) {
+    skipped[s.path] = s.reason;
+  }
+  CHECK(skipped == std::map<std::string, std::string>{{"platform/pipelines", "spec.pipelines.enabled is false"},
+                                                      {"platform/istio", "--skip"},
+                                                      {"platform/tls", "spec.pipelines.enabled is false"},
+                                                      {"platform/gateway", "spec.pipelines.enabled is false"},
+                                                      {"platform/smoke", "--skip"}});
+  CHECK_FALSE(any_label(planned(fleet, "cp-1"), "pipelines/"));
+  CHECK(any_label(planned(fleet, "cp-1"), "cleanup/"));
+  // A group selects its phases; a name that is none is refused with the paths.
+  workflow::RunOptions group;
+  group.only = {"cluster"};
+  auto cluster_only = run_install(*ctx, group);
+  REQUIRE(cluster_only);
+  CHECK(std::none_of(cluster_only->steps.begin(), cluster_only->steps.end(), [](const auto& s) { return s.phase == "prepare"; }));
+  CHECK(std::any_of(cluster_only->steps.begin(), cluster_only->steps.end(), [](const auto& s) { return s.phase == "storage"; }));
+  workflow::RunOptions bad;
+  bad.only = {"platform/smok"};
+  auto refused = run_install(*ctx, bad);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == ErrorCode::usage);
+  CHECK(refused.error().fix.find("did you mean 'platform/smoke'?") == 0);
+}
+
+TEST_CASE("workers join in batches when asked: a batch ends before the next starts, a failed one stops the phase", "[phases]")
+{
+  auto ca = tls::issue_ca("test CA");
+  REQUIRE(ca);
+  for (const size_t batch : {size_t(0), size_t(1)}) {
+    for (const bool first_fails : {false, true}) {
+      DYNAMIC_SECTION("batch " << batch << (first_fails ? ", the first join fails" : ""))
+      {
+        Fixture fx(false);
+        testing::FakeFleet fleet({"cp-1", "worker-1", "worker-2"});
+        std::mutex mutex;
+        std::condition_variable changed;
+        std::vector<std::string> order;
+        int running = 0, most = 0;
+        fleet.respond([&](const std::string& host, const transport::Command& c) -> std::optional<transport::ExecResult> {
+          transport::ExecResult r;
+          r.exit_status = 0;
+          if (c.description == "check whether this node already joined") {
+            r.exit_status = 1;
+          } else if (c.script.find("pki/ca.crt") != std::string::npos) {
+            r.out = ca->cert_pem;
+          } else if (c.script.find("kubeadm token create") != std::string::npos) {
+            r.out = "abcdef.0123456789abcdef\n";
+          } else if (c.description.rfind("check that bootstrap token", 0) == 0) {
+            r.out = "900\n";
+          } else if (c.description.rfind("wait for this node's kubelet to register", 0) == 0) {
+            r.exit_status = 0;
+          } else if (c.description == "kubeadm join as a worker") {
+            std::unique_lock lock(mutex);
+            order.push_back(host);
+            most = std::max(most, ++running);
+            changed.notify_all();
+            // Without batches both joins run at once: wait (bounded) for the other one.
+            changed.wait_for(lock, std::chrono::seconds(batch == 0 ? 5 : 0), [&] { return running == 2; });
+            --running;
+            if (first_fails && host == "worker-1") {
+              r.exit_status = 1;
+              r.err = "planted";
+            }
+          } else {
+            return std::nullopt;
+          }
+          return r;
+        });
+        auto ctx = fx.context(fleet);
+        ctx->worker_batch = batch;
+        auto phase = phases::join_workers().build(*ctx);
+        REQUIRE(phase);
+        CHECK(phase->batch == batch);
+        CHECK(phase->hosts == std::vector<size_t>{1, 2});
+        workflow::RunOptions o;
+        o.progress = Terminal::no;
+        auto r = workflow::run({*phase}, *fx.journal, fleet, o);
+        CHECK(r.has_value() == !first_fails);
+        if (batch == 1) {
+          CHECK(most == 1);
+          CHECK(order == (first_fails ? std::vector<std::string>{"worker-1"} : std::vector<std::string>{"worker-1", "worker-2"}));
+        } else {
+          CHECK(most == 2);
+          CHECK(order.size() == 2);
+        }
+        // The secrets came from the first control plane, through the channel, never from a worker.
+        for (const auto& sent : fleet.sent()) {
+          if (sent.script.find("kubeadm token create") != std::string::npos || sent.script.find("pki/ca.crt") != std::string::npos) {
+            CHECK(sent.host == "cp-1");
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("a phase failing on several hosts exits with their shared code, 5 for any host key, 7 when they differ", "[phases]")
+{
+  Fixture fx(false);
+  testing::FakeFleet fleet({"a", "b", "c"});
+  auto phase_failing = [](std::vector<ErrorCode> codes) {
+    workflow::Phase p;
+    p.name = "boom";
+    p.hosts = {0, 1, 2};
+    p.steps = [codes](size_t host) {
+      workflow::Step s;
+      s.name = "fail";
+      s.check = [](size_t) -> Result<bool> { return false; };
+      s.apply = [codes, host](size_t) -> Status { return fail(codes[host], "planted"); };
+      return std::vector<workflow::Step>{s};
+    };
+    return p;
+  };
+  workflow::RunOptions o;
+  o.progress = Terminal::no;
+  auto same = workflow::run({phase_failing({ErrorCode::connect_failed, ErrorCode::connect_failed, ErrorCode::connect_failed})}, *fx.journal, fleet, o);
+  REQUIRE_FALSE(same);
+  CHECK(exit_code_for(same.error()) == k_exit_connect);
+  CHECK(same.error().children.size() == 3);
+  auto differ = workflow::run({phase_failing({ErrorCode::connect_failed, ErrorCode::failed, ErrorCode::connect_failed})}, *fx.journal, fleet, o);
+  REQUIRE_FALSE(differ);
+  CHECK(exit_code_for(differ.error()) == k_exit_partial);
+  auto key = workflow::run({phase_failing({ErrorCode::failed, ErrorCode::host_key_changed, ErrorCode::connect_failed})}, *fx.journal, fleet, o);
+  REQUIRE_FALSE(key);
+  CHECK(exit_code_for(key.error()) == k_exit_host_key);
+}
+
+TEST_CASE("own state: a finished step a phase declares makes its doctor findings the cluster's own on that host", "[phases]")
+{
+  Fixture fx(false);
+  REQUIRE(fx.journal->record("containerd", "services", "worker-1", "d"));
+  REQUIRE(fx.journal->record("containerd", "binaries", "worker-2", "d"));
+  REQUIRE(fx.journal->record("init", "kubeadm-config", "cp-1", "d"));
+  const auto own = workflow::own_state(commands::install_phases(), *fx.journal);
+  CHECK(own == std::map<std::string, std::set<std::string>>{{"worker-1", {"NET-004", "OS-021"}}, {"cp-1", {"NET-004", "OS-021"}}});
+}
