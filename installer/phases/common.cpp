@@ -1,6 +1,7 @@
 #include "phases/common.hpp"
 #include "phases/phases.hpp"
 
+#include "kube/kubeadm.hpp"
 #include "kube/live.hpp"
 #include "render/platform.hpp"
 #include "util/sha256.hpp"
@@ -129,6 +130,25 @@ Step tls_secret_step(transport::Fleet& fleet, const tls::IngressCertificate& cer
     return ok ? Status{} : fail(ErrorCode::failed, fmt::format("Secret {}/{} does not hold the certificate just applied", k_gateway_namespace, k_tls_secret));
   };
   return s;
+}
+
+Result<Phase> join_phase(Context& ctx, std::string name, std::string summary_format, std::vector<size_t> hosts, bool control_plane)
+{
+  transport::Fleet& fleet = ctx.fleet;
+  const config::Cluster& cluster = ctx.cluster;
+  const std::string endpoint = kube::control_plane_endpoint(cluster, ctx.first_control_plane);
+  if (!ctx.join) {
+    ctx.join = std::make_shared<kube::JoinMaterial>(fleet, ctx.first_control_plane);
+  }
+  Phase p;
+  p.name = std::move(name);
+  p.summary = fmt::format(fmt::runtime(summary_format), endpoint);
+  p.hosts = std::move(hosts);
+  p.deadline = std::chrono::seconds(600);
+  p.steps = [&fleet, &cluster, endpoint, control_plane, material = ctx.join](size_t h) {
+    return std::vector<Step>{kube::join_step(fleet, cluster, h, endpoint, control_plane, material)};
+  };
+  return p;
 }
 
 std::string platform_left_out(const workflow::Context& ctx)

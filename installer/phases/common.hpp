@@ -4,6 +4,7 @@
 
 #include "compat/gate.hpp"
 #include "tls/ingress.hpp"
+#include "workflow/context.hpp"
 #include "workflow/steps.hpp"
 
 #include <chrono>
@@ -31,5 +32,10 @@ workflow::Step deployments_step(transport::Fleet& fleet, std::string name, const
 // The step that makes the gateway's kubernetes.io/tls Secret hold `cert` (compared by hash; the key
 // travels on stdin, never on a command line or in a log).
 workflow::Step tls_secret_step(transport::Fleet& fleet, const tls::IngressCertificate& cert);
+
+// A join phase: `hosts` join through the cluster's endpoint as control planes or workers, with the
+// join secrets the run's Context shares (made on the first control plane through its channel).
+Result<workflow::Phase> join_phase(workflow::Context& ctx, std::string name, std::string summary_format, std::vector<size_t> hosts,
+                                   bool control_plane);
 
 } // namespace mlplat::phases

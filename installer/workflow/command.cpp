@@ -112,17 +112,24 @@ std::vector<transport::Endpoint> endpoints_of(const config::Cluster& cluster)
   return out;
 }
 
+// A phase with only the names of `spec` (its group and last part of the path) and its summary.
+Phase named(const PhaseSpec& spec)
+{
+  Phase p;
+  const auto slash = spec.path.find('/');
+  p.group = slash == std::string::npos ? std::string() : spec.path.substr(0, slash);
+  p.name = slash == std::string::npos ? spec.path : spec.path.substr(slash + 1);
+  p.summary = spec.summary;
+  return p;
+}
+
 // The phases of `spec` as the engine takes them: a phase left out by its run_if or by the selection is
 // a placeholder with its path (never built); the others are built from `ctx`.
 Result<std::vector<Phase>> build_phases(const CommandSpec& spec, Context& ctx, const RunOptions& selection)
 {
   std::vector<Phase> out;
   for (const auto& p : spec.phases) {
-    Phase placeholder;
-    const auto slash = p.path.find('/');
-    placeholder.group = slash == std::string::npos ? std::string() : p.path.substr(0, slash);
-    placeholder.name = slash == std::string::npos ? p.path : p.path.substr(slash + 1);
-    placeholder.summary = p.summary;
+    Phase placeholder = named(p);
     placeholder.skipped = p.skip_if ? p.skip_if(ctx) : std::string();
     if (!placeholder.skipped.empty() || !deselected(placeholder, selection).empty()) {
       out.push_back(std::move(placeholder));
@@ -141,10 +148,7 @@ std::vector<std::string> needing_bundle(const CommandSpec& spec, const Context& 
 {
   std::vector<std::string> out;
   for (const auto& p : spec.phases) {
-    Phase probe;
-    const auto slash = p.path.find('/');
-    probe.group = slash == std::string::npos ? std::string() : p.path.substr(0, slash);
-    probe.name = slash == std::string::npos ? p.path : p.path.substr(slash + 1);
+    const Phase probe = named(p);
     const bool left_out = p.skip_if && !p.skip_if(ctx).empty();
     if (p.needs_bundle && !left_out && deselected(probe, selection).empty()) {
       out.push_back(p.path);
@@ -278,11 +282,7 @@ int run_command(const CommandSpec& spec, const Request& request, const Ui& ui)
     // Checked against every phase, also those a run_if leaves out: --skip smoke is always valid.
     std::vector<Phase> all;
     for (const auto& p : spec.phases) {
-      Phase named;
-      const auto slash = p.path.find('/');
-      named.group = slash == std::string::npos ? std::string() : p.path.substr(0, slash);
-      named.name = slash == std::string::npos ? p.path : p.path.substr(slash + 1);
-      all.push_back(std::move(named));
+      all.push_back(named(p));
     }
     if (auto valid = validate_selection(all, selection); !valid) {
       return ui.error(valid.error());

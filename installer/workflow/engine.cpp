@@ -28,14 +28,20 @@ bool names_phase(const std::string& name, const Phase& phase)
 
 Status validate_selection(const std::vector<Phase>& phases, const RunOptions& options)
 {
-  std::vector<std::string> names;
+  std::vector<std::string> names;     // the paths, listed in the error
+  std::vector<std::string> accepted;  // what the closest name is chosen from: paths, last parts, groups
   for (const auto& p : phases) {
     names.push_back(p.path());
+    accepted.push_back(p.path());
+    accepted.push_back(p.name);
+    if (!p.group.empty()) {
+      accepted.push_back(p.group);
+    }
   }
   for (const auto* set : {&options.only, &options.skip}) {
     for (const auto& name : *set) {
       if (std::none_of(phases.begin(), phases.end(), [&](const Phase& p) { return names_phase(name, p); })) {
-        const auto guess = text::did_you_mean(name, names);
+        const auto guess = text::did_you_mean(name, accepted);
         return fail(ErrorCode::usage, fmt::format("{}: no phase named '{}'", set == &options.only ? "--only" : "--skip", name),
                     guess ? fmt::format("did you mean '{}'? phases: {}", *guess, text::join(names, ", "))
                           : "phases: " + text::join(names, ", "));

@@ -55,6 +55,24 @@ TEST_CASE("--help lists every command and the exit codes", "[cli]")
   CHECK(contains(r.out, "5 host key not trusted"));
 }
 
+TEST_CASE("install --help and plan --help list the phases by path, in order", "[cli]")
+{
+  for (const char* cmd : {"install", "plan"}) {
+    const auto r = mlplat_run({cmd, "--help"});
+    CHECK(r.exit_code == 0);
+    size_t at = 0;
+    for (const char* path : {"host/prepare", "host/artifacts", "host/containerd", "cluster/init", "cluster/join-control-planes",
+                             "cluster/join-workers", "cluster/kubeconfig", "cluster/nodes", "cluster/cni", "cluster/storage",
+                             "cluster/cleanup", "platform/pipelines", "platform/istio", "platform/tls", "platform/gateway",
+                             "platform/smoke"}) {
+      const auto found = r.out.find(std::string("\n  ") + path + " ", at);
+      INFO(cmd << ": " << path << "\n" << r.out);
+      CHECK(found != std::string::npos);
+      at = found == std::string::npos ? at : found;
+    }
+  }
+}
+
 TEST_CASE("commands not built yet say so and exit 1", "[cli]")
 {
   for (const char* cmd : {"status", "kubeconfig", "reset", "upgrade"}) {

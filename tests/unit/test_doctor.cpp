@@ -373,6 +373,36 @@ TEST_CASE("fixedBy names a phase and only a probe that can report what install f
   CHECK(contains(not_fixable.message, "probe 'hostname_valid' never reports a finding install fixes"));
 }
 
+TEST_CASE("a check says which commands' preflight runs it; mlplat doctor runs every check", "[doctor]")
+{
+  Fixture fx(1);
+  auto& f = fx.facts(0);
+  f.values["sysctl.net.ipv4.ip_forward"] = {"0"};
+  for (auto& c : fx.catalogue.checks) {
+    if (c.id == "NET-001") {
+      c.commands = {"doctor", "plan"};
+    }
+  }
+  auto finding_ids = [](const Report& r) {
+    std::set<std::string> ids;
+    for (const auto& x : r.findings) {
+      ids.insert(x.id);
+    }
+    return ids;
+  };
+  Options install;
+  install.command = "install";
+  CHECK(finding_ids(fx.report(install)).count("NET-001") == 0);
+  Options plan;
+  plan.command = "plan";
+  CHECK(finding_ids(fx.report(plan)).count("NET-001") == 1);
+  CHECK(finding_ids(fx.report()).count("NET-001") == 1);  // mlplat doctor
+  CHECK(finding_ids(fx.report(install)).count("NET-002") == 1);  // a check without commands runs for every command
+  const auto unknown = catalogue_error("  - id: NET-001\n    title: t\n    probe: ip_forward\n    severity: error\n    commands: [instal]\n    fix: f\n");
+  CHECK(contains(unknown.message, "checks[0].commands: 'instal' is not a command that runs the doctor"));
+  CHECK(contains(unknown.fix, "doctor, install, plan"));
+}
+
 TEST_CASE("docs/doctor.md lists every check of the catalogue", "[doctor][docs]")
 {
   const auto doc = fs::read_file(std::string(MLPLAT_SOURCE_DIR) + "/docs/doctor.md");

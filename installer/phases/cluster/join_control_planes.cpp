@@ -1,6 +1,6 @@
 #include "phases/phases.hpp"
 
-#include "kube/kubeadm.hpp"
+#include "phases/common.hpp"
 
 #include <fmt/core.h>
 
@@ -8,36 +8,16 @@ namespace mlplat::phases {
 
 using namespace workflow;
 
-namespace {
-
-Result<Phase> build(Context& ctx)
-{
-  transport::Fleet& fleet = ctx.fleet;
-  const config::Cluster& cluster = ctx.cluster;
-  const std::string endpoint = kube::control_plane_endpoint(cluster, ctx.first_control_plane);
-  if (!ctx.join) {
-    ctx.join = std::make_shared<kube::JoinMaterial>(fleet, ctx.first_control_plane);
-  }
-  Phase p;
-  p.name = "join-control-planes";
-  p.summary = fmt::format("further control planes join through {}, one at a time", endpoint);
-  p.hosts = ctx.other_control_planes();
-  p.serial = true;
-  p.deadline = std::chrono::seconds(600);
-  p.steps = [&fleet, &cluster, endpoint, material = ctx.join](size_t h) {
-    return std::vector<Step>{kube::join_step(fleet, cluster, h, endpoint, true, material)};
-  };
-  return p;
-}
-
-} // namespace
-
 PhaseSpec join_control_planes()
 {
   PhaseSpec spec;
   spec.path = "cluster/join-control-planes";
   spec.summary = "further control planes join, one at a time";
-  spec.build = [](Context& ctx) -> Result<Phase> { return build(ctx); };
+  spec.build = [](Context& ctx) -> Result<Phase> {
+    TRY_ASSIGN(Phase p, join_phase(ctx, "join-control-planes", "further control planes join through {}, one at a time", ctx.other_control_planes(), true));
+    p.serial = true;
+    return p;
+  };
   return spec;
 }
 
