@@ -51,7 +51,7 @@ Status issue(workflow::Context& ctx)
 }
 
 // The gateway picks the Secret up by itself; waits (bounded) until it serves the new serial.
-int wait_for_gateway(workflow::Context& ctx, int wait_seconds)
+int wait_for_gateway(workflow::Context& ctx, int wait_seconds, const workflow::Ui& ui)
 {
   const auto& render = *ctx.render;
   const auto& cert = *ctx.cert;
@@ -73,8 +73,7 @@ int wait_for_gateway(workflow::Context& ctx, int wait_seconds)
       e.message = fmt::format("waited {} s for the gateway at {} to serve serial {}: {}", wait_seconds, render::ui_url(render), wanted,
                               served ? "it serves " + *served : served.error().message);
       e.fix = "check the gateway's log: kubectl -n istio-system logs deployment/istio-ingressgateway; or skip the wait with --wait 0";
-      log::write(log::Level::error, {}, e.render());
-      return exit_code_for(e);
+      return ui.error(e);
     }
     std::cout << fmt::format("the gateway at {} serves it\n", render::ui_url(render));
   }
@@ -89,9 +88,14 @@ workflow::CommandSpec certs_rotate(int wait_seconds)
   spec.name = "certs rotate";
   spec.matrix_gate = false;
   spec.doctor = false;
-  spec.phases = {phases::tls()};
+  // The Secret is rotated whatever the cluster file says of Pipelines now: the gateway may serve it.
+  auto tls = phases::tls();
+  tls.skip_if = nullptr;
+  spec.phases = {tls};
   spec.before_hosts = issue;
-  spec.after = [wait_seconds](workflow::Context& ctx, const workflow::Summary&, double) { return wait_for_gateway(ctx, wait_seconds); };
+  spec.after = [wait_seconds](workflow::Context& ctx, const workflow::Summary&, double, const workflow::Ui& ui) {
+    return wait_for_gateway(ctx, wait_seconds, ui);
+  };
   return spec;
 }
 

@@ -37,7 +37,7 @@ Status render_platform(workflow::Context& ctx)
 
 // What the cluster looks like after a run: nodes as the API server reports them, versions, where the
 // kubeconfig is, the UI's address. Read-only; a cluster not initialised yet gets no node table.
-int print_summary(workflow::Context& ctx, const workflow::Summary& summary, double seconds)
+int print_summary(workflow::Context& ctx, const workflow::Summary& summary, double seconds, const workflow::Ui&)
 {
   std::cout << fmt::format("cluster {}: {} step{} applied, {} already in place ({:.1f} s); state in {}\n", ctx.cluster.name, summary.applied(),
                            summary.applied() == 1 ? "" : "s", summary.steps.size() - summary.applied(), seconds, ctx.state_dir.string());
@@ -77,9 +77,12 @@ int print_summary(workflow::Context& ctx, const workflow::Summary& summary, doub
 
 std::vector<workflow::PhaseSpec> install_phases()
 {
+  // install's tls installs the certificate settled with the rendered platform, which needs the bundle.
+  auto tls = phases::tls();
+  tls.needs_bundle = true;
   return {phases::prepare(),  phases::artifacts(),  phases::containerd(), phases::init(),    phases::join_control_planes(),
           phases::join_workers(), phases::kubeconfig(), phases::nodes(),   phases::cni(),     phases::storage(),
-          phases::cleanup(),  phases::pipelines(),  phases::istio(),      phases::tls(),     phases::gateway(),
+          phases::cleanup(),  phases::pipelines(),  phases::istio(),      tls,               phases::gateway(),
           phases::smoke()};
 }
 

@@ -13,7 +13,7 @@ namespace {
 
 // Per host, in the order install would run them: phase/step, what, and the command itself; then the
 // phases a run_if left out.
-int print_plan(workflow::Context& ctx, const workflow::Summary& summary, double)
+int print_plan(workflow::Context& ctx, const workflow::Summary& summary, double, const workflow::Ui&)
 {
   const auto& fleet = ctx.fleet;
   std::cout << fmt::format("plan for cluster {} ({} hosts): {} step{} would change something\n", ctx.cluster.name, fleet.size(),

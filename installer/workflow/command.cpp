@@ -71,11 +71,12 @@ Result<const compat::Row*> config_gate(const compat::Matrix& matrix, const confi
 Result<bundle::Bom> open_bundle(const Request& request, const compat::Row& row, const sfs::path& extract_to, sfs::path& dir,
                                 const std::string& needed_by)
 {
+  log::debug("the bundle is needed by {}", needed_by);
   if (request.bundle.empty()) {
     return fail(ErrorCode::usage, fmt::format("the phases after 'prepare' install from a bundle of row {}, and none was given", row.id),
                 fmt::format("create one where the internet is reachable (mlplat bundle create --row {} -o {}.tar.zst) and "
-                            "pass it with --bundle; or run only the first phase (--only prepare); {} needs it",
-                            row.id, row.id, needed_by));
+                            "pass it with --bundle; or run only the first phase (--only prepare)",
+                            row.id, row.id));
   }
   TRY_ASSIGN(dir, bundle::open_dir(request.bundle, extract_to / "bundle"));
   TRY_ASSIGN(const bundle::Bom bom, bundle::verify(dir));
@@ -278,17 +279,6 @@ int run_command(const CommandSpec& spec, const Request& request, const Ui& ui)
   selection.only = {request.only.begin(), request.only.end()};
   selection.skip = {request.skip.begin(), request.skip.end()};
   selection.dry_run = spec.dry_run;
-  {
-    // Checked against every phase, also those a run_if leaves out: --skip smoke is always valid.
-    std::vector<Phase> all;
-    for (const auto& p : spec.phases) {
-      all.push_back(named(p));
-    }
-    if (auto valid = validate_selection(all, selection); !valid) {
-      return ui.error(valid.error());
-    }
-  }
-
   // The bundle, when a phase that runs needs it; a plan extracts and renders in a scratch directory.
   Scratch scratch;
   if (spec.dry_run) {
@@ -327,6 +317,17 @@ int run_command(const CommandSpec& spec, const Request& request, const Ui& ui)
     recheck_options.command = spec.name;
     ctx.recheck = [&](size_t h) { return doctor::recheck_fixed(*cluster, *matrix, *row, fleet, h, *catalogue, recheck_options); };
   }
+  {
+    // Checked against every phase, also those a run_if leaves out: --skip smoke is always valid.
+    std::vector<Phase> all;
+    for (const auto& p : spec.phases) {
+      all.push_back(named(p));
+    }
+    if (auto valid = validate_selection(all, selection); !valid) {
+      return ui.error(valid.error());
+    }
+  }
+
   auto phases = build_phases(spec, ctx, selection);
   if (!phases) {
     return ui.error(phases.error());
@@ -379,7 +380,7 @@ int run_command(const CommandSpec& spec, const Request& request, const Ui& ui)
     return rc;
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  return spec.after ? spec.after(ctx, *summary, seconds) : k_exit_ok;
+  return spec.after ? spec.after(ctx, *summary, seconds, ui) : k_exit_ok;
 }
 
 } // namespace mlplat::workflow

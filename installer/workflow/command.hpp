@@ -50,8 +50,8 @@ struct CommandSpec {
   std::vector<PhaseSpec> phases;
   // Work on the operator machine once the bundle is open, before any host: rendering, certificates.
   std::function<Status(Context&)> before_hosts;
-  // What the command prints once the phases succeeded; returns the exit code.
-  std::function<int(Context&, const Summary&, double seconds)> after;
+  // What the command prints once the phases succeeded (errors through the Ui); returns the exit code.
+  std::function<int(Context&, const Summary&, double seconds, const Ui&)> after;
 };
 
 // Runs `spec` for `request`; returns the exit code (docs/exit-codes.md), every error reported

@@ -203,6 +203,12 @@ TEST_CASE("install's phases, in order, with their paths, and the help that lists
   CHECK(commands::plan().phases.size() == paths.size());
   REQUIRE(commands::certs_rotate(0).phases.size() == 1);
   CHECK(commands::certs_rotate(0).phases[0].path == "platform/tls");
+  // certs rotate installs the Secret whatever spec.pipelines says, from no bundle; install's tls
+  // installs the certificate settled with the rendered platform, so it needs the bundle.
+  CHECK_FALSE(commands::certs_rotate(0).phases[0].skip_if);
+  CHECK_FALSE(commands::certs_rotate(0).phases[0].needs_bundle);
+  CHECK(commands::install_phases()[13].path == "platform/tls");
+  CHECK(commands::install_phases()[13].needs_bundle);
 }
 
 TEST_CASE("the plan of a 1+2 cluster: each host gets its commands and uploads, the first control plane the cluster's", "[phases]")

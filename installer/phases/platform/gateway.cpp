@@ -36,7 +36,12 @@ PhaseSpec gateway()
   spec.path = "platform/gateway";
   spec.summary = "the Gateway (HTTPS 443, HTTP redirected) and the VirtualService";
   spec.skip_if = platform_left_out;
-  spec.build = [](Context& ctx) -> Result<Phase> { return gateway_phase(ctx.fleet, *ctx.render, ctx); };
+  spec.build = [](Context& ctx) -> Result<Phase> {
+    if (!ctx.render || !ctx.cert) {
+      return fail(ErrorCode::internal, "platform/gateway was built before the platform was rendered and the ingress certificate settled");
+    }
+    return gateway_phase(ctx.fleet, *ctx.render, ctx);
+  };
   return spec;
 }
 

@@ -76,7 +76,12 @@ PhaseSpec istio()
   spec.path = "platform/istio";
   spec.summary = "Istio's minimal control plane and the ingress gateway, from the bundle's istioctl";
   spec.skip_if = platform_left_out;
-  spec.build = [](Context& ctx) -> Result<Phase> { return istio_phase(ctx.fleet, ctx.cluster, ctx.effective, *ctx.render, ctx); };
+  spec.build = [](Context& ctx) -> Result<Phase> {
+    if (!ctx.render || !ctx.cert) {
+      return fail(ErrorCode::internal, "platform/istio was built before the platform was rendered and the ingress certificate settled");
+    }
+    return istio_phase(ctx.fleet, ctx.cluster, ctx.effective, *ctx.render, ctx);
+  };
   return spec;
 }
 

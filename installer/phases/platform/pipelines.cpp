@@ -51,7 +51,12 @@ PhaseSpec pipelines()
   spec.path = "platform/pipelines";
   spec.summary = "Kubeflow Pipelines: cluster-scoped resources, CRDs established, the rest, deployments available";
   spec.skip_if = platform_left_out;
-  spec.build = [](Context& ctx) -> Result<Phase> { return pipelines_phase(ctx.fleet, *ctx.render, ctx); };
+  spec.build = [](Context& ctx) -> Result<Phase> {
+    if (!ctx.render || !ctx.cert) {
+      return fail(ErrorCode::internal, "platform/pipelines was built before the platform was rendered and the ingress certificate settled");
+    }
+    return pipelines_phase(ctx.fleet, *ctx.render, ctx);
+  };
   return spec;
 }
 

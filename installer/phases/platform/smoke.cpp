@@ -101,7 +101,12 @@ PhaseSpec smoke()
   spec.path = "platform/smoke";
   spec.summary = "HTTPS through the gateway to the Pipelines UI and API, verified against the CA";
   spec.skip_if = platform_left_out;
-  spec.build = [](Context& ctx) -> Result<Phase> { return smoke_phase(ctx.fleet, *ctx.render, *ctx.cert, ctx); };
+  spec.build = [](Context& ctx) -> Result<Phase> {
+    if (!ctx.render || !ctx.cert) {
+      return fail(ErrorCode::internal, "platform/smoke was built before the platform was rendered and the ingress certificate settled");
+    }
+    return smoke_phase(ctx.fleet, *ctx.render, *ctx.cert, ctx);
+  };
   return spec;
 }
 

@@ -37,7 +37,12 @@ PhaseSpec tls()
   spec.summary = "the ingress certificate as the gateway's Secret";
   spec.skip_if = platform_left_out;
   spec.needs_bundle = false;
-  spec.build = [](Context& ctx) -> Result<Phase> { return tls_phase(ctx.fleet, *ctx.cert, ctx); };
+  spec.build = [](Context& ctx) -> Result<Phase> {
+    if (!ctx.render || !ctx.cert) {
+      return fail(ErrorCode::internal, "platform/tls was built before the platform was rendered and the ingress certificate settled");
+    }
+    return tls_phase(ctx.fleet, *ctx.cert, ctx);
+  };
   return spec;
 }
 
