@@ -373,7 +373,7 @@ TEST_CASE("fixedBy names a phase and only a probe that can report what install f
   CHECK(contains(not_fixable.message, "probe 'hostname_valid' never reports a finding install fixes"));
 }
 
-TEST_CASE("a check says which commands' preflight runs it; mlplat doctor runs every check", "[doctor]")
+TEST_CASE("a check says which commands' preflight runs it, mlplat doctor runs every check", "[doctor]")
 {
   Fixture fx(1);
   auto& f = fx.facts(0);

@@ -297,7 +297,7 @@ TEST_CASE("the plan of a 1+2 cluster: each host gets its commands and uploads, t
   CHECK(fx.journal->steps().empty());
 }
 
-TEST_CASE("prepare for real on a fake host: the drop-in files it uploads, then the recheck; converged hosts get nothing", "[phases]")
+TEST_CASE("prepare for real on a fake host: the drop-in files it uploads, then the recheck, and converged hosts get nothing", "[phases]")
 {
   Fixture fx(false);
   testing::FakeFleet fleet({"cp-1", "worker-1", "worker-2"});
