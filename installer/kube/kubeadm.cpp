@@ -106,11 +106,11 @@ Result<std::string> JoinMaterial::ca_hash()
 {
   std::lock_guard lock(m_mutex);
   // Whoever holds the mutex owns the first control plane's session (no join phase works on it).
-  m_fleet.set_label(m_first, "join/secrets");
+  m_cp.set_label("join/secrets");
   if (!m_ca_hash) {
-    TRY_ASSIGN(const auto r, m_fleet.run(m_first, read_only("read the cluster CA certificate",
+    TRY_ASSIGN(const auto r, m_cp.run(read_only("read the cluster CA certificate",
                                                             "[ ! -f /etc/kubernetes/pki/ca.crt ] || cat /etc/kubernetes/pki/ca.crt")));
-    if (r.out.empty() && m_fleet.dry_run()) { // planned before kubeadm init: there is no CA yet
+    if (r.out.empty() && m_cp.dry_run()) { // planned before kubeadm init: there is no CA yet
       return std::string("sha256:<the CA's hash, read after kubeadm init>");
     }
     TRY_ASSIGN(m_ca_hash, ca_cert_hash(r.out));
@@ -120,8 +120,8 @@ Result<std::string> JoinMaterial::ca_hash()
 
 Result<std::string> JoinMaterial::create_token_locked()
 {
-  m_fleet.set_label(m_first, "join/secrets");
-  TRY_ASSIGN(const auto r, m_fleet.run(m_first, secret_command("create a bootstrap token for joining (15 minutes)",
+  m_cp.set_label("join/secrets");
+  TRY_ASSIGN(const auto r, m_cp.run(secret_command("create a bootstrap token for joining (15 minutes)",
                                                                "kubeadm token create --ttl 15m --description 'mlplat join'")));
   const std::string token(text::trim(r.out));
   if (token.empty()) { // dry-run
@@ -144,9 +144,9 @@ Result<std::string> JoinMaterial::token()
   // The token made earlier in this run may have expired since (the controller-manager then deletes its
   // Secret): asked of the first control plane by the token's id, the public half. (A token without an
   // expiration never expires.)
-  m_fleet.set_label(m_first, "join/secrets");
+  m_cp.set_label("join/secrets");
   const std::string id = m_token->substr(0, 6);
-  TRY_ASSIGN(const auto r, m_fleet.run(m_first, read_only(fmt::format("check that bootstrap token {} is still valid", id),
+  TRY_ASSIGN(const auto r, m_cp.run(read_only(fmt::format("check that bootstrap token {} is still valid", id),
                                                           fmt::format("if ! e=$({} -n kube-system get secret bootstrap-token-{} "
                                                                       "-o jsonpath='{{.data.expiration}}' 2>/dev/null); then echo gone; exit 0; fi\n"
                                                                       "if [ -z \"$e\" ]; then echo {}; exit 0; fi\n"
@@ -184,8 +184,8 @@ Result<std::string> JoinMaterial::certificate_key()
 {
   std::lock_guard lock(m_mutex);
   if (!m_certificate_key) {
-    m_fleet.set_label(m_first, "join/secrets");
-    TRY_ASSIGN(const auto r, m_fleet.run(m_first, secret_command("upload the control-plane certificates (encrypted, deleted by kubeadm after 2 h)",
+    m_cp.set_label("join/secrets");
+    TRY_ASSIGN(const auto r, m_cp.run(secret_command("upload the control-plane certificates (encrypted, deleted by kubeadm after 2 h)",
                                                                  // With the init configuration: without it kubeadm guesses the
                                                                  // API server's address from the default route (none on some
                                                                  // hosts: it then refuses) and asks dl.k8s.io for a version.

@@ -11,6 +11,7 @@
 #include "config/model.hpp"
 #include "transport/fleet.hpp"
 #include "workflow/engine.hpp"
+#include "workflow/steps.hpp"
 
 #include <chrono>
 #include <memory>
@@ -47,7 +48,8 @@ std::string control_plane_endpoint(const config::Cluster& cluster, size_t first_
 // Thread-safe: the joining hosts' workers share one.
 class JoinMaterial {
 public:
-  JoinMaterial(transport::Fleet& fleet, size_t first_control_plane) : m_fleet(fleet), m_first(first_control_plane) {}
+  // `cp`: the run's channel to the first control plane, where every secret is made.
+  explicit JoinMaterial(workflow::ControlPlane cp) : m_cp(cp) {}
   // The CA hash; the CA certificate is read from the first control plane.
   Result<std::string> ca_hash();
   // A bootstrap token (15 minutes); `renew` replaces `stale` with a new one (another host may have
@@ -58,8 +60,7 @@ public:
   Result<std::string> certificate_key();
 
 private:
-  transport::Fleet& m_fleet;
-  size_t m_first;
+  workflow::ControlPlane m_cp;
   std::mutex m_mutex;
   std::optional<std::string> m_ca_hash, m_token, m_certificate_key;
   Result<std::string> create_token_locked();

@@ -138,7 +138,7 @@ Result<Phase> join_phase(Context& ctx, std::string name, std::string summary_for
   const config::Cluster& cluster = ctx.cluster;
   const std::string endpoint = kube::control_plane_endpoint(cluster, ctx.first_control_plane);
   if (!ctx.join) {
-    ctx.join = std::make_shared<kube::JoinMaterial>(fleet, ctx.first_control_plane);
+    ctx.join = std::make_shared<kube::JoinMaterial>(ctx.control_plane());
   }
   Phase p;
   p.name = std::move(name);

@@ -74,6 +74,10 @@ public:
   // As Fleet::exec and Fleet::run on that host.
   Result<transport::ExecResult> exec(const transport::Command& cmd);
   Result<transport::ExecResult> run(const transport::Command& cmd);
+  // Labels what follows there in a plan ("join/secrets"); only while no worker of a phase owns that
+  // host (a phase on other hosts), as the join phases use it.
+  void set_label(std::string label) { m_fleet.set_label(m_host, std::move(label)); }
+  bool dry_run() const { return m_fleet.dry_run(); }
 
 private:
   transport::Fleet& m_fleet;
