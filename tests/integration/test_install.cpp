@@ -358,7 +358,21 @@ TEST_CASE("install makes a cluster of 1 control plane and 2 workers from a bundl
   CHECK(plain->location == "https://pipelines.install-test.internal/pipelines");
 
   // The rerun, audited on every host: 0 steps applied, 0 mutating commands or system calls.
-  const auto second = audited_run(nodes, [&] { return mlplat_run(install, 600s); }, [&] { wait_for_nodes(81, 3); });
+  // After the audit's restart the gateway's pods come back after the nodes: the rerun starts once it
+  // serves again (at most 120 tries, 1 s apart), so its smoke check finds it converged.
+  auto gateway_serves = [&] {
+    q.url = "https://pipelines.install-test.internal:30443/";
+    for (int i = 0; i < 120; ++i) {
+      if (const auto r = fetch::get(q); r && r->status == 200) {
+        return;
+      }
+      std::this_thread::sleep_for(1s);
+    }
+  };
+  const auto second = audited_run(nodes, [&] { return mlplat_run(install, 600s); }, [&] {
+    wait_for_nodes(81, 3);
+    gateway_serves();
+  });
   INFO(second.out << second.err);
   CHECK(second.exit_code == 0);
   CHECK(contains(second.out, "0 steps applied, 62 already in place"));
