@@ -119,7 +119,7 @@ inline std::string mutation_of_exec(const std::vector<std::string>& argv)
     return args == std::vector<std::string>{"--version"} ? "" : prog + " " + text::join(args, " ");
   }
   if (prog == "systemd-run") {
-    // The cluster lock's heartbeat (see install/remote_lock.hpp), and nothing else.
+    // The cluster lock's heartbeat (see workflow/remote_lock.hpp), and nothing else.
     for (size_t i = 1; i + 1 < argv.size(); ++i) {
       if (argv[i] == "--unit" && argv[i + 1].rfind("mlplat-lock-", 0) == 0) {
         return "";
@@ -165,10 +165,10 @@ inline std::string mutation_of_exec(const std::vector<std::string>& argv)
   return "unknown program " + argv[0] + " (not on the read-only list)";
 }
 
-// Where the cluster lock on the first control plane lives (install/remote_lock.hpp): writes there are
+// Where the cluster lock on the first control plane lives (workflow/remote_lock.hpp): writes there are
 // the one change every run makes, even one that changes nothing else; the audit allows exactly that.
 inline constexpr const char* k_lock_files = "/var/lib/mlplat/locks";
-// kubectl's cache directory on the hosts (install::kubectl() passes it as --cache-dir).
+// kubectl's cache directory on the hosts (workflow::kubectl() passes it as --cache-dir).
 inline constexpr const char* k_kubectl_cache = "/var/lib/mlplat/kubectl-cache/";
 
 struct Audit {
