@@ -124,26 +124,6 @@ Phase named(const PhaseSpec& spec)
   return p;
 }
 
-// The phases of `spec` as the engine takes them: a phase left out by its run_if or by the selection is
-// a placeholder with its path (never built); the others are built from `ctx`.
-Result<std::vector<Phase>> build_phases(const CommandSpec& spec, Context& ctx, const RunOptions& selection)
-{
-  std::vector<Phase> out;
-  for (const auto& p : spec.phases) {
-    Phase placeholder = named(p);
-    placeholder.skipped = p.skip_if ? p.skip_if(ctx) : std::string();
-    if (!placeholder.skipped.empty() || !deselected(placeholder, selection).empty()) {
-      out.push_back(std::move(placeholder));
-      continue;
-    }
-    TRY_ASSIGN(Phase built, p.build(ctx));
-    built.group = placeholder.group;
-    built.name = placeholder.name;
-    out.push_back(std::move(built));
-  }
-  return out;
-}
-
 // The paths of the phases that will run and need the bundle.
 std::vector<std::string> needing_bundle(const CommandSpec& spec, const Context& ctx, const RunOptions& selection)
 {
@@ -173,6 +153,26 @@ Result<doctor::Report> preflight(const CommandSpec& spec, const Request& request
 }
 
 } // namespace
+
+// The phases as the engine takes them: a phase left out by its run_if or by the selection is
+// a placeholder with its path (never built); the others are built from `ctx`.
+Result<std::vector<Phase>> build_phases(const std::vector<PhaseSpec>& specs, Context& ctx, const RunOptions& selection)
+{
+  std::vector<Phase> out;
+  for (const auto& p : specs) {
+    Phase placeholder = named(p);
+    placeholder.skipped = p.skip_if ? p.skip_if(ctx) : std::string();
+    if (!placeholder.skipped.empty() || !deselected(placeholder, selection).empty()) {
+      out.push_back(std::move(placeholder));
+      continue;
+    }
+    TRY_ASSIGN(Phase built, p.build(ctx));
+    built.group = placeholder.group;
+    built.name = placeholder.name;
+    out.push_back(std::move(built));
+  }
+  return out;
+}
 
 std::map<std::string, std::set<std::string>> own_state(const std::vector<PhaseSpec>& phases, const state::Journal& journal)
 {
@@ -328,7 +328,7 @@ int run_command(const CommandSpec& spec, const Request& request, const Ui& ui)
     }
   }
 
-  auto phases = build_phases(spec, ctx, selection);
+  auto phases = build_phases(spec.phases, ctx, selection);
   if (!phases) {
     return ui.error(phases.error());
   }

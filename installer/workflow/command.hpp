@@ -58,6 +58,10 @@ struct CommandSpec {
 // through `ui`.
 int run_command(const CommandSpec& spec, const Request& request, const Ui& ui);
 
+// `specs` as the engine runs them for `ctx`: a phase its run_if leaves out, or the selection does
+// not take, is a placeholder with its path and the reason (never built); the others are built.
+Result<std::vector<Phase>> build_phases(const std::vector<PhaseSpec>& specs, Context& ctx, const RunOptions& selection);
+
 // The phases of `spec` as `mlplat <command> --help` lists them: "  path  summary" lines.
 std::string phase_help(const CommandSpec& spec);
 

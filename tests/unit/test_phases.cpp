@@ -126,24 +126,12 @@ struct Fixture {
   }
 };
 
-// Builds and runs install's phases on `ctx`.
+// Builds install's phases with the runner's own builder and runs them on `ctx`.
 Result<workflow::Summary> run_install(workflow::Context& ctx, workflow::RunOptions options)
 {
   options.progress = Terminal::no;
   options.dry_run = ctx.dry_run;
-  std::vector<workflow::Phase> phases;
-  for (const auto& spec : commands::install_phases()) {
-    workflow::Phase p;
-    const auto slash = spec.path.find('/');
-    const std::string why = spec.skip_if ? spec.skip_if(ctx) : std::string();
-    if (why.empty()) {
-      TRY_ASSIGN(p, spec.build(ctx));
-    }
-    p.group = spec.path.substr(0, slash);
-    p.name = spec.path.substr(slash + 1);
-    p.skipped = why;
-    phases.push_back(std::move(p));
-  }
+  TRY_ASSIGN(const auto phases, workflow::build_phases(commands::install_phases(), ctx, options));
   return workflow::run(phases, ctx.journal, ctx.fleet, options);
 }
 
