@@ -4,7 +4,9 @@
 #include "workflow/steps.hpp"
 #include "util/log.hpp"
 #include "util/sha256.hpp"
+#include "util/net.hpp"
 #include "util/text.hpp"
+#include "yamlio/emit.hpp"
 
 #include <fmt/core.h>
 #include <openssl/evp.h>
@@ -55,26 +57,25 @@ bool control_planes_run_workloads(const config::Cluster& cluster)
 
 Result<std::string> render_init_config(const config::Cluster& cluster, const compat::Row& row, const config::Host& host)
 {
-  TRY_ASSIGN(std::string text, assets::read("manifests/kubeadm/init.yaml"));
+  const std::string name = "manifests/kubeadm/init.yaml";
+  TRY_ASSIGN(const std::string text, assets::read(name));
+  TRY_ASSIGN(const auto t, yamlio::parse_template(text, name));
   const std::string address = host.internal_address.empty() ? host.address : host.internal_address;
-  const std::string taints = control_planes_run_workloads(cluster) ? "  taints: []" : "";
-  const std::vector<std::pair<std::string, std::string>> values{
-    {"@ADVERTISE_ADDRESS@", address},
-    {"@NODE_IP@", address},
-    {"@NODE_NAME@", host.name},
-    {"@TAINTS@", taints},
-    {"@CLUSTER_NAME@", cluster.name},
-    {"@KUBERNETES_VERSION@", row.kubernetes.str()},
-    {"@CONTROL_PLANE_ENDPOINT@", cluster.network.control_plane_endpoint.empty() ? address + ":6443" : cluster.network.control_plane_endpoint},
-    {"@POD_CIDR@", cluster.network.pod_cidr},
-    {"@SERVICE_CIDR@", cluster.network.service_cidr},
-  };
-  for (const auto& [key, value] : values) {
-    text = text::replace_all(std::move(text), key, value);
+  TRY_ASSIGN(auto init, yamlio::document_of_kind(t, "InitConfiguration", name));
+  init["localAPIEndpoint"]["advertiseAddress"] = yamlio::string_value(address);
+  init["nodeRegistration"]["name"] = yamlio::string_value(host.name);
+  init["nodeRegistration"]["kubeletExtraArgs"][0]["value"] = yamlio::string_value(address);
+  if (control_planes_run_workloads(cluster)) {
+    init["nodeRegistration"]["taints"] = YAML::Node(YAML::NodeType::Sequence);
   }
-  // A placeholder that stays empty leaves no blank line behind.
-  text = text::replace_all(std::move(text), "\n\n---", "\n---");
-  return text;
+  TRY_ASSIGN(auto cc, yamlio::document_of_kind(t, "ClusterConfiguration", name));
+  cc["clusterName"] = yamlio::string_value(cluster.name);
+  cc["kubernetesVersion"] = yamlio::string_value("v" + row.kubernetes.str());
+  cc["controlPlaneEndpoint"] = yamlio::string_value(
+    cluster.network.control_plane_endpoint.empty() ? net::join_host_port(address, 6443) : cluster.network.control_plane_endpoint);
+  cc["networking"]["podSubnet"] = yamlio::string_value(cluster.network.pod_cidr);
+  cc["networking"]["serviceSubnet"] = yamlio::string_value(cluster.network.service_cidr);
+  return yamlio::emit(t);
 }
 
 Result<std::string> ca_cert_hash(const std::string& ca_pem)
@@ -99,7 +100,7 @@ std::string control_plane_endpoint(const config::Cluster& cluster, size_t first_
   if (!cluster.network.control_plane_endpoint.empty()) {
     return cluster.network.control_plane_endpoint;
   }
-  return cluster.hosts[first_control_plane].internal_address + ":6443";
+  return net::join_host_port(cluster.hosts[first_control_plane].internal_address, 6443);
 }
 
 Result<std::string> JoinMaterial::ca_hash()
@@ -212,21 +213,28 @@ Result<std::string> JoinMaterial::certificate_key()
 Result<std::string> render_join_config(const config::Cluster& cluster, const config::Host& host, const std::string& endpoint,
                                        const std::string& token, const std::string& ca_hash, const std::string& certificate_key)
 {
-  TRY_ASSIGN(std::string text, assets::read("manifests/kubeadm/join.yaml"));
-  std::string control_plane;
+  const std::string name = "manifests/kubeadm/join.yaml";
+  TRY_ASSIGN(const std::string text, assets::read(name));
+  TRY_ASSIGN(const auto t, yamlio::parse_template(text, name));
+  TRY_ASSIGN(auto join, yamlio::document_of_kind(t, "JoinConfiguration", name));
+  auto bootstrap = join["discovery"]["bootstrapToken"];
+  bootstrap["apiServerEndpoint"] = yamlio::string_value(endpoint);
+  bootstrap["token"] = yamlio::string_value(token);
+  bootstrap["caCertHashes"][0] = yamlio::string_value(ca_hash);
+  join["nodeRegistration"]["name"] = yamlio::string_value(host.name);
+  join["nodeRegistration"]["kubeletExtraArgs"][0]["value"] = yamlio::string_value(host.internal_address);
+  if (host.role == config::Role::control_plane && control_planes_run_workloads(cluster)) {
+    join["nodeRegistration"]["taints"] = YAML::Node(YAML::NodeType::Sequence);
+  }
   if (!certificate_key.empty()) {
-    control_plane = fmt::format("controlPlane:\n  localAPIEndpoint:\n    advertiseAddress: {}\n    bindPort: 6443\n  certificateKey: {}\n",
-                                host.internal_address, certificate_key);
+    YAML::Node cp;
+    cp["localAPIEndpoint"]["advertiseAddress"] = yamlio::string_value(host.internal_address);
+    YAML::Node port = YAML::Load("6443"); // a plain scalar: an int to kubeadm
+    cp["localAPIEndpoint"]["bindPort"] = port;
+    cp["certificateKey"] = yamlio::string_value(certificate_key);
+    join["controlPlane"] = cp;
   }
-  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
-         {"@ENDPOINT@", endpoint}, {"@TOKEN@", token}, {"@CA_HASH@", ca_hash}, {"@NODE_NAME@", host.name}, {"@NODE_IP@", host.internal_address},
-         {"@TAINTS@", host.role == config::Role::control_plane && control_planes_run_workloads(cluster) ? "  taints: []" : ""},
-         {"@CONTROL_PLANE@", control_plane}}) {
-    text = text::replace_all(std::move(text), key, value);
-  }
-  // A placeholder that stays empty leaves no blank line behind.
-  text = text::replace_all(std::move(text), "\n\n", "\n");
-  return text;
+  return yamlio::emit(t);
 }
 
 Step join_step(transport::Fleet& fleet, const config::Cluster& cluster, size_t host, const std::string& endpoint, bool control_plane,
@@ -249,11 +257,20 @@ Step join_step(transport::Fleet& fleet, const config::Cluster& cluster, size_t h
     }
     const auto join = [&](const std::string& t) -> Result<transport::ExecResult> {
       TRY_ASSIGN(const std::string config, render_join_config(cluster, cluster.hosts[h], endpoint, t, ca_hash, key));
-      TRY(fleet.run(h, mutating("create /etc/kubernetes/mlplat (0700)", "mkdir -p /etc/kubernetes/mlplat && chmod 0700 /etc/kubernetes/mlplat")));
-      TRY(fleet.upload_bytes(h, config, k_join_config, 0600, transport::Privilege::root));
+      // One command: the configuration (with the token) comes on stdin into a 0600 file that lives as
+      // long as this shell: removed when kubeadm ends, and by the traps when the shell is ended (an
+      // interrupt sends TERM; a dropped connection, HUP or PIPE).
       auto c = mutating(control_plane ? "kubeadm join as a control plane" : "kubeadm join as a worker",
-                        fmt::format("rc=0\nkubeadm join --config {0} || rc=$?\nrm -f {0}\nexit $rc\n", k_join_config));
+                        fmt::format("f={0}\n"
+                                    "trap 'rm -f \"$f\"' EXIT\n"
+                                    "trap 'rm -f \"$f\"; exit 129' HUP\ntrap 'rm -f \"$f\"; exit 130' INT\n"
+                                    "trap 'rm -f \"$f\"; exit 141' PIPE\ntrap 'rm -f \"$f\"; exit 143' TERM\n"
+                                    "mkdir -p \"$(dirname \"$f\")\" && chmod 0700 \"$(dirname \"$f\")\" || exit 1\n"
+                                    "rm -f \"$f\"\n(umask 077 && cat > \"$f\") || exit 1\n"
+                                    "kubeadm join --config \"$f\"\n",
+                                    k_join_config));
       c.deadline = std::chrono::seconds(300);
+      c.input = transport::input_from_string(config);
       return fleet.exec(h, c);
     };
     TRY_ASSIGN(auto r, join(token));

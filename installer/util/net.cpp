@@ -87,4 +87,10 @@ std::string to_string(const IpAddress& ip)
   return buf;
 }
 
+std::string join_host_port(std::string_view host, int port)
+{
+  const bool v6 = host.find(':') != std::string_view::npos && (host.empty() || host.front() != '[');
+  return v6 ? fmt::format("[{}]:{}", host, port) : fmt::format("{}:{}", host, port);
+}
+
 } // namespace mlplat::net

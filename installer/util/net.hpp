@@ -40,4 +40,7 @@ bool contains(const Cidr& range, const IpAddress& ip);
 // Formats an address back to text.
 std::string to_string(const IpAddress& ip);
 
+// "host:port", with the brackets an IPv6 address needs there ("[fd00::1]:6443").
+std::string join_host_port(std::string_view host, int port);
+
 } // namespace mlplat::net

@@ -73,7 +73,7 @@ void prepare(int n, const std::string& k8s)
     "cp " + k_host_programs + "/standins/containerd /usr/local/bin/containerd && printf '\\nMLPLAT-STANDIN-VERSION 2.3.4\\n' >> "
     "/usr/local/bin/containerd && chmod 0755 /usr/local/bin/containerd\n"
     "mkdir -p /etc/containerd /usr/local/lib/systemd/system/kubelet.service.d\n" +
-    put("/etc/containerd/config.toml", text::replace_all(file("containerd-config.toml"), "@PAUSE_IMAGE@", "registry.k8s.io/pause:3.10.2")) +
+    put("/etc/containerd/config.toml", text::replace_all(file("containerd-config.toml"), "sandbox = \"\"", "sandbox = \"registry.k8s.io/pause:3.10.2\"")) +
     put("/usr/local/lib/systemd/system/containerd.service", file("containerd.service")) +
     put("/usr/local/lib/systemd/system/kubelet.service", file("kubelet.service")) +
     put("/usr/local/lib/systemd/system/kubelet.service.d/10-kubeadm.conf", file("10-kubeadm.conf")) +

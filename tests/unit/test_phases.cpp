@@ -241,8 +241,13 @@ TEST_CASE("the plan of a 1+2 cluster: each host gets its commands and uploads, t
         std::string::npos);
   for (const auto* worker : {&w1, &w2}) {
     CHECK_FALSE(any_label(*worker, "init/"));
-    CHECK(any_label(*worker, "join-workers/kubeadm-join: upload /etc/kubernetes/mlplat/kubeadm-join.yaml"));
+    // One command: its stdin carries the configuration into a file its traps remove however it ends.
+    CHECK_FALSE(any_label(*worker, "join-workers/kubeadm-join: upload"));
     CHECK(any_label(*worker, "join-workers/kubeadm-join: kubeadm join as a worker"));
+    const std::string join = script_of(fleet, worker == &w1 ? "worker-1" : "worker-2", "join-workers/kubeadm-join");
+    CHECK(join.find("kubeadm join --config \"$f\"") != std::string::npos);
+    CHECK(join.find("trap 'rm -f \"$f\"; exit 143' TERM") != std::string::npos);
+    CHECK(join.find("trap 'rm -f \"$f\"; exit 129' HUP") != std::string::npos);
     CHECK_FALSE(any_label(*worker, "cni/"));
   }
   // The token is made on the first control plane (withheld from the plan: a secret) for the workers.

@@ -1,6 +1,7 @@
 #include "phases/phases.hpp"
 
 #include "assets/assets.hpp"
+#include "render/host.hpp"
 #include "util/sha256.hpp"
 #include "util/text.hpp"
 
@@ -28,9 +29,8 @@ Result<std::string> on_host(const Context& in, const std::string& artifact)
 Result<Phase> containerd_phase(transport::Fleet& fleet, const std::vector<size_t>& hosts, const Context& in)
 {
   const compat::Row& row = *in.row;
-  TRY_ASSIGN(std::string config, assets::read("manifests/host/containerd-config.toml"));
-  const std::string pause = "registry.k8s.io/pause:" + component_version(row, "pause");
-  config = text::replace_all(config, "@PAUSE_IMAGE@", pause);
+  TRY_ASSIGN(const std::string config_template, assets::read("manifests/host/containerd-config.toml"));
+  TRY_ASSIGN(const std::string config, render::containerd_config(config_template, "registry.k8s.io/pause:" + component_version(row, "pause")));
   TRY_ASSIGN(const std::string crictl_yaml, assets::read("manifests/host/crictl.yaml"));
   TRY_ASSIGN(const std::string containerd_unit, assets::read("manifests/host/containerd.service"));
   TRY_ASSIGN(const std::string kubelet_unit, assets::read("manifests/host/kubelet.service"));
@@ -77,14 +77,9 @@ Result<Phase> containerd_phase(transport::Fleet& fleet, const std::vector<size_t
 
   std::vector<FileSpec> config_files{{"/etc/containerd/config.toml", config, 0644}, {"/etc/crictl.yaml", crictl_yaml, 0644}};
   if (!in.registry_mirrors.empty()) {
-    TRY_ASSIGN(const std::string hosts_tmpl, assets::read("manifests/host/registry-hosts.toml"));
     for (const auto& [registry, mirror] : in.registry_mirrors) {
-      // Docker Hub's API lives on another name than its images say.
-      const std::string server = registry == "docker.io" ? "https://registry-1.docker.io" : "https://" + registry;
-      std::string text = text::replace_all(hosts_tmpl, "@REGISTRY@", registry);
-      text = text::replace_all(std::move(text), "@SERVER@", server);
-      text = text::replace_all(std::move(text), "@MIRROR@", mirror);
-      config_files.push_back({"/etc/containerd/certs.d/" + registry + "/hosts.toml", text, 0644});
+      // The registry's name is a host[:port] (checked at load): it names a directory of certs.d.
+      config_files.push_back({"/etc/containerd/certs.d/" + registry + "/hosts.toml", render::registry_hosts(registry, mirror), 0644});
     }
   }
   const std::vector<FileSpec> unit_files{{"/usr/local/lib/systemd/system/containerd.service", containerd_unit, 0644},
