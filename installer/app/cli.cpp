@@ -201,7 +201,7 @@ int run_cli(int argc, char** argv)
   }
   if (interrupt::requested()) {
     log::error("interrupted");
-    return k_exit_interrupted;
+    return interrupt::exit_code();
   }
   return rc;
 }

@@ -218,7 +218,7 @@ int cmd_doctor(const GlobalOptions& global, const DoctorOptions& options)
     return rc;
   }
   print_report(global, *report);
-  return report->has_errors() ? k_exit_preflight : k_exit_ok;
+  return report->exit_code();
 }
 
 int cmd_version(const GlobalOptions& global)

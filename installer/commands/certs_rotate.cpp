@@ -6,6 +6,7 @@
 #include "phases/phases.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
+#include "util/interrupt.hpp"
 
 #include <fmt/core.h>
 
@@ -63,7 +64,9 @@ int wait_for_gateway(workflow::Context& ctx, int wait_seconds, const workflow::U
     if ((served && *served == wanted) || std::chrono::steady_clock::now() >= end) {
       break;
     }
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    if (!interrupt::sleep_for(std::chrono::seconds(1))) {
+      return ui.error(fail(ErrorCode::interrupted, fmt::format("interrupted while waiting for the gateway to serve serial {}", wanted)).value());
+    }
   }
   std::cout << fmt::format("Secret {}/{} now holds certificate serial {}\n", render::k_gateway_namespace, render::k_tls_secret, cert.serial_hex);
   if (wait_seconds > 0) {

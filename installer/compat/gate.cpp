@@ -301,7 +301,7 @@ GateResult check_hosts(const Matrix& matrix, const Row& row, const std::vector<H
       out.add("MAT-009", h.host, ok ? Level::pass : Level::error,
               fmt::format("{} {} is installed; row {} installs {}", what, installed, row.id, row.kubernetes.str()),
               ok ? std::string()
-                 : fmt::format("remove it (mlplat reset, or apt-get remove {}) or choose the row for Kubernetes {}", what,
+                 : fmt::format("remove it (kubeadm reset -f, apt-get remove {}) or choose the row for Kubernetes {}", what,
                                v ? minor_of(*v) : installed));
     }
   }
@@ -318,11 +318,13 @@ GateResult check_live(const Row& row, Stage stage, const LiveVersions& live)
   if (needs_cluster) {
     if (!live.apiserver) {
       out.add("MAT-010", "apiserver", Level::error, "the API server's version could not be read",
-              "check that the control plane is up: mlplat status");
+              "check that the control plane is up: mlplat doctor, and on the first control plane "
+              "kubectl --kubeconfig /etc/kubernetes/admin.conf get --raw /readyz");
     } else if (!same_minor(*live.apiserver, row.kubernetes)) {
       out.add("MAT-010", "apiserver", Level::error,
               fmt::format("the API server runs {}; row {} is Kubernetes {}", live.apiserver->str(), row.id, minor_of(row.kubernetes)),
-              fmt::format("the row for Kubernetes {}, or upgrade the cluster first (mlplat upgrade)", minor_of(*live.apiserver)));
+              fmt::format("the row for Kubernetes {}, or upgrade the cluster first (kubeadm upgrade, one minor version at a time)",
+                          minor_of(*live.apiserver)));
     } else {
       out.add("MAT-010", "apiserver", Level::pass, fmt::format("the API server runs {}", live.apiserver->str()));
     }

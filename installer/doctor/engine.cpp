@@ -47,6 +47,25 @@ size_t Report::count(const std::string& status) const
   return static_cast<size_t>(std::count_if(findings.begin(), findings.end(), [&](const Finding& f) { return f.status == status; }));
 }
 
+int Report::exit_code() const
+{
+  if (!has_errors()) {
+    return k_exit_ok;
+  }
+  int code = k_exit_preflight;
+  for (const auto& h : hosts) {
+    if (h.access_error) {
+      Error e;
+      e.code = *h.access_error;
+      const int host_code = exit_code_for(e);
+      if (host_code == k_exit_host_key || (host_code == k_exit_connect && code != k_exit_host_key)) {
+        code = host_code;
+      }
+    }
+  }
+  return code;
+}
+
 size_t Report::ignored() const
 {
   return static_cast<size_t>(std::count_if(findings.begin(), findings.end(), [](const Finding& f) { return f.ignored; }));
@@ -172,7 +191,11 @@ Report evaluate(const Context& ctx, const Catalogue& catalogue, const Options& o
   report.profile = ctx.cluster->profile;
   report.kubernetes = ctx.kubernetes;
   for (const auto& h : ctx.hosts) {
-    report.hosts.push_back({h.host->name, h.host->address, h.host->role});
+    ReportHost rh{h.host->name, h.host->address, h.host->role, {}};
+    if (h.connect_error) {
+      rh.access_error = h.connect_error->code;
+    }
+    report.hosts.push_back(std::move(rh));
   }
   const bool ignore_all = options.ignore.count("all") != 0;
   auto add = [&](const CheckSpec& spec, const std::string& host, const Outcome& outcome) {

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -34,6 +35,8 @@ struct ReportHost {
   std::string name;
   std::string address;
   config::Role role = config::Role::worker;
+  // Why mlplat could not reach or trust the host (connect_failed, auth_failed, host_key_*), if so.
+  std::optional<ErrorCode> access_error;
 };
 
 struct Report {
@@ -47,6 +50,9 @@ struct Report {
   size_t count(const std::string& status) const;
   size_t ignored() const;
   bool has_errors() const { return count("error") > 0; }
+  // The exit code the report means (docs/exit-codes.md): 0 without errors; 5 when a host's key is not
+  // trusted (a security stop wins), else 4 when a host could not be reached or refused the key, else 3.
+  int exit_code() const;
 };
 
 struct Options {

@@ -1,5 +1,6 @@
 #include "fetch/probe.hpp"
 
+#include "util/interrupt.hpp"
 #include "util/text.hpp"
 
 #include <curl/curl.h>
@@ -40,6 +41,12 @@ size_t on_header(char* data, size_t size, size_t n, void* user)
   return size * n;
 }
 
+// libcurl asks this often while a transfer or a connect is under way: an interrupt ends the probe.
+int on_progress(void* /*data*/, curl_off_t, curl_off_t, curl_off_t, curl_off_t)
+{
+  return interrupt::requested() ? 1 : 0;
+}
+
 } // namespace
 
 Result<ProbeReply> get(const ProbeRequest& request)
@@ -75,7 +82,12 @@ Result<ProbeReply> get(const ProbeRequest& request)
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &reply.body);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &reply.location);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
   const CURLcode rc = curl_easy_perform(c);
+  if (rc == CURLE_ABORTED_BY_CALLBACK && interrupt::requested()) {
+    return fail(ErrorCode::interrupted, fmt::format("GET {} interrupted", request.url));
+  }
   if (rc != CURLE_OK) {
     return fail(ErrorCode::connect_failed, fmt::format("GET {} failed: {} ({})", request.url, error[0] ? error : curl_easy_strerror(rc),
                                                 curl_easy_strerror(rc)));

@@ -9,6 +9,7 @@
 #include "util/error.hpp"
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +45,14 @@ public:
   // Forgets every step of `phase` (for --only after a reset of that phase) and writes the journal.
   Status forget_phase(const std::string& phase);
 
+  // The identity recorded for `host` (its machine-id and host key, "" when none is recorded yet).
+  std::string identity(const std::string& host) const;
+  // Compares `identity` with the one recorded for `host` and records it. When a different one was
+  // recorded (the host was reprovisioned, or is another machine at that address), every step of the
+  // host is forgotten, so it is installed as new, and true is returned. `persist` false (a dry run):
+  // the journal file is not written; only this run's view changes.
+  Result<bool> adopt_identity(const std::string& host, const std::string& identity, bool persist);
+
   const std::vector<Step>& steps() const { return m_steps; }
   const std::filesystem::path& file() const { return m_file; }
 
@@ -53,15 +62,26 @@ private:
   std::filesystem::path m_file;
   std::string m_cluster;
   std::vector<Step> m_steps;
+  std::map<std::string, std::string> m_identities; // host -> identity
 };
 
-// The local lock of a cluster's state directory: flock(2) on `<dir>/lock`, released by the kernel
-// when the process ends however it ends (a kill -9 leaves no stale local lock). The file names the
-// holder (pid, user, host, command, start time) for the refusal message.
+// The directory of this machine's cluster locks: $MLPLAT_LOCK_DIR, else /run/lock when writable,
+// else the system's temporary directory.
+std::filesystem::path machine_lock_dir();
+
+// A local lock: flock(2) on a file, released by the kernel when the process ends however it ends (a
+// kill -9 leaves no stale local lock). The file names the holder (pid, user, host, command, state
+// directory, start time) for the refusal message.
 class Lock {
 public:
-  // Takes the lock or fails at once with ErrorCode::locked (exit 6) naming the holder.
+  // The lock of a cluster's state directory (`<dir>/lock`), which guards its journal. Takes it or
+  // fails at once with ErrorCode::locked (exit 6) naming the holder.
   static Result<Lock> acquire(const std::filesystem::path& dir, const std::string& command);
+  // The lock of a cluster on this machine, whatever state directory a run uses: one file per cluster
+  // in machine_lock_dir(), named by the cluster's name and the address of its first control plane
+  // (two runs with different --state-dir would otherwise both join nodes). Same refusal.
+  static Result<Lock> acquire_cluster(const std::string& cluster, const std::string& first_control_plane,
+                                      const std::filesystem::path& state_dir, const std::string& command);
   // Who holds it: "pid N (user@host, 'command', since TIME)", one line.
   const std::string& holder() const { return m_holder; }
   ~Lock();
@@ -70,6 +90,8 @@ public:
   Lock(const Lock&) = delete;
 
 private:
+  // flock(2) on `file` (created with `mode`); `what` describes the run in the holder line.
+  static Result<Lock> lock_file(const std::filesystem::path& file, const std::string& what, unsigned mode);
   Lock(int fd, std::string holder) : m_fd(fd), m_holder(std::move(holder)) {}
   int m_fd = -1;
   std::string m_holder;

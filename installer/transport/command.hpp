@@ -41,6 +41,9 @@ struct Command {
   Sensitive sensitive = Sensitive::no;
   std::chrono::seconds deadline{60};           // the remote command is ended when it passes this
   std::shared_ptr<Input> input;                // stdin; none when null
+  // Cleanup after an interrupt (releasing the cluster lock): runs although an interrupt was received.
+  // Keep its deadline short; the process ends after interrupt::k_grace anyway.
+  bool runs_after_interrupt = false;
 };
 
 // The search path every remote command runs with.

@@ -25,6 +25,8 @@ using Clock = std::chrono::steady_clock;
 
 // Grace after a command's deadline before the client gives up on the host's own `timeout`.
 constexpr auto k_deadline_grace = std::chrono::seconds(8);
+// How long an interrupted command gets to end on the host (its traps run) before mlplat moves on.
+constexpr auto k_interrupt_wait = std::chrono::seconds(1);
 // Longest single log line taken from command output.
 constexpr size_t k_max_log_line = 4096;
 
@@ -426,8 +428,18 @@ Result<ExecResult> Session::exec(const Command& cmd, const OutputSink& sink)
     ssh_channel_send_eof(ch);
   }
   for (;;) {
-    if (interrupt::requested()) {
+    if (interrupt::requested() && !cmd.runs_after_interrupt) {
+      // The host's `timeout` passes TERM to the command's process group; a script's traps then remove
+      // what it placed (a join file with its token). Up to a second for that to end, so it is done
+      // when mlplat exits.
       ssh_channel_request_send_signal(ch, "TERM");
+      const auto until = Clock::now() + k_interrupt_wait;
+      while (Clock::now() < until && !ssh_channel_is_eof(ch) && !ssh_channel_is_closed(ch) && ssh_is_connected(s) != 0) {
+        if (ssh_channel_read_timeout(ch, buf.data(), static_cast<uint32_t>(buf.size()), 0, 50) == SSH_ERROR ||
+            ssh_channel_read_timeout(ch, buf.data(), static_cast<uint32_t>(buf.size()), 1, 1) == SSH_ERROR) {
+          break;
+        }
+      }
       return tl::unexpected(host_error(ep, ErrorCode::interrupted, fmt::format("interrupted while running '{}'", cmd.description)));
     }
     if (Clock::now() > hard_deadline) {
@@ -543,15 +555,24 @@ Result<ExecResult> Session::run(const Command& cmd, const OutputSink& sink)
 Status Session::upload(const std::shared_ptr<Input>& input, const std::string& sha256, uint64_t size,
                        const std::string& remote_path, unsigned mode, Privilege privilege)
 {
-  // The temporary file sits beside the target so the final rename is atomic; the trap removes it
-  // on any failure. The checksum is computed on the host from what actually landed on its disk.
+  // The temporary file sits beside the target so the final rename is atomic. The traps remove it on
+  // any failure and whatever signal ends the shell (a dropped connection ends `cat` early, and the
+  // shell's next write to the closed channel raises SIGPIPE); what a SIGKILL or a crash left, the next
+  // upload into that directory removes (its name says what it is; one not written for a minute is
+  // no live upload, since the cluster lock keeps other runs away). The checksum is computed on the
+  // host from what actually landed on its disk.
   const std::string script = fmt::format(
     "set -eu\n"
     "dest={0}\n"
     "dir=$(dirname \"$dest\")\n"
     "mkdir -p \"$dir\"\n"
+    "find \"$dir\" -maxdepth 1 -type f -name '.mlplat-upload.*' -mmin +1 -delete 2>/dev/null || true\n"
     "tmp=$(mktemp \"$dir/.mlplat-upload.XXXXXX\")\n"
     "trap 'rm -f \"$tmp\"' EXIT\n"
+    "trap 'rm -f \"$tmp\"; exit 129' HUP\n"
+    "trap 'rm -f \"$tmp\"; exit 130' INT\n"
+    "trap 'rm -f \"$tmp\"; exit 141' PIPE\n"
+    "trap 'rm -f \"$tmp\"; exit 143' TERM\n"
     "if ! cat > \"$tmp\"; then\n"
     "  df -Pk \"$dir\" | awk 'NR == 2 {{printf \"the filesystem %s (mounted on %s) has %s KiB free of %s KiB\\n\", $1, $6, $4, $2}}' >&2\n"
     "  exit 4\n"
@@ -561,7 +582,7 @@ Status Session::upload(const std::shared_ptr<Input>& input, const std::string& s
     "chmod {2:o} \"$tmp\"\n"
     "sync \"$tmp\" 2>/dev/null || true\n"
     "mv -f \"$tmp\" \"$dest\"\n"
-    "trap - EXIT\n"
+    "trap - EXIT HUP INT PIPE TERM\n"
     "echo \"$sum\"\n",
     text::shell_quote(remote_path), sha256, mode);
   Command cmd;

@@ -1,5 +1,7 @@
 #include "util/error.hpp"
 
+#include "util/interrupt.hpp"
+
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -43,7 +45,7 @@ int code_exit(ErrorCode code)
   case ErrorCode::io: return k_exit_failed;
   case ErrorCode::locked: return k_exit_locked;
   case ErrorCode::partial: return k_exit_partial;
-  case ErrorCode::interrupted: return k_exit_interrupted;
+  case ErrorCode::interrupted: return interrupt::exit_code();
   case ErrorCode::internal: return k_exit_internal;
   }
   return k_exit_internal;

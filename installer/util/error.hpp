@@ -75,7 +75,7 @@ inline constexpr int k_exit_host_key = 5;
 inline constexpr int k_exit_locked = 6;
 inline constexpr int k_exit_partial = 7;
 inline constexpr int k_exit_internal = 70;
-inline constexpr int k_exit_interrupted = 130;
+inline constexpr int k_exit_interrupted = 130; // SIGINT; SIGTERM gives 143 (interrupt::exit_code)
 
 // Thrown only for conditions that cannot be handled where they arise; caught once in main.
 class Fatal : public std::runtime_error {

@@ -5,6 +5,7 @@
 #include "config/topology.hpp"
 #include "doctor/catalogue.hpp"
 #include "doctor/engine.hpp"
+#include "workflow/identity.hpp"
 #include "workflow/remote_lock.hpp"
 #include "util/log.hpp"
 #include "util/text.hpp"
@@ -237,16 +238,22 @@ int run_command(const CommandSpec& spec, const Request& request, const Ui& ui)
   }
   // Local state: directory, lock (a dry run changes nothing, so it takes none), journal.
   const auto dir = request.state_dir.empty() ? state::default_dir(cluster->name) : sfs::path(request.state_dir);
-  std::optional<state::Lock> lock;
+  std::optional<state::Lock> lock, dir_lock;
   if (!spec.dry_run) {
     if (auto prepared = state::prepare_dir(dir); !prepared) {
       return ui.error(prepared.error());
     }
+    // The cluster's lock on this machine first (whichever state directory), then the directory's.
+    auto cluster_lock = state::Lock::acquire_cluster(cluster->name, cluster->hosts[cluster->first_control_plane()].address, dir, spec.name);
+    if (!cluster_lock) {
+      return ui.error(cluster_lock.error());
+    }
+    lock.emplace(std::move(*cluster_lock));
     auto taken = state::Lock::acquire(dir, spec.name);
     if (!taken) {
       return ui.error(taken.error());
     }
-    lock.emplace(std::move(*taken));
+    dir_lock.emplace(std::move(*taken));
   }
   auto journal = state::Journal::open(dir, cluster->name);
   if (!journal) {
@@ -333,6 +340,12 @@ int run_command(const CommandSpec& spec, const Request& request, const Ui& ui)
     return ui.error(phases.error());
   }
 
+  // A host that is not the machine the journal knows loses its journal steps before anything reads
+  // them (the preflight's own-state findings included). Unreachable hosts are the preflight's, or the
+  // phase's that needs them, to report.
+  if (auto adopted = adopt_host_identities(ctx, true); !adopted) {
+    return ui.error(adopted.error());
+  }
   if (spec.doctor) {
     auto report = preflight(spec, request, ctx, *catalogue);
     if (!report) {
@@ -342,7 +355,7 @@ int run_command(const CommandSpec& spec, const Request& request, const Ui& ui)
       ui.report(*report);
       log::error("{} refused: preflight found {} error{}; nothing was changed on any host", spec.name, report->count("error"),
                  report->count("error") == 1 ? "" : "s");
-      return k_exit_preflight;
+      return report->exit_code();
     }
     std::set<std::string> fixed_ids;
     for (const auto& f : report->findings) {

@@ -93,7 +93,10 @@ Status release_remote_lock(transport::Fleet& fleet, size_t host, const std::stri
     "if [ -f \"$f\" ] && grep -qxF \"holder=$me\" \"$f\"; then rm -f \"$f\" \"$f.beat\"; fi\n",
     k_remote_lock_dir, cluster);
   fleet.set_label(host, "lock");
-  TRY(fleet.run(host, lock_command("release the cluster lock", script, holder)));
+  auto release = lock_command("release the cluster lock", script, holder);
+  release.runs_after_interrupt = true; // Ctrl-C releases it too
+  release.deadline = std::chrono::seconds(4);
+  TRY(fleet.run(host, release));
   return {};
 }
 

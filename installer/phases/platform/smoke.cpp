@@ -5,6 +5,7 @@
 #include "util/sha256.hpp"
 #include "util/text.hpp"
 #include "fetch/probe.hpp"
+#include "util/interrupt.hpp"
 
 #include <fmt/core.h>
 
@@ -80,7 +81,9 @@ Phase smoke_phase(transport::Fleet& fleet, const render::PlatformRender& render,
       if (last) {
         return {};
       }
-      std::this_thread::sleep_for(std::chrono::seconds(2));
+      if (!interrupt::sleep_for(std::chrono::seconds(2))) {
+        return fail(ErrorCode::interrupted, fmt::format("interrupted while waiting for {} through the gateway", url));
+      }
     } while (std::chrono::steady_clock::now() < end);
     Error e = last.error();
     e.message = fmt::format("waited {} s for {} through the gateway: {}", deadline.count(), url, e.message);
