@@ -17,6 +17,8 @@ packages=(
   tar gzip zstd
   # the kubeadm and kubectl stand-ins on test hosts (Debian's python3 with PyYAML; a real CA by openssl)
   python3-yaml openssl
+  # the fuzz targets (tests/fuzz/run.sh): clang with libFuzzer and the sanitizers' runtimes
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -1,5 +1,7 @@
 #include "bundle/kustomize.hpp"
 
+#include "yamlio/reader.hpp"
+
 #include "util/fs.hpp"
 #include "util/process.hpp"
 #include "util/text.hpp"
@@ -87,7 +89,14 @@ Result<int> vendor_remote_bases(const sfs::path& tree, const sfs::path& bundle_d
   for (const auto& file : files) {
     YAML::Node doc;
     try {
-      doc = YAML::LoadFile(file.string());
+      // A kustomization of another project (from the bundle): a few aliases allowed, the limits
+      // checked before yaml-cpp expands them.
+      TRY_ASSIGN(const std::string text, fs::read_file(file.string()));
+      yamlio::Problems problems{file.string(), {}};
+      if (!yamlio::check_limits(text, problems, yamlio::Limits{.aliases = yamlio::Aliases::limited})) {
+        TRY(problems.to_status());
+      }
+      doc = YAML::Load(text);
     } catch (const YAML::Exception& e) {
       return fail(ErrorCode::config_invalid, fmt::format("{}:{}:{}: {}", file.string(), e.mark.line + 1, e.mark.column + 1, e.msg));
     }

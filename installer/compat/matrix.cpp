@@ -1,6 +1,7 @@
 #include "compat/matrix.hpp"
 
 #include "assets/assets.hpp"
+#include "config/grammar.hpp"
 #include "config/model.hpp"
 #include "util/fs.hpp"
 #include "util/text.hpp"
@@ -10,7 +11,6 @@
 
 #include <algorithm>
 #include <mutex>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -152,13 +152,18 @@ const std::vector<std::string>& component_names()
 
 namespace {
 
-const std::regex k_sha256("[0-9a-f]{64}");
-const std::regex k_row_id("[a-z0-9][a-z0-9.-]*");
-const std::regex k_artifact_name("[a-z0-9][a-z0-9.-]*");
+namespace grammar = config::grammar;
 
-bool is_url(const std::string& s)
+// Adds "<path>: <value> <what is wrong>" at the value's position when `ok` refused it; returns whether
+// it passed.
+bool require(yamlio::Problems& problems, yamlio::Positions& positions, const std::string& path, const std::string& value,
+             const Status& ok)
 {
-  return s.rfind("https://", 0) == 0 || s.rfind("http://", 0) == 0;
+  if (ok) {
+    return true;
+  }
+  problems.add(positions[path], fmt::format("{}: {} {}", path, grammar::quoted(value), ok.error().message), ok.error().fix);
+  return false;
 }
 
 // Reads "key: '<constraint>'" into `out`, adding a positioned problem when it does not parse.
@@ -180,7 +185,7 @@ void read_version(MapReader& r, yamlio::Problems& problems, yamlio::Positions& p
                   Version& out, Need need)
 {
   std::string text;
-  if (r.str(key, text, need)) {
+  if (r.str(key, text, need) && require(problems, positions, r.path() + "." + key, text, grammar::version(text))) {
     auto v = Version::parse(text);
     if (!v) {
       problems.add(positions[r.path() + "." + key], fmt::format("{}.{}: {}", r.path(), key, v.error().message),
@@ -200,12 +205,16 @@ void read_artifact(yamlio::Problems& problems, yamlio::Positions& positions, con
   }
   Artifact a;
   a.where = positions[path];
-  if (r.str("name", a.name, Need::required) && !std::regex_match(a.name, k_artifact_name)) {
-    problems.add(positions[path + ".name"], fmt::format("{}.name: '{}' is not a name like 'cni-plugins'", path, a.name),
-                 "use lowercase letters, digits, '.' and '-'");
+  // The name is a directory of a bundle; the URL's last segment the file's name in it (both go into
+  // paths and remote commands); the URL is fetched.
+  if (r.str("name", a.name, Need::required)) {
+    require(problems, positions, path + ".name", a.name, grammar::matrix_id(a.name));
   }
-  if (r.str("url", a.url, Need::required) && !is_url(a.url)) {
-    problems.add(positions[path + ".url"], fmt::format("{}.url: '{}' is not an http(s) URL", path, a.url));
+  if (r.str("url", a.url, Need::required) && require(problems, positions, path + ".url", a.url, grammar::artifact_url(a.url))) {
+    if (auto ok = grammar::file_name(a.file_name()); !ok) {
+      problems.add(positions[path + ".url"], fmt::format("{}.url: the file name {} {}", path, grammar::quoted(a.file_name()), ok.error().message),
+                   "the URL must end in the artifact's file name");
+    }
   }
   const bool has_sha = r.str("sha256", a.sha256);
   const bool has_checksum_url = r.str("checksumUrl", a.checksum_url);
@@ -216,16 +225,15 @@ void read_artifact(yamlio::Problems& problems, yamlio::Positions& positions, con
   }
   if (has_sha) {
     a.verification = Verification::pinned;
-    if (!std::regex_match(a.sha256, k_sha256)) {
-      problems.add(positions[path + ".sha256"], fmt::format("{}.sha256: '{}' is not 64 lowercase hex digits", path, a.sha256));
-    }
+    require(problems, positions, path + ".sha256", a.sha256, grammar::sha256_hex(a.sha256));
   } else if (has_checksum_url) {
     a.verification = Verification::upstream_checksum;
-    if (a.checksum_url.rfind("https://", 0) != 0 && a.checksum_url.rfind("http://", 0) != 0) {
-      problems.add(positions[path + ".checksumUrl"], fmt::format("{}.checksumUrl: '{}' is not an http(s) URL", path, a.checksum_url));
-    }
+    require(problems, positions, path + ".checksumUrl", a.checksum_url, grammar::artifact_url(a.checksum_url));
   } else {
     a.verification = Verification::unpinned;
+    if (has_unpinned) {
+      require(problems, positions, path + ".unpinned", a.unpinned_reason, grammar::text_line(a.unpinned_reason)); // shown only
+    }
   }
   r.finish();
   if (row.artifact(a.name) != nullptr) {
@@ -244,9 +252,7 @@ void read_row(yamlio::Problems& problems, yamlio::Positions& positions, const YA
   Row row;
   row.where = positions[path];
   if (r.str("id", row.id, Need::required)) {
-    if (!std::regex_match(row.id, k_row_id)) {
-      problems.add(positions[path + ".id"], fmt::format("{}.id: '{}' is not an id like k8s-1.36", path, row.id));
-    } else if (m.find(row.id) != nullptr) {
+    if (require(problems, positions, path + ".id", row.id, grammar::matrix_id(row.id)) && m.find(row.id) != nullptr) {
       problems.add(positions[path + ".id"], fmt::format("{}.id: '{}' is used twice", path, row.id), "row ids are unique");
     }
   }
@@ -254,7 +260,9 @@ void read_row(yamlio::Problems& problems, yamlio::Positions& positions, const YA
                       {{"default", RowStatus::default_row}, {"supported", RowStatus::supported},
                        {"preview", RowStatus::preview}, {"legacy", RowStatus::legacy}},
                       Need::required);
-  r.str("endOfLife", row.end_of_life);
+  if (r.str("endOfLife", row.end_of_life)) {
+    require(problems, positions, path + ".endOfLife", row.end_of_life, grammar::date(row.end_of_life));
+  }
   read_version(r, problems, positions, "kubernetes", row.kubernetes, Need::required);
   if (r.str("kubeadmApi", row.kubeadm_api, Need::required) && row.kubeadm_api != "kubeadm.k8s.io/v1beta4") {
     problems.add(positions[path + ".kubeadmApi"], fmt::format("{}.kubeadmApi: '{}' is not one mlplat writes", path, row.kubeadm_api),
@@ -293,9 +301,17 @@ void read_row(yamlio::Problems& problems, yamlio::Positions& positions, const YA
       return;
     }
     KustomizeSource s;
-    kr.str("repo", s.repo, Need::required);
-    kr.str("ref", s.ref, Need::required);
-    kr.str("root", s.root, Need::required);
+    // repo@ref names a remote base the kustomizations are matched against; root is a directory
+    // joined to the extracted archive's path.
+    if (kr.str("repo", s.repo, Need::required)) {
+      require(problems, positions, p + ".repo", s.repo, grammar::repository(s.repo));
+    }
+    if (kr.str("ref", s.ref, Need::required)) {
+      require(problems, positions, p + ".ref", s.ref, grammar::git_ref(s.ref));
+    }
+    if (kr.str("root", s.root, Need::required)) {
+      require(problems, positions, p + ".root", s.root, grammar::file_name(s.root));
+    }
     if (kr.str("artifact", s.artifact, Need::required) && row.artifact(s.artifact) == nullptr) {
       problems.add(positions[p + ".artifact"], fmt::format("{}.artifact: row {} has no artifact '{}'", p, row.id, s.artifact),
                    "name one of the row's artifacts (a .tar.gz of the repository at that ref)");
@@ -303,7 +319,12 @@ void read_row(yamlio::Problems& problems, yamlio::Positions& positions, const YA
     kr.finish();
     row.kustomize_sources.push_back(std::move(s));
   });
-  r.string_list("images", row.images, Need::required);
+  // Images are pulled, rewritten to mirrors and written into rendered manifests.
+  if (r.string_list("images", row.images, Need::required)) {
+    for (size_t i = 0; i < row.images.size(); ++i) {
+      require(problems, positions, fmt::format("{}.images[{}]", path, i), row.images[i], grammar::image_reference(row.images[i]));
+    }
+  }
   r.finish();
 
   // A row that is offered as supported must be supported by each of its components' own projects.
@@ -336,16 +357,25 @@ Result<Matrix> load_matrix(const std::string& text, const std::string& file_name
   }
   MapReader top(problems, positions, root, "");
   yamlio::read_header(top, problems, positions, config::k_api_version, "CompatibilityMatrix", "a compatibility matrix");
-  top.str("verified", m.verified, Need::required);
-  top.str("defaultRow", m.default_row, Need::required);
+  if (top.str("verified", m.verified, Need::required)) {
+    require(problems, positions, "verified", m.verified, grammar::date(m.verified));
+  }
+  top.str("defaultRow", m.default_row, Need::required); // must name a row (below)
   if (top.str("arch", m.arch, Need::required) && m.arch != "amd64" && m.arch != "arm64") {
     problems.add(positions["arch"], fmt::format("arch: '{}' is not amd64 or arm64", m.arch));
   }
   top.sub(
     "hostOS",
     [&](MapReader& r) {
-      r.str("kernelMinimum", m.kernel_minimum, Need::required);
-      r.string_list("supported", m.supported_os, Need::required);
+      if (r.str("kernelMinimum", m.kernel_minimum, Need::required)) {
+        require(problems, positions, "hostOS.kernelMinimum", m.kernel_minimum, grammar::version(m.kernel_minimum));
+      }
+      // Compared with the hosts' os-release and printed: data only, one line each.
+      if (r.string_list("supported", m.supported_os, Need::required)) {
+        for (size_t i = 0; i < m.supported_os.size(); ++i) {
+          require(problems, positions, fmt::format("hostOS.supported[{}]", i), m.supported_os[i], grammar::text_line(m.supported_os[i]));
+        }
+      }
     },
     Need::required);
   top.list("rows", [&](const YAML::Node& n, const std::string& p) { read_row(problems, positions, n, p, m); }, Need::required);

@@ -1,5 +1,7 @@
 #include "config/load.hpp"
 
+#include "config/grammar.hpp"
+
 #include "util/fs.hpp"
 #include "util/net.hpp"
 #include "util/text.hpp"
@@ -13,7 +15,6 @@
 #include <list>
 #include <filesystem>
 #include <functional>
-#include <regex>
 #include <set>
 #include <unistd.h>
 
@@ -24,12 +25,6 @@ namespace {
 using yamlio::MapReader;
 using yamlio::Need;
 using yamlio::Problems;
-
-// Label and taint keys and values as Kubernetes judges them (defined below): what is wrong, or empty.
-std::string label_key_problem(const std::string& key);
-std::string label_value_problem(const std::string& value);
-extern const char* const k_label_key_fix;
-extern const char* const k_label_value_fix;
 
 void decode_ssh(MapReader& r, SshSettings& s)
 {
@@ -103,25 +98,12 @@ void decode(const YAML::Node& root, Cluster& c, Problems& p)
           std::vector<std::string> taints;
           if (h.string_list("taints", taints)) {
             for (size_t t = 0; t < taints.size(); ++t) {
-              const std::string& text = taints[t];
               const std::string taint_path = fmt::format("{}.taints[{}]", path, t);
-              const auto colon = text.rfind(':');
-              Taint taint;
-              const std::string kv = colon == std::string::npos ? text : text.substr(0, colon);
-              taint.effect = colon == std::string::npos ? "" : text.substr(colon + 1);
-              const auto eq = kv.find('=');
-              taint.key = kv.substr(0, eq);
-              taint.value = eq == std::string::npos ? "" : kv.substr(eq + 1);
               const Location at = c.positions.count(taint_path) != 0 ? c.positions[taint_path] : c.positions[path + ".taints"];
-              if (taint.effect != "NoSchedule" && taint.effect != "PreferNoSchedule" && taint.effect != "NoExecute") {
-                p.add(at, fmt::format("{}: '{}' has no effect NoSchedule, PreferNoSchedule or NoExecute", taint_path, text),
-                      "write it as kubectl taint does: key[=value]:NoSchedule");
-              } else if (const auto why = label_key_problem(taint.key); !why.empty()) {
-                p.add(at, fmt::format("{}: key '{}' {}", taint_path, taint.key, why), k_label_key_fix);
-              } else if (const auto v = label_value_problem(taint.value); !v.empty()) {
-                p.add(at, fmt::format("{}: value '{}' {}", taint_path, taint.value, v), k_label_value_fix);
+              if (auto taint = grammar::taint(taints[t]); taint) {
+                host.taints.push_back(std::move(*taint));
               } else {
-                host.taints.push_back(taint);
+                p.add(at, fmt::format("{}: {} {}", taint_path, grammar::quoted(taints[t]), taint.error().message), taint.error().fix);
               }
             }
           }
@@ -174,65 +156,53 @@ void decode(const YAML::Node& root, Cluster& c, Problems& p)
   top.finish();
 }
 
-bool is_dns_label(const std::string& s)
+// Adds "<path>: <value> <what is wrong>" at the value's position when `check` refused it; returns
+// whether it passed.
+bool require(const Cluster& c, Problems& p, const std::string& path, std::string_view value, const Status& check)
 {
-  static const std::regex re("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
-  return std::regex_match(s, re);
-}
-
-// What is wrong with a label (or taint) key, as Kubernetes judges one (a qualified name: an optional
-// DNS subdomain prefix and '/', then a name of at most 63 characters); empty when nothing is.
-std::string label_name_problem(const std::string& name)
-{
-  static const std::regex name_format("([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]");
-  if (name.empty()) {
-    return "has an empty name";
+  if (check) {
+    return true;
   }
-  if (name.size() > 63) {
-    return "has a name longer than 63 characters";
+  p.add(c.where(path), fmt::format("{}: {} {}", path, grammar::quoted(value), check.error().message), check.error().fix);
+  return false;
+}
+
+// The SSH settings written under `prefix` ("spec.ssh", "spec.hosts[2].ssh"): each value that is
+// written there is checked against its grammar (the defaults need none). The user, the bastion's
+// address and user go onto ssh's command line and into OpenSSH's option parser; the files into its
+// options, where '%' is a token.
+void validate_ssh(const Cluster& c, Problems& p, const std::string& prefix, const SshSettings& s)
+{
+  const auto written = [&](const std::string& key) { return c.positions.count(prefix + "." + key) != 0; };
+  if (written("user")) {
+    require(c, p, prefix + ".user", s.user, grammar::ssh_user(s.user));
   }
-  return std::regex_match(name, name_format) ? "" : "is not letters, digits, '-', '_' and '.' beginning and ending with a letter or digit";
-}
-
-const char* const k_label_key_fix = "use an optional DNS prefix and '/', then letters, digits, '-', '_', '.' (e.g. example.com/zone)";
-const char* const k_label_value_fix = "use at most 63 letters, digits, '-', '_' and '.', beginning and ending with a letter or digit (or nothing)";
-
-std::string label_value_problem(const std::string& value)
-{
-  return value.empty() ? "" : label_name_problem(value);
-}
-
-bool is_dns_name(const std::string& s);
-
-std::string label_key_problem(const std::string& key)
-{
-  const auto slash = key.find('/');
-  if (slash != std::string::npos) {
-    const std::string prefix = key.substr(0, slash);
-    if (!is_dns_name(prefix)) {
-      return fmt::format("has a prefix '{}' that is not a DNS subdomain", prefix);
+  if (written("keyPath")) {
+    require(c, p, prefix + ".keyPath", s.key_path, grammar::local_path(s.key_path));
+  }
+  if (written("knownHosts")) {
+    require(c, p, prefix + ".knownHosts", s.known_hosts, grammar::known_hosts_path(s.known_hosts));
+  }
+  if (s.bastion && written("bastion")) {
+    const Bastion& b = *s.bastion;
+    if (written("bastion.address")) {
+      require(c, p, prefix + ".bastion.address", b.address, grammar::address(b.address));
     }
-    return label_name_problem(key.substr(slash + 1));
-  }
-  return label_name_problem(key);
-}
-
-bool is_dns_name(const std::string& s)
-{
-  if (s.empty() || s.size() > 253) {
-    return false;
-  }
-  for (const auto& label : text::split(s, '.')) {
-    if (!is_dns_label(label)) {
-      return false;
+    if (written("bastion.user")) {
+      require(c, p, prefix + ".bastion.user", b.user, grammar::ssh_user(b.user));
+    }
+    if (written("bastion.keyPath")) {
+      require(c, p, prefix + ".bastion.keyPath", b.key_path, grammar::local_path(b.key_path));
     }
   }
-  return true;
 }
 
 void check_file(const Cluster& c, Problems& p, const std::string& path_key, const std::string& file,
                 const std::string& what, std::set<std::string>& reported)
 {
+  if (!grammar::local_path(file)) {
+    return; // refused by validate_ssh already
+  }
   const std::string expanded = fs::expand_home(file);
   if (!reported.insert(path_key + "=" + expanded).second) {
     return;
@@ -253,22 +223,25 @@ std::string setting_path(const Cluster& c, size_t host_index, const std::string&
 
 void validate(const Cluster& c, Problems& p)
 {
-  if (!c.name.empty() && !is_dns_label(c.name)) {
-    p.add(c.where("metadata.name"), fmt::format("metadata.name: '{}' is not a valid name", c.name),
-          "use lowercase letters, digits and '-', at most 63 characters, starting and ending with a letter or digit");
+  // The cluster's name names the state directory, kubeadm's clusterName and the default ingress domain.
+  if (!c.name.empty()) {
+    require(c, p, "metadata.name", c.name, grammar::dns_label(c.name));
   }
+  // Versions are compared with the matrix's and printed; never run.
+  for (const auto& [component, version] : c.versions) {
+    require(c, p, "spec.versions." + component, version, grammar::version(version));
+  }
+  validate_ssh(c, p, "spec.ssh", c.ssh);
 
-  // Registry mirrors: a registry host name, and an http(s) URL without spaces.
+  // Registry mirrors: the registry names a directory of containerd's certs.d, the URL goes into its
+  // hosts.toml and into image references.
   for (const auto& [registry, url] : c.registry.mirrors) {
     const std::string path = c.positions.count("spec.registry.mirrors." + registry) != 0 ? "spec.registry.mirrors." + registry
                                                                                          : "spec.registry.mirrors";
-    if (registry.empty() || registry.find_first_of("/ :") != std::string::npos) {
-      p.add(c.where(path), fmt::format("spec.registry.mirrors: '{}' is not a registry host name", registry),
-            "name the registry as images do: docker.io, registry.k8s.io, quay.io, ghcr.io");
-    }
-    if ((url.rfind("https://", 0) != 0 && url.rfind("http://", 0) != 0) || url.find(' ') != std::string::npos) {
-      p.add(c.where(path), fmt::format("spec.registry.mirrors.{}: '{}' is not an http(s) URL", registry, url),
-            "give the mirror's URL, e.g. https://mirror.example.com:5000");
+    if (auto ok = grammar::registry_host(registry); !ok) {
+      p.add(c.where(path), fmt::format("spec.registry.mirrors: {} {}", grammar::quoted(registry), ok.error().message), ok.error().fix);
+    } else {
+      require(c, p, path, url, grammar::mirror_url(url));
     }
   }
 
@@ -284,8 +257,8 @@ void validate(const Cluster& c, Problems& p)
   std::map<std::string, size_t> names;
   std::map<std::string, size_t> addresses;
   std::set<std::string> reported_files;
-  const auto pod = net::parse_cidr(c.network.pod_cidr);
-  const auto svc = net::parse_cidr(c.network.service_cidr);
+  const auto pod = grammar::cidr(c.network.pod_cidr);
+  const auto svc = grammar::cidr(c.network.service_cidr);
   for (const auto& [range, name] : {std::pair{&pod, "podCIDR"}, std::pair{&svc, "serviceCIDR"}}) {
     if (*range && (*range)->base.family == 6) {
       const std::string field_path = std::string("spec.network.") + name;
@@ -298,8 +271,8 @@ void validate(const Cluster& c, Problems& p)
     const Host& h = c.hosts[i];
     const std::string path = fmt::format("spec.hosts[{}]", i);
     if (!h.name.empty()) {
-      if (!is_dns_name(h.name)) {
-        p.add(c.where(path + ".name"), fmt::format("{}.name: '{}' is not a valid node name", path, h.name),
+      if (!grammar::dns_subdomain(h.name)) {
+        p.add(c.where(path + ".name"), fmt::format("{}.name: {} is not a valid node name", path, grammar::quoted(h.name)),
               "use lowercase letters, digits, '-' and '.' (a DNS name); Kubernetes node names must be");
       }
       if (auto [it, inserted] = names.emplace(h.name, i); !inserted) {
@@ -317,8 +290,8 @@ void validate(const Cluster& c, Problems& p)
       const std::string field_path = path + "." + field;
       const bool written = c.positions.count(field_path) != 0;
       const auto ip = net::parse_ip(value);
-      if (!ip && (std::string(field) == "internalAddress" || !is_dns_name(value))) {
-        p.add(c.where(field_path), fmt::format("{}: '{}' is not an IP address{}", field_path, value,
+      if (!ip && (std::string(field) == "internalAddress" || !grammar::address(value))) {
+        p.add(c.where(field_path), fmt::format("{}: {} is not an IP address{}", field_path, grammar::quoted(value),
                                                std::string(field) == "address" ? " or a DNS name" : ""),
               std::string(field) == "internalAddress" ? "internalAddress must be the IP the node uses inside the cluster"
                                                       : "use the address mlplat can reach the host at");
@@ -332,10 +305,10 @@ void validate(const Cluster& c, Problems& p)
     for (const auto& [key, value] : h.labels) {
       const std::string label_path = path + ".labels." + key;
       const Location at = c.where(c.positions.count(label_path) != 0 ? label_path : path + ".labels");
-      if (const auto why = label_key_problem(key); !why.empty()) {
-        p.add(at, fmt::format("{}.labels: key '{}' {}", path, key, why), k_label_key_fix);
-      } else if (const auto v = label_value_problem(value); !v.empty()) {
-        p.add(at, fmt::format("{}.labels.{}: value '{}' {}", path, key, value, v), k_label_value_fix);
+      if (auto k = grammar::label_key(key); !k) {
+        p.add(at, fmt::format("{}.labels: key {} {}", path, grammar::quoted(key), k.error().message), k.error().fix);
+      } else if (auto v = grammar::label_value(value); !v) {
+        p.add(at, fmt::format("{}.labels.{}: value {} {}", path, key, grammar::quoted(value), v.error().message), v.error().fix);
       }
     }
     // IPv4 only: kubeadm's advertise address and endpoint, Calico's pool and every host:port mlplat
@@ -358,6 +331,7 @@ void validate(const Cluster& c, Problems& p)
         }
       }
     }
+    validate_ssh(c, p, path + ".ssh", h.ssh);
     // Authentication must be possible: a key file, or the agent.
     if (!h.ssh.agent && h.ssh.key_path.empty()) {
       p.add(c.where(c.positions.count(path + ".ssh") ? path + ".ssh" : (c.positions.count("spec.ssh") ? "spec.ssh" : path)),
@@ -384,19 +358,24 @@ void validate(const Cluster& c, Problems& p)
           "choose disjoint ranges, e.g. podCIDR 10.244.0.0/16 and serviceCIDR 10.96.0.0/12");
   }
 
-  if (!c.storage.base_path.empty() && c.storage.base_path.front() != '/') {
-    p.add(c.where("spec.storage.basePath"), fmt::format("spec.storage.basePath: '{}' is not an absolute path", c.storage.base_path),
-          "use an absolute path such as /var/openebs/local");
+  // The control-plane endpoint goes into kubeadm's configuration and every node's kubeconfig.
+  if (!c.network.control_plane_endpoint.empty()) {
+    auto ep = grammar::endpoint(c.network.control_plane_endpoint);
+    require(c, p, "spec.network.controlPlaneEndpoint", c.network.control_plane_endpoint, ep ? Status{} : Status(tl::unexpected(ep.error())));
   }
-  if (!c.ingress.domain.empty() && !is_dns_name(c.ingress.domain)) {
-    p.add(c.where("spec.ingress.domain"), fmt::format("spec.ingress.domain: '{}' is not a valid DNS name", c.ingress.domain),
-          "use a name such as ml.example.com");
+  // The storage base path is created, probed and (by a reset) purged on every host.
+  if (c.positions.count("spec.storage.basePath") != 0) {
+    require(c, p, "spec.storage.basePath", c.storage.base_path, grammar::base_path(c.storage.base_path));
+  }
+  if (!c.ingress.domain.empty() && !grammar::dns_subdomain(c.ingress.domain)) {
+    p.add(c.where("spec.ingress.domain"), fmt::format("spec.ingress.domain: {} is not a valid DNS name", grammar::quoted(c.ingress.domain)),
+          "use a name such as ml.example.com (lowercase letters, digits, '-' and '.')");
   }
   for (size_t i = 0; i < c.ingress.alt_names.size(); ++i) {
     const std::string& n = c.ingress.alt_names[i];
-    if (!is_dns_name(n) && !net::parse_ip(n)) {
-      p.add(c.where(fmt::format("spec.ingress.altNames[{}]", i)), fmt::format("spec.ingress.altNames: '{}' is neither a DNS name nor an IP address", n),
-            "write a name such as ml.example.com or an address such as 192.0.2.10");
+    if (auto ok = grammar::subject_alt_name(n); !ok) {
+      p.add(c.where(fmt::format("spec.ingress.altNames[{}]", i)),
+            fmt::format("spec.ingress.altNames[{}]: {} {}", i, grammar::quoted(n), ok.error().message), ok.error().fix);
     }
   }
   for (size_t i = 0; i < c.ingress.nodes.size(); ++i) {
@@ -419,13 +398,18 @@ void validate(const Cluster& c, Problems& p)
       if (value.empty()) {
         p.add(c.where("spec.ingress.tls.mode"), fmt::format("spec.ingress.tls: mode 'provided' needs {}", key),
               fmt::format("add '{}: <path>' under spec.ingress.tls", key));
-      } else {
+      } else if (require(c, p, key_path, value, grammar::local_path(value))) {
         check_file(c, p, key_path, value, "file", reported_files);
       }
     }
   }
-  if (!is_dns_label(c.pipelines.name_space)) {
-    p.add(c.where("spec.pipelines.namespace"), fmt::format("spec.pipelines.namespace: '{}' is not a valid namespace", c.pipelines.name_space),
+  // The certificate files are read on this machine only (their contents travel as data).
+  if (!c.ingress.tls.ca_file.empty()) {
+    require(c, p, "spec.ingress.tls.caFile", c.ingress.tls.ca_file, grammar::local_path(c.ingress.tls.ca_file));
+  }
+  if (!grammar::dns_label(c.pipelines.name_space)) {
+    p.add(c.where("spec.pipelines.namespace"),
+          fmt::format("spec.pipelines.namespace: {} is not a valid namespace", grammar::quoted(c.pipelines.name_space)),
           "use lowercase letters, digits and '-'");
   }
 }

@@ -1,6 +1,7 @@
 #include "config/profile.hpp"
 
 #include "assets/assets.hpp"
+#include "config/grammar.hpp"
 #include "yamlio/reader.hpp"
 
 #include <fmt/core.h>
@@ -43,15 +44,30 @@ Result<Profile> load_profile(const std::string& name)
             f.integer("mtu", p.flannel_mtu, 576, 9216);
           });
         });
-        spec.sub("storage", [&](yamlio::MapReader& s) { s.str("basePath", p.base_path); });
+        // Each value checked against its grammar where it was written: the base path is created and
+        // probed on every host, the requests go into rendered Deployments.
+        const auto require = [&](const std::string& path, const std::string& value, const Status& ok) {
+          if (!ok) {
+            problems.add(positions[path], fmt::format("{}: {} {}", path, grammar::quoted(value), ok.error().message), ok.error().fix);
+          }
+        };
+        spec.sub("storage", [&](yamlio::MapReader& s) {
+          if (s.str("basePath", p.base_path)) {
+            require("spec.storage.basePath", p.base_path, grammar::base_path(p.base_path));
+          }
+        });
         spec.sub("ingress", [&](yamlio::MapReader& i) {
           i.choice<Expose>("expose", p.expose,
                            {{"nodeport", Expose::nodeport}, {"hostnetwork", Expose::hostnetwork}, {"loadbalancer", Expose::loadbalancer}});
         });
         spec.sub("pipelines", [&](yamlio::MapReader& pl) {
           pl.sub("requests", [&](yamlio::MapReader& r) {
-            r.str("cpu", p.pipelines_cpu);
-            r.str("memory", p.pipelines_memory);
+            if (r.str("cpu", p.pipelines_cpu)) {
+              require("spec.pipelines.requests.cpu", p.pipelines_cpu, grammar::quantity(p.pipelines_cpu));
+            }
+            if (r.str("memory", p.pipelines_memory)) {
+              require("spec.pipelines.requests.memory", p.pipelines_memory, grammar::quantity(p.pipelines_memory));
+            }
           });
         });
       }, yamlio::Need::required);

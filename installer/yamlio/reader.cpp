@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <sstream>
+#include <yaml-cpp/eventhandler.h>
 
 namespace mlplat::yamlio {
 
@@ -39,7 +41,134 @@ std::string where_name(const std::string& path)
   return path.empty() ? std::string("top level") : path;
 }
 
+// Counts what check_limits limits, from yaml-cpp's events. The nodes are counted as yaml-cpp's node
+// builder would make them, aliases expanded: an alias counts as many nodes as its anchor's node has
+// (itself counted that way), so the 72 aliases of a 9-level "billion laughs" count as the 10^9 nodes
+// they would become, and the scan stops at the alias that passes the limit. The first violation is
+// kept and the scan stopped by throwing LimitReached (caught in check_limits, never beyond it), so a
+// file costs no more than its text up to the first offending node.
+struct LimitReached {};
+
+class LimitScanner final : public YAML::EventHandler {
+public:
+  LimitScanner(Problems& problems, const Limits& limits) : m_problems(problems), m_limits(limits) {}
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override { leaf(mark, anchor); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor, const std::string&) override { leaf(mark, anchor); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override
+  {
+    if (m_limits.aliases == Aliases::refused) {
+      stop(mark, "a YAML alias (*name): anchors and aliases are not accepted in this file", "write the value out where it is used");
+    }
+    if (++m_aliases > m_limits.max_aliases) {
+      stop(mark, fmt::format("more than {} YAML aliases (*name): refused before parsing, as yaml-cpp would expand them", m_limits.max_aliases),
+           "write the values out instead of aliasing them");
+    }
+    const auto it = m_sizes.find(anchor);
+    add(mark, it == m_sizes.end() ? 1 : it->second);
+  }
+  void OnAnchor(const YAML::Mark& mark, const std::string& name) override
+  {
+    if (m_limits.aliases == Aliases::refused) {
+      stop(mark, fmt::format("a YAML anchor (&{}): anchors and aliases are not accepted in this file", name.substr(0, 64)),
+           "remove the anchor and write the value out where it is used");
+    }
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor, YAML::EmitterStyle::value) override
+  {
+    open(mark, anchor);
+  }
+  void OnSequenceEnd() override { close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor, YAML::EmitterStyle::value) override
+  {
+    open(mark, anchor);
+  }
+  void OnMapEnd() override { close(); }
+
+private:
+  struct Open {
+    YAML::anchor_t anchor;
+    size_t nodes;  // this collection's nodes so far, itself included, aliases expanded
+  };
+
+  // `count` more nodes under the innermost open collection.
+  void add(const YAML::Mark& mark, size_t count)
+  {
+    m_nodes += count;
+    if (m_nodes > m_limits.max_nodes) {
+      stop(mark, fmt::format("more than {} YAML nodes (aliases expanded): refused before parsing", m_limits.max_nodes),
+           "split the file, or write out fewer aliases");
+    }
+    if (!m_open.empty()) {
+      m_open.back().nodes += count;
+    }
+  }
+  void leaf(const YAML::Mark& mark, YAML::anchor_t anchor)
+  {
+    add(mark, 1);
+    if (anchor != YAML::NullAnchor) {
+      m_sizes[anchor] = 1;
+    }
+  }
+  void open(const YAML::Mark& mark, YAML::anchor_t anchor)
+  {
+    if (static_cast<int>(m_open.size()) >= m_limits.max_depth) {
+      stop(mark, fmt::format("mappings and lists nested more than {} deep", m_limits.max_depth), "flatten the structure");
+    }
+    add(mark, 1);
+    m_open.push_back(Open{anchor, 1});
+  }
+  void close()
+  {
+    const Open done = m_open.back();
+    m_open.pop_back();
+    if (done.anchor != YAML::NullAnchor) {
+      m_sizes[done.anchor] = done.nodes;
+    }
+    if (!m_open.empty()) {
+      m_open.back().nodes += done.nodes - 1; // `add` counted the collection itself already
+    }
+  }
+  [[noreturn]] void stop(const YAML::Mark& mark, std::string message, std::string fix)
+  {
+    m_problems.add(mark, std::move(message), std::move(fix));
+    throw LimitReached{};
+  }
+
+  Problems& m_problems;
+  const Limits& m_limits;
+  size_t m_nodes = 0;
+  size_t m_aliases = 0;
+  std::vector<Open> m_open;
+  std::map<YAML::anchor_t, size_t> m_sizes;
+};
+
 } // namespace
+
+bool check_limits(std::string_view text, Problems& problems, const Limits& limits)
+{
+  if (text.size() > limits.max_bytes) {
+    problems.add(Location{problems.file, 1, 1},
+                 fmt::format("the file is {} bytes, more than the {} bytes mlplat reads", text.size(), limits.max_bytes),
+                 "is this the right file? mlplat's YAML files are far smaller");
+    return false;
+  }
+  std::istringstream in{std::string(text)};
+  try {
+    YAML::Parser parser(in);
+    LimitScanner scanner(problems, limits);
+    while (parser.HandleNextDocument(scanner)) {
+    }
+  } catch (const LimitReached&) {
+    return false;
+  } catch (const YAML::Exception& e) {
+    problems.add(e.mark, fmt::format("not valid YAML: {}", e.msg), "fix the syntax at this position");
+    return false;
+  }
+  return true;
+}
 
 Location Problems::at(const YAML::Mark& mark) const
 {
@@ -79,8 +208,11 @@ Status Problems::to_status() const
   return tl::unexpected(std::move(e));
 }
 
-YAML::Node parse(std::string_view text, Problems& problems, const std::string& empty_fix)
+YAML::Node parse(std::string_view text, Problems& problems, const std::string& empty_fix, const Limits& limits)
 {
+  if (!check_limits(text, problems, limits)) {
+    return YAML::Node();
+  }
   YAML::Node root;
   try {
     root = YAML::Load(std::string(text));
@@ -212,6 +344,7 @@ bool MapReader::string_list(const std::string& key, std::vector<std::string>& ou
       return false;
     }
     items.push_back(item.Scalar());
+    record(fmt::format("{}[{}]", child_path(m_path, key), i), item); // each item's position
   }
   out = std::move(items);
   return true;

@@ -36,9 +36,43 @@ struct Problems {
   Status to_status() const;
 };
 
-// Parses `text`. Syntax errors and an empty document are added to `problems` (the node is then null);
-// duplicate keys anywhere in the document are added too (yaml-cpp keeps one silently).
-YAML::Node parse(std::string_view text, Problems& problems, const std::string& empty_fix);
+// The largest YAML file mlplat reads (a cluster file of thousands of hosts is well under 1 MiB; the
+// matrix is 20 KiB).
+inline constexpr size_t k_max_document_bytes = 4 * 1024 * 1024;
+// The deepest nesting of mappings and lists (the cluster file needs 6, the matrix 5).
+inline constexpr int k_max_depth = 64;
+// The most nodes (scalars, mappings, lists; aliases expanded) in one file: a cluster file of 5000
+// hosts has about 60,000.
+inline constexpr size_t k_max_nodes = 200000;
+// How many alias uses a file may have when aliases are allowed at all.
+inline constexpr size_t k_max_aliases = 100;
+
+// mlplat's own formats (cluster file, profile, matrix, check catalogue) need no anchors: they are
+// refused. Files of other projects (a kustomization in a bundle) may use a few.
+enum class Aliases { refused, limited };
+
+// What a YAML text may be before it is parsed into nodes: yaml-cpp's node builder expands aliases (a
+// 546-byte "billion laughs" would take unbounded time and memory), recurses per nesting level and
+// spends a few hundred bytes per node.
+struct Limits {
+  size_t max_bytes = k_max_document_bytes;
+  int max_depth = k_max_depth;
+  size_t max_nodes = k_max_nodes;
+  Aliases aliases = Aliases::refused;
+  size_t max_aliases = k_max_aliases;
+};
+
+// Checks `text` against `limits` with yaml-cpp's event parser, which does not expand aliases: linear
+// in the text's size. Nodes are counted as they would be with aliases expanded (an alias counts as its
+// anchor's node does). The first violation (size, an anchor or alias where refused, the alias beyond
+// the limit, nesting too deep, too many nodes) is added to `problems` at its line:column, as is a
+// syntax error; returns whether the text may be parsed.
+bool check_limits(std::string_view text, Problems& problems, const Limits& limits = {});
+
+// Parses `text` after check_limits. Syntax errors, limits exceeded and an empty document are added to
+// `problems` (the node is then null); duplicate keys anywhere in the document are added too (yaml-cpp
+// keeps one silently).
+YAML::Node parse(std::string_view text, Problems& problems, const std::string& empty_fix, const Limits& limits = {});
 
 // "a mapping", "a list", "'text'" or "nothing", for messages.
 std::string describe(const YAML::Node& node);

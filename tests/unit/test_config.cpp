@@ -335,7 +335,124 @@ TEST_CASE("node labels and taints are checked as Kubernetes checks them, and kep
   expect_error(good_with("      role: worker\n", "      role: worker\n      labels: {'-x.example/zone': a}\n"),
                {17, 0, "has a prefix '-x.example' that is not a DNS subdomain"});
   expect_error(good_with("      role: worker\n", "      role: worker\n      taints: ['dedicated=ml:Sometimes']\n"),
-               {17, 15, "spec.hosts[1].taints[0]: 'dedicated=ml:Sometimes' has no effect NoSchedule, PreferNoSchedule or NoExecute",
-                "key[=value]:NoSchedule"});
-  expect_error(good_with("      role: worker\n", "      role: worker\n      taints: ['a b:NoSchedule']\n"), {17, 15, "key 'a b' is not letters"});
+               {17, 16, "spec.hosts[1].taints[0]: 'dedicated=ml:Sometimes' has no effect NoSchedule, PreferNoSchedule or NoExecute",
+                "key[=value]:NoSchedule"}); // at the item itself
+  expect_error(good_with("      role: worker\n", "      role: worker\n      taints: ['a b:NoSchedule']\n"),
+               {17, 16, "spec.hosts[1].taints[0]: 'a b:NoSchedule' has a key 'a b' that is not letters"});
+}
+
+// --- Hostile values (issue 15): each refused where it is written, with the field's name ---
+
+TEST_CASE("ssh users with shell or OpenSSH syntax are refused at their position", "[config][grammar]")
+{
+  expect_error(good_with("    user: root", "    user: 'x$(touch /tmp/marker)'"),
+               {8, 11, "spec.ssh.user: 'x$(touch /tmp/marker)' is not a user name: it contains '$'", "login name"});
+  expect_error(good_with("      role: worker\n", "      role: worker\n      ssh:\n        user: 'a;id'\n"),
+               {18, 15, "spec.hosts[1].ssh.user: 'a;id' is not a user name: it contains ';'"});
+}
+
+TEST_CASE("the bastion's user, address and known_hosts file are refused when OpenSSH would interpret them", "[config][grammar]")
+{
+  const std::string bastion = "    keyPath: KEY\n    bastion:\n      address: jump.example\n      user: jump\n";
+  REQUIRE(load(good_with("    keyPath: KEY\n", bastion)));
+  expect_error(good_with("    keyPath: KEY\n", replace_all(bastion, "user: jump", "user: '%r'")),
+               {12, 13, "spec.ssh.bastion.user: '%r' is not a user name: it contains '%' (an OpenSSH token)"});
+  expect_error(good_with("    keyPath: KEY\n", replace_all(bastion, "address: jump.example", "address: '-oProxyCommand=touch /tmp/m'")),
+               {11, 16, "spec.ssh.bastion.address: '-oProxyCommand=touch /tmp/m' begins with '-'"});
+  expect_error(good_with("    keyPath: KEY\n", "    keyPath: KEY\n    knownHosts: '~/.ssh/known_%h'\n"),
+               {10, 17, "spec.ssh.knownHosts: '~/.ssh/known_%h' is not a usable path: it contains '%'"});
+}
+
+TEST_CASE("registry mirrors: hostile URLs and registry names are refused, registries with ports accepted", "[config][grammar]")
+{
+  const std::string base = "    serviceCIDR: 10.96.0.0/12";
+  const auto mirrors = [&](const std::string& lines) { return good_with(base, base + "\n  registry:\n    mirrors:\n" + lines); };
+  expect_error(mirrors("      docker.io: \"https://m.example\\\"\\nskip_verify = true\"\n"),
+               {22, 18, "spec.registry.mirrors.docker.io: 'https://m.example\"\\nskip_verify = true' is not an http(s) URL of a mirror: it contains a newline"});
+  expect_error(mirrors("      docker.io: 'https://m.example/\"x'\n"), {22, 18, "is not an http(s) URL of a mirror: it contains '\"'"});
+  expect_error(mirrors("      '..': https://m.example\n"), {22, 13, "spec.registry.mirrors: '..' is not a registry host name"});
+  const auto ok = load(mirrors("      registry.example:5000: http://10.0.0.1:5000\n      docker.io: 'https://[fd00::1]:5000/v2'\n"));
+  INFO((ok ? std::string() : ok.error().render()));
+  REQUIRE(ok);
+  CHECK(ok->registry.mirrors.at("registry.example:5000") == "http://10.0.0.1:5000");
+}
+
+TEST_CASE("controlPlaneEndpoint must be host:port; IPv6 in brackets", "[config][grammar]")
+{
+  const std::string base = "    serviceCIDR: 10.96.0.0/12";
+  expect_error(good_with(base, base + "\n    controlPlaneEndpoint: \"10.0.0.100:6443\\ncertSANs: [evil]\""),
+               {20, 27, "spec.network.controlPlaneEndpoint: '10.0.0.100:6443\\ncertSANs: [evil]' is not host:port: it contains a newline"});
+  expect_error(good_with(base, base + "\n    controlPlaneEndpoint: 'not an endpoint;$(id)'"),
+               {20, 27, "spec.network.controlPlaneEndpoint: 'not an endpoint;$(id)' is not host:port", "[fd00::100]:6443"});
+  expect_error(good_with(base, base + "\n    controlPlaneEndpoint: 10.0.0.100"), {20, 27, "is not host:port: it has no :port"});
+  const auto ok = load(good_with(base, base + "\n    controlPlaneEndpoint: '[fd00::1]:6443'"));
+  INFO((ok ? std::string() : ok.error().render()));
+  REQUIRE(ok);
+  CHECK(ok->network.control_plane_endpoint == "[fd00::1]:6443");
+}
+
+TEST_CASE("storage basePath: refused when it is /, not normalized, a system directory or has a space", "[config][grammar]")
+{
+  const std::string base = "    serviceCIDR: 10.96.0.0/12";
+  const auto with = [&](const std::string& path) { return good_with(base, base + "\n  storage:\n    basePath: " + path); };
+  expect_error(with("/"), {21, 15, "spec.storage.basePath: '/' is the root directory", "/var/openebs/local"});
+  expect_error(with("/var/../etc"), {21, 15, "spec.storage.basePath: '/var/../etc' is not normalized"});
+  expect_error(with("/var"), {21, 15, "spec.storage.basePath: '/var' is /var itself"});
+  expect_error(with("/etc/x"), {21, 15, "spec.storage.basePath: '/etc/x' is inside the system directory /etc"});
+  expect_error(with("'/var/openebs local'"), {21, 15, "spec.storage.basePath: '/var/openebs local' contains a space"});
+  expect_error(with("/var/openebs/"), {21, 15, "ends with '/'", "/var/openebs"});
+  const auto ok = load(with("/var/openebs/local"));
+  REQUIRE(ok);
+  CHECK(ok->storage.base_path == "/var/openebs/local");
+}
+
+TEST_CASE("labels: a bad key and value refused with the field, a prefixed key accepted", "[config][grammar]")
+{
+  expect_error(good_with("      role: worker\n", "      role: worker\n      labels:\n        'bad key!': 'x y'\n"),
+               {18, 21, "spec.hosts[1].labels: key 'bad key!' is not letters, digits", "example.com/zone"});
+  expect_error(good_with("      role: worker\n", "      role: worker\n      labels:\n        zone: \"a\\nb\"\n"),
+               {18, 15, "spec.hosts[1].labels.zone: value 'a\\nb' is not letters"});
+  const auto ok = load(good_with("      role: worker\n", "      role: worker\n      labels:\n        node-role.example.com/gpu: \"true\"\n"
+                                                         "      taints: ['nvidia.com/gpu=present:NoSchedule']\n"));
+  INFO((ok ? std::string() : ok.error().render()));
+  REQUIRE(ok);
+  CHECK(ok->hosts[1].labels.at("node-role.example.com/gpu") == "true");
+  CHECK(ok->hosts[1].taints.at(0).key == "nvidia.com/gpu");
+}
+
+TEST_CASE("ingress altNames: wildcard DNS names and IPv6 addresses accepted, each refusal at its item", "[config][grammar]")
+{
+  const std::string base = "    serviceCIDR: 10.96.0.0/12";
+  const auto with = [&](const std::string& names) { return good_with(base, base + "\n  ingress:\n    altNames: " + names); };
+  const auto ok = load(with("['*.ml.example.com', 'fd00::10', 192.0.2.10, ml.example.com]"));
+  INFO((ok ? std::string() : ok.error().render()));
+  REQUIRE(ok);
+  CHECK(ok->ingress.alt_names.size() == 4);
+  expect_error(with("[ml.example.com, 'a.*.example']"), {21, 32, "spec.ingress.altNames[1]: 'a.*.example' is neither a DNS name"});
+}
+
+TEST_CASE("versions and node names are checked against their grammars", "[config][grammar]")
+{
+  expect_error(good_with("  profile: onprem\n", "  profile: onprem\n  versions:\n    kubernetes: '1.36.4;id'\n"),
+               {8, 17, "spec.versions.kubernetes: '1.36.4;id' is not a version"});
+  expect_error(good_with("name: worker-1", "name: Worker_1"), {14, 13, "spec.hosts[1].name: 'Worker_1' is not a valid node name"});
+}
+
+TEST_CASE("YAML limits in a cluster file: anchors, the alias bomb, depth and size are refused before parsing", "[config][yaml]")
+{
+  // The classic billion laughs (546 bytes): refused at its first anchor, never expanded.
+  std::string bomb = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+  for (char level = 'b'; level <= 'i'; ++level) {
+    bomb += std::string(1, level) + ": &" + level + " [";
+    for (int i = 0; i < 9; ++i) {
+      bomb += std::string(i == 0 ? "" : ",") + "*" + static_cast<char>(level - 1);
+    }
+    bomb += "]\n";
+  }
+  expect_error(bomb, {1, 4, "a YAML anchor (&a): anchors and aliases are not accepted in this file"});
+  expect_error(good_with("    user: root", "    user: &u root") + "  pipelines: {namespace: *u}\n",
+               {8, 11, "a YAML anchor (&u)"});
+  expect_error(good_with("    podCIDR: 10.244.0.0/16", "    podCIDR: 10.244.0.0/16\n    x: " + std::string(70, '[') + std::string(70, ']')),
+               {19, 0, "mappings and lists nested more than 64 deep"});
+  expect_error(k_good + "# " + std::string(5 * 1024 * 1024, 'x') + "\n", {1, 1, "more than the 4194304 bytes mlplat reads"});
 }

@@ -397,3 +397,54 @@ TEST_CASE("version constraints compare at the precision they are written")
   CHECK_FALSE(Constraint::parse("~1.2"));
   CHECK_FALSE(Constraint::parse(""));
 }
+
+TEST_CASE("matrix values are checked against their grammars where they are written", "[matrix][grammar]")
+{
+  // plain http only to a loopback test mirror
+  expect_error(replace(k_matrix, "url: https://example.invalid/crictl.tar.gz", "url: http://example.invalid/crictl.tar.gz"),
+               {26, 14, "rows[0].artifacts[1].url: 'http://example.invalid/crictl.tar.gz' is a plain http URL"});
+  CHECK(load_matrix(replace(k_matrix, "url: https://example.invalid/crictl.tar.gz", "url: http://127.0.0.1:8080/crictl.tar.gz"), "m.yaml"));
+  // a file name that is not one of the bundle's layout
+  expect_error(replace(k_matrix, "url: https://example.invalid/crictl.tar.gz", "url: https://example.invalid/files/runc%27"),
+               {26, 14, "rows[0].artifacts[1].url: the file name 'runc%27' is not a file name"});
+  expect_error(replace(k_matrix, "url: https://example.invalid/crictl.tar.gz", "url: \"https://example.invalid/runc'$(id>&2)'\""),
+               {26, 14, "is not an https URL: it contains '''"});
+  // a sha256 in capitals, an artifact named ..
+  expect_error(replace(k_matrix, "sha256: 2e141e5b", "sha256: 2E141E5B"), {27, 17, "rows[0].artifacts[1].sha256: '2E141E5B"});
+  expect_error(replace(k_matrix, "      - name: crictl", "      - name: '..'"), {25, 15, "rows[0].artifacts[1].name: '..' is not an id"});
+  // a version with a suffix Version::parse would ignore
+  expect_error(replace(k_matrix, "kubernetes: \"1.36.4\"", "kubernetes: \"1.36.4-$(id)\""),
+               {12, 17, "rows[0].kubernetes: '1.36.4-$(id)' has a suffix"});
+  // images: a tag or digest, the OCI grammar
+  expect_error(replace(k_matrix, "images: [registry.k8s.io/pause:3.10.2]", "images: [registry.k8s.io/pause:3.10.2, registry.k8s.io/pause]"),
+               {28, 44, "rows[0].images[1]: 'registry.k8s.io/pause' has neither a tag nor a digest"});
+  expect_error(replace(k_matrix, "images: [registry.k8s.io/pause:3.10.2]", "images: ['registry.k8s.io/pause:3.10.2;id']"),
+               {28, 14, "rows[0].images[0]: 'registry.k8s.io/pause:3.10.2;id' has a tag"});
+  CHECK(load_matrix(replace(k_matrix, "images: [registry.k8s.io/pause:3.10.2]",
+                            "images: ['registry.k8s.io/pause:3.10.2@sha256:" + std::string(64, 'a') + "', 'my.reg:5000/x/y:1']"), "m.yaml"));
+  // kustomize sources: root is a directory name, ref a git ref
+  const std::string source = "    kustomizeSources:\n      - {repo: github.com/a/b, ref: v1, artifact: crictl, root: ROOT}\n"
+                             "    images: [registry.k8s.io/pause:3.10.2]";
+  CHECK(load_matrix(replace(k_matrix, "    images: [registry.k8s.io/pause:3.10.2]", replace(source, "ROOT", "b-1")), "m.yaml"));
+  expect_error(replace(k_matrix, "    images: [registry.k8s.io/pause:3.10.2]", replace(source, "ROOT", "'..'")),
+               {29, 65, "rows[0].kustomizeSources[0].root: '..' is not a file name"});
+  expect_error(replace(k_matrix, "    images: [registry.k8s.io/pause:3.10.2]", replace(replace(source, "ROOT", "b"), "ref: v1", "ref: '../x'")),
+               {29, 37, "rows[0].kustomizeSources[0].ref: '../x' is not a git ref"});
+  // dates
+  expect_error(replace(k_matrix, "verified: \"2026-11-22\"", "verified: \"22.11.2026\""), {3, 11, "verified: '22.11.2026' is not a date"});
+}
+
+TEST_CASE("a matrix with an alias bomb, an anchor or too deep a nesting is refused before parsing", "[matrix][yaml]")
+{
+  std::string bomb = "apiVersion: mlplat.dev/v1alpha1\nkind: CompatibilityMatrix\na: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+  for (char level = 'b'; level <= 'i'; ++level) {
+    bomb += std::string(1, level) + ": &" + level + " [";
+    for (int i = 0; i < 9; ++i) {
+      bomb += std::string(i == 0 ? "" : ",") + "*" + static_cast<char>(level - 1);
+    }
+    bomb += "]\n";
+  }
+  expect_error(bomb, {3, 4, "a YAML anchor (&a): anchors and aliases are not accepted"});
+  expect_error(replace(k_matrix, "arch: amd64", "arch: amd64\nx: " + std::string(80, '[') + std::string(80, ']')),
+               {6, 67, "nested more than 64 deep"});
+}
