@@ -116,6 +116,7 @@ rows:
     profiles: [onprem]
     components:
       runc: {version: "1.3.1"}
+      calico: {version: "3.32.0"}
     artifacts:
       - name: kubeadm
         url: https://dl.k8s.io/release/v1.36.4/bin/linux/amd64/kubeadm
@@ -364,4 +365,55 @@ TEST_CASE("bundle create --sign-key refuses a key with a passphrase before any d
   CHECK(contains(r.err, "a key with a passphrase is not supported"));
   CHECK(server.requests().empty());
   CHECK_FALSE(sfs::exists(s.top + "/b"));
+}
+
+TEST_CASE("install's prelude (here plan's) checks the bundle against spec.bundle before any connection; accepted by name it goes on",
+          "[bundle][trust]")
+{
+  const auto s = make_site("install");
+  const auto signer = make_signer(s.top, "release", "release@example.test");
+  const auto other = make_signer(s.top, "other", "mallory@example.test");
+  REQUIRE(run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", s.top + "/ssh-key"}).ok());
+  REQUIRE(fs::write_file_atomic(s.top + "/known_hosts", "", 0644));
+  // No host answers there; the bundle is judged before anything connects.
+  const std::string file = s.top + "/mlplat.yaml";
+  REQUIRE(fs::write_file_atomic(file,
+                                "apiVersion: mlplat.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: trust-test\nspec:\n  ssh:\n    user: mlp\n"
+                                "    keyPath: " + s.top + "/ssh-key\n    knownHosts: " + s.top + "/known_hosts\n    connectTimeoutSeconds: 2\n"
+                                "  hosts:\n    - {name: nowhere, address: 127.0.0.1, role: control-plane}\n"
+                                "  pipelines: {enabled: false}\n"
+                                "  bundle:\n    allowedSigners: " + signer.allowed + "\n    signer: " + signer.identity + "\n",
+                                0644));
+  auto plan = [&](const std::string& bundle, const std::string& accept = "") {
+    std::vector<std::string> args{"--matrix", s.matrix, "plan", "-c", file, "--state-dir", s.top + "/state", "--bundle", bundle};
+    if (!accept.empty()) {
+      args.insert(args.end(), {"--accept-unsigned-bundle", accept});
+    }
+    return mlplat_run(args);
+  };
+  const auto signed_bundle = make_bundle(s, "signed", &signer);
+  const auto good = plan(signed_bundle);
+  INFO(good.err);
+  CHECK(contains(good.err, "signed by 'release@example.test'"));
+  CHECK(contains(good.err, "3 artifacts verified"));
+
+  const auto resigned = make_bundle(s, "resigned", &signer);
+  tamper(resigned, "kubectl");
+  resign(resigned, other);
+  const auto bad = plan(resigned);
+  CHECK(bad.exit_code == 1);
+  CHECK(contains(bad.err, "is not a good signature of bundle.json by 'release@example.test'"));
+  CHECK_FALSE(contains(bad.err, "artifacts verified"));
+
+  const auto unsigned_bundle = make_bundle(s, "unsigned", nullptr);
+  const auto refused = plan(unsigned_bundle);
+  CHECK(refused.exit_code == 1);
+  CHECK(contains(refused.err, "is not signed (no bundle.json.sig)"));
+  const std::string sha = sha256_hex(*fs::read_file(unsigned_bundle + "/bundle.json"));
+  const auto accepted = plan(unsigned_bundle, sha);
+  INFO(accepted.err);
+  CHECK(contains(accepted.err, "accepted by name: bill of materials sha256 " + sha));
+  CHECK(contains(accepted.err, "3 artifacts verified"));
+  // The same acceptance does not cover the signed-by-another-key bundle.
+  CHECK(plan(resigned, sha).exit_code == 1);
 }
