@@ -249,6 +249,17 @@ Result<Bom> create(const compat::Matrix& matrix, const CreateOptions& options)
                             "materials and enforced from there on), or pin them in the matrix",
                             text::join(refused, ",")));
   }
+  // A bundle only of names its readers accept (read_bom): refused before any download.
+  if (!is_layout_name(row->id)) {
+    return fail(ErrorCode::config_invalid, fmt::format("{}: row id '{}' is not [A-Za-z0-9._+-]+", matrix.source, row->id),
+                "rename the row in the matrix");
+  }
+  for (const auto& a : row->artifacts) {
+    if (const auto why = layout_problem(a.name, "files/" + a.name + "/" + a.file_name()); !why.empty()) {
+      return fail(ErrorCode::config_invalid, fmt::format("{}:{}:{}: artifact '{}': {}", a.where.file, a.where.line, a.where.column, a.name, why),
+                  "name the artifact with letters, digits, '.', '_', '+', '-', and give it a URL whose last part is such a file name");
+    }
+  }
   if (!options.sign_key.empty()) {
     TRY(check_sign_key(options.sign_key));  // before any download
   }
