@@ -31,7 +31,11 @@ python3 "$top/tests/testbed/standin-mirror.py" --matrix-json "$work/row.json" --
 python3 "$top/tests/support/httpd.py" --root "$work/www" --log "$work/httpd.log" --max-seconds 3600 > "$work/port" &
 server=$!
 for _ in $(seq 50); do [[ -s $work/port ]] && break; sleep 0.1; done
-"$mlplat" --data-dir "$data" bundle create --base-url "http://127.0.0.1:$(cat "$work/port")" --accept-unpinned all -o "$work/bundle.tar.gz" >/dev/null 2>&1
+# Signed with a key made here; the cluster files name its allowed signers (docs/bundle.md).
+ssh-keygen -q -t ed25519 -N '' -C bench@mlplat.test -f "$work/signer"
+echo "bench@mlplat.test $(cat "$work/signer.pub")" > "$work/allowed_signers"
+"$mlplat" --data-dir "$data" bundle create --base-url "http://127.0.0.1:$(cat "$work/port")" --accept-unpinned all \
+  --sign-key "$work/signer" -o "$work/bundle.tar.gz" >/dev/null 2>&1
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR+1)/2; if (NR%2) print a[m]; else print (a[NR/2]+a[NR/2+1])/2}'; }
@@ -49,7 +53,8 @@ reset_hosts() { # reset_hosts N: node-1..N as a fresh boot leaves them
 }
 cluster() { # cluster N -> file
   local n=$1 f=$work/cluster-$1.yaml
-  { printf 'apiVersion: mlplat.dev/v1alpha1\nkind: Cluster\nmetadata: {name: bench-%d}\nspec:\n  ssh: {keyPath: %s, knownHosts: %s}\n  hosts:\n' "$n" "$TB_KEY" "$TB_KNOWN_HOSTS"
+  { printf 'apiVersion: mlplat.dev/v1alpha1\nkind: Cluster\nmetadata: {name: bench-%d}\nspec:\n  ssh: {keyPath: %s, knownHosts: %s}\n' "$n" "$TB_KEY" "$TB_KNOWN_HOSTS"
+    printf '  bundle: {allowedSigners: %s, signer: bench@mlplat.test}\n  hosts:\n' "$work/allowed_signers"
     for ((i = 1; i <= n; i++)); do
       printf '    - {name: node-%d, address: %s.%d, role: %s}\n' "$i" "$TB_NET" $((10 + i)) "$([[ $i == 1 ]] && echo control-plane || echo worker)"
     done; } > "$f"

@@ -14,7 +14,7 @@ namespace mlplat::app {
 
 namespace {
 
-void print_bom(const GlobalOptions& global, const bundle::Bom& bom)
+void print_bom(const GlobalOptions& global, const bundle::Bom& bom, const std::string& bom_sha256 = {})
 {
   if (global.output == Output::json) {
     nlohmann::json artifacts = nlohmann::json::array();
@@ -23,13 +23,17 @@ void print_bom(const GlobalOptions& global, const bundle::Bom& bom)
                            {"verification", a.verification}});
     }
     std::cout << nlohmann::json{{"row", bom.row},           {"kubernetes", bom.kubernetes}, {"created", bom.created},
-                                {"mlplatVersion", bom.mlplat_version}, {"artifacts", artifacts}, {"images", bom.images}}
+                                {"mlplatVersion", bom.mlplat_version}, {"artifacts", artifacts}, {"images", bom.images},
+                                {"bomSha256", bom_sha256}}
                    .dump(2)
               << "\n";
     return;
   }
   std::cout << fmt::format("bundle for row {} (Kubernetes {}), created {} by mlplat {}\n\n", bom.row, bom.kubernetes,
                            bom.created, bom.mlplat_version);
+  if (!bom_sha256.empty()) {
+    std::cout << fmt::format("bill of materials (bundle.json) sha256 {}\n\n", bom_sha256);
+  }
   std::cout << fmt::format("{:<24} {:>12}  {:<18} {}\n", "ARTIFACT", "BYTES", "VERIFIED BY", "SHA256");
   for (const auto& a : bom.artifacts) {
     std::cout << fmt::format("{:<24} {:>12}  {:<18} {}\n", a.name, a.size, a.verification, a.sha256);
@@ -56,12 +60,15 @@ int cmd_bundle_create(const GlobalOptions& global, const BundleOptions& options)
   create.fetch.deadline = std::chrono::seconds(options.deadline_seconds);
   create.fetch.stall = std::chrono::seconds(options.stall_seconds);
   create.accept_unpinned = {options.accept_unpinned.begin(), options.accept_unpinned.end()};
+  create.sign_key = options.sign_key;
   log::info("creating a bundle of row {} in {}", options.row.empty() ? matrix->default_row : options.row, options.output);
   auto bom = bundle::create(*matrix, create);
   if (!bom) {
     return report_error(global, bom.error());
   }
-  log::info("bundle {} complete: {} artifacts verified", options.output, bom->artifacts.size());
+  auto sha = bundle::bom_sha256(options.output);
+  log::info("bundle {} complete: {} artifacts verified; bill of materials sha256 {}, {}", options.output, bom->artifacts.size(),
+            sha ? *sha : std::string("?"), options.sign_key.empty() ? "not signed (--sign-key signs it)" : "signed");
   if (global.output == Output::json) {
     print_bom(global, *bom);
   }
@@ -70,11 +77,28 @@ int cmd_bundle_create(const GlobalOptions& global, const BundleOptions& options)
 
 int cmd_bundle_verify(const GlobalOptions& global, const BundleOptions& options)
 {
-  auto bom = bundle::verify(options.path);
+  if (options.allowed_signers.empty() != options.signer.empty()) {
+    Error e;
+    e.code = ErrorCode::usage;
+    e.message = "--allowed-signers and --signer go together: the signature is checked for that identity in that file";
+    e.fix = "give both, or neither (then the bundle must be accepted by name with --accept-unsigned-bundle)";
+    return report_error(global, e);
+  }
+  auto matrix = compat::load_active_matrix();
+  if (!matrix) {
+    return report_error(global, matrix.error());
+  }
+  bundle::Trust trust;
+  trust.matrix = &*matrix;
+  trust.allowed_signers = options.allowed_signers;
+  trust.signer = options.signer;
+  trust.accept_unsigned = options.accept_unsigned;
+  auto bom = bundle::verify(options.path, trust);
   if (!bom) {
     return report_error(global, bom.error());
   }
-  log::info("bundle {} (row {}): all {} files match the bill of materials", options.path, bom->row, bom->artifacts.size());
+  log::info("bundle {} (row {}): all {} files match the bill of materials, which the matrix in use ({}) agrees with", options.path, bom->row,
+            bom->artifacts.size(), matrix->source);
   return k_exit_ok;
 }
 
@@ -84,7 +108,11 @@ int cmd_bundle_list(const GlobalOptions& global, const BundleOptions& options)
   if (!bom) {
     return report_error(global, bom.error());
   }
-  print_bom(global, *bom);
+  auto sha = bundle::bom_sha256(options.path);
+  if (!sha) {
+    return report_error(global, sha.error());
+  }
+  print_bom(global, *bom, *sha);
   return k_exit_ok;
 }
 

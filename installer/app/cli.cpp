@@ -68,6 +68,14 @@ int run_cli(int argc, char** argv)
 
   auto* facts_cmd = app.add_subcommand("facts", "Connect to every host (read-only) and show its facts");
 
+  // --accept-unsigned-bundle names one bill of materials: its sha256, 64 lowercase hex digits.
+  const CLI::Validator sha256_arg(
+    [](std::string& v) -> std::string {
+      return v.size() == 64 && v.find_first_not_of("0123456789abcdef") == std::string::npos ? std::string()
+                                                                                            : "not a sha256 (64 lowercase hex digits): " + v;
+    },
+    "SHA256");
+
   DoctorOptions doctor_options;
   auto add_doctor_flags = [&](CLI::App* sub) {
     sub->add_option("--ignore", doctor_options.ignore, "Check ids whose errors become warnings (comma-separated, or all)")
@@ -96,6 +104,9 @@ int run_cli(int argc, char** argv)
     sub->add_option("--bundle-url", doctor_options.bundle_url,
                     "The same bundle's directory served over HTTP(S): each host fetches its files from there and checks them "
                     "against --bundle's bill of materials (for large clusters)");
+    sub->add_option("--accept-unsigned-bundle", doctor_options.accept_unsigned_bundle,
+                    "Take the bundle whose bundle.json has this sha256 without a good signature (the refusal prints it)")
+      ->check(sha256_arg);
   }
   install_cmd->add_option("--state-dir", doctor_options.state_dir, "The cluster's state directory (journal, lock)");
   plan_cmd->add_option("--state-dir", doctor_options.state_dir, "The cluster's state directory (journal read only)");
@@ -122,8 +133,17 @@ int run_cli(int argc, char** argv)
     ->check(CLI::Range(5, 86400))->capture_default_str();
   bundle_create_cmd->add_option("--stall", bundle_options.stall_seconds, "Seconds without a byte before an attempt ends")
     ->check(CLI::Range(1, 3600))->capture_default_str();
+  bundle_create_cmd->add_option("--sign-key", bundle_options.sign_key,
+                                "Sign bundle.json with this SSH private key (ssh-keygen -Y sign; a key with a passphrase is not supported)")
+    ->check(CLI::ExistingFile);
   auto* bundle_verify_cmd = bundle_cmd->add_subcommand("verify", "Re-check every file of a bundle against its bill of materials");
   bundle_verify_cmd->add_option("bundle", bundle_options.path, "Bundle directory or archive")->required();
+  bundle_verify_cmd->add_option("--allowed-signers", bundle_options.allowed_signers, "ssh-keygen allowed signers file to check the signature against")
+    ->check(CLI::ExistingFile);
+  bundle_verify_cmd->add_option("--signer", bundle_options.signer, "The identity in the allowed signers file that must have signed it");
+  bundle_verify_cmd->add_option("--accept-unsigned-bundle", bundle_options.accept_unsigned,
+                                "Accept the bundle whose bundle.json has this sha256 without a good signature")
+    ->check(sha256_arg);
   auto* bundle_list_cmd = bundle_cmd->add_subcommand("list", "Show a bundle's bill of materials");
   bundle_list_cmd->add_option("bundle", bundle_options.path, "Bundle directory or archive")->required();
 

@@ -15,6 +15,7 @@ workflow::Request request_for(const GlobalOptions& global, const DoctorOptions& 
   r.state_dir = options.state_dir;
   r.bundle = options.bundle;
   r.bundle_url = options.bundle_url;
+  r.accept_unsigned_bundle = options.accept_unsigned_bundle;
   r.only = options.only;
   r.skip = options.skip;
   r.ignore = options.ignore;

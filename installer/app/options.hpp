@@ -30,6 +30,7 @@ struct DoctorOptions {
   std::string profile;              // install --profile: must be the cluster file's spec.profile
   std::string bundle;               // install, plan: the bundle (directory or archive) of the row
   std::string bundle_url;           // install, plan: hosts fetch the bundle's files from here (its directory served over HTTP)
+  std::string accept_unsigned_bundle;  // install, plan: the sha256 of a bundle.json taken without a good signature
   size_t worker_batch = 0;          // install, plan: workers joined at most this many at a time (0: all at once)
 };
 
@@ -53,6 +54,10 @@ struct BundleOptions {
   int deadline_seconds = 1800;               // create: per file
   int stall_seconds = 30;                    // create: no byte for this long ends an attempt
   std::string path;                          // verify, list: the bundle
+  std::string sign_key;                      // create: SSH private key that signs bundle.json
+  std::string allowed_signers;               // verify: ssh-keygen allowed signers file
+  std::string signer;                        // verify: the identity in it
+  std::string accept_unsigned;               // verify: the sha256 of a bundle.json taken without a good signature
 };
 
 struct InitOptions {

@@ -10,13 +10,29 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <algorithm>
 #include <ctime>
 #include <map>
+#include <optional>
 
 namespace mlplat::bundle {
 
 namespace sfs = std::filesystem;
 using namespace std::chrono_literals;
+
+bool is_layout_name(std::string_view name)
+{
+  if (name.empty() || name == "." || name == "..") {
+    return false;
+  }
+  for (const char c : name) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '+' || c == '-';
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
 
 const BomArtifact* Bom::find(const std::string& name) const
 {
@@ -32,6 +48,7 @@ namespace {
 
 constexpr const char* k_bom = "bundle.json";
 constexpr const char* k_sums = "SHA256SUMS";
+constexpr const char* k_sig = "bundle.json.sig";
 
 enum class Kind { dir, tar_gz, tar_zst };
 
@@ -77,11 +94,51 @@ nlohmann::json to_json(const Bom& b)
           {"kustomizeSources", sources}};
 }
 
+bool is_hex64(const std::string& s)
+{
+  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+// The line of bundle.json on which `key: value` is written (bundle create writes it with dump(2)), or 0.
+int line_of(const std::string& text, const std::string& key, const std::string& value)
+{
+  const std::string needle = nlohmann::json(key).dump() + ": " + nlohmann::json(value).dump();
+  const auto at = text.find(needle);
+  if (at == std::string::npos) {
+    return 0;
+  }
+  return 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n'));
+}
+
+// Why `file` is not files/<name>/<file name> of the bundle's layout for artifact `name`; empty when it is.
+std::string layout_problem(const std::string& name, const std::string& file)
+{
+  if (!is_layout_name(name)) {
+    return fmt::format("the artifact name '{}' is not [A-Za-z0-9._+-]+", name);
+  }
+  const auto parts = text::split(file, '/');
+  if (parts.size() != 3 || parts[0] != "files") {
+    return fmt::format("'{}' is not files/<artifact>/<file name>", file);
+  }
+  if (parts[1] != name) {
+    return fmt::format("'{}' is not under files/{}/, the artifact's own directory", file, name);
+  }
+  if (!is_layout_name(parts[2])) {
+    return fmt::format("the file name '{}' in '{}' is not [A-Za-z0-9._+-]+ (and not . or ..)", parts[2], file);
+  }
+  return {};
+}
+
+Error problem(std::string message, std::string fix = {})
+{
+  return Error{ErrorCode::failed, std::move(message), std::move(fix), {}, {}, Retryable::no, {}};
+}
+
 Result<Bom> from_json(const std::string& text, const std::string& where)
 {
+  Bom b;
   try {
     const auto j = nlohmann::json::parse(text);
-    Bom b;
     b.format = j.at("format").get<int>();
     if (b.format != 1) {
       return fail(ErrorCode::config_invalid, fmt::format("{}: bundle format {} is not one this mlplat reads", where, b.format),
@@ -103,20 +160,50 @@ Result<Bom> from_json(const std::string& text, const std::string& where)
       x.size = a.at("size");
       x.verification = a.at("verification");
       x.checksum_url = a.value("checksumUrl", "");
-      if (x.file.find("..") != std::string::npos || x.file.empty() || x.file.front() == '/') {
-        return fail(ErrorCode::config_invalid, fmt::format("{}: artifact '{}' has an unsafe path '{}'", where, x.name, x.file));
-      }
       b.artifacts.push_back(std::move(x));
     }
     b.images = j.at("images").get<std::vector<std::string>>();
     for (const auto& s : j.at("kustomizeSources")) {
       b.kustomize_sources.push_back({s.at("repo"), s.at("ref"), s.at("artifact"), s.at("root")});
     }
-    return b;
   } catch (const std::exception& e) {
     return fail(ErrorCode::config_invalid, fmt::format("{}: not a bundle bill of materials: {}", where, e.what()),
                 "create the bundle again with mlplat bundle create");
   }
+  // Every value that names a file or a directory, here or on a host, is of the bundle's own layout;
+  // anything else is refused before it reaches a path or a command.
+  const std::string fix = "do not use this bundle: create it again with mlplat bundle create";
+  if (!is_layout_name(b.row)) {
+    const int line = line_of(text, "row", b.row);
+    return fail(ErrorCode::failed, fmt::format("{}{}: row '{}' is not [A-Za-z0-9._+-]+", where, line ? fmt::format(":{}", line) : "", b.row), fix);
+  }
+  std::set<std::string> names;
+  for (size_t i = 0; i < b.artifacts.size(); ++i) {
+    const auto& a = b.artifacts[i];
+    std::string why = layout_problem(a.name, a.file);
+    if (why.empty() && !is_hex64(a.sha256)) {
+      why = fmt::format("sha256 '{}' is not 64 lowercase hex digits", a.sha256);
+    }
+    if (why.empty() && !names.insert(a.name).second) {
+      why = "the artifact is listed twice";
+    }
+    if (!why.empty()) {
+      const int line = line_of(text, "file", a.file);
+      return fail(ErrorCode::failed,
+                  fmt::format("{}{}: artifacts[{}] ('{}', file '{}'): {}", where, line ? fmt::format(":{}", line) : "", i, a.name, a.file, why),
+                  fix);
+    }
+  }
+  for (size_t i = 0; i < b.kustomize_sources.size(); ++i) {
+    const auto& s = b.kustomize_sources[i];
+    if (!is_layout_name(s.artifact) || !is_layout_name(s.root) || !is_layout_name(s.ref) ||
+        s.repo.find_first_of(" \t\n'\"\\$`;&|<>") != std::string::npos || s.repo.find("..") != std::string::npos) {
+      return fail(ErrorCode::failed, fmt::format("{}: kustomizeSources[{}] ({}@{}, artifact '{}', root '{}') is not of the bundle's layout", where,
+                                                 i, s.repo, s.ref, s.artifact, s.root),
+                  fix);
+    }
+  }
+  return b;
 }
 
 std::string sums_text(const Bom& b)
@@ -161,6 +248,20 @@ Result<Bom> create(const compat::Matrix& matrix, const CreateOptions& options)
                 fmt::format("accept them by name with --accept-unpinned {} (their sha256 is then recorded in the bill of "
                             "materials and enforced from there on), or pin them in the matrix",
                             text::join(refused, ",")));
+  }
+  // A bundle only of names its readers accept (read_bom): refused before any download.
+  if (!is_layout_name(row->id)) {
+    return fail(ErrorCode::config_invalid, fmt::format("{}: row id '{}' is not [A-Za-z0-9._+-]+", matrix.source, row->id),
+                "rename the row in the matrix");
+  }
+  for (const auto& a : row->artifacts) {
+    if (const auto why = layout_problem(a.name, "files/" + a.name + "/" + a.file_name()); !why.empty()) {
+      return fail(ErrorCode::config_invalid, fmt::format("{}:{}:{}: artifact '{}': {}", a.where.file, a.where.line, a.where.column, a.name, why),
+                  "name the artifact with letters, digits, '.', '_', '+', '-', and give it a URL whose last part is such a file name");
+    }
+  }
+  if (!options.sign_key.empty()) {
+    TRY(check_sign_key(options.sign_key));  // before any download
   }
   const Kind kind = kind_of(options.output);
   const sfs::path output = options.output;
@@ -242,6 +343,12 @@ Result<Bom> create(const compat::Matrix& matrix, const CreateOptions& options)
   }
   TRY(fs::write_file_atomic(staging / k_sums, sums_text(bom), 0644));
   TRY(fs::write_file_atomic(staging / k_bom, to_json(bom).dump(2) + "\n", 0644));
+  if (!options.sign_key.empty()) {
+    TRY(sign(staging / k_bom, options.sign_key, staging / k_sig));
+    log::info("bundle.json signed with {} (namespace {})", options.sign_key, k_signature_namespace);
+  } else {
+    sfs::remove(staging / k_sig, ec);  // an earlier run's signature is not this bill of materials'
+  }
   if (kind == Kind::dir) {
     sfs::rename(staging, output, ec);
     if (ec) {
@@ -279,12 +386,20 @@ Result<sfs::path> open_dir(const sfs::path& bundle, const sfs::path& scratch)
   return scratch;
 }
 
-Result<Bom> read_bom(const sfs::path& bundle)
+namespace {
+
+// bundle.json of a bundle (directory or archive) as stored, and where it was read from.
+struct BomText {
+  std::string text;
+  std::string where;
+};
+
+Result<BomText> read_bom_text(const sfs::path& bundle)
 {
   std::error_code ec;
   if (sfs::is_directory(bundle, ec)) {
-    TRY_ASSIGN(const std::string text, fs::read_file(bundle / k_bom));
-    return from_json(text, (bundle / k_bom).string());
+    TRY_ASSIGN(std::string text, fs::read_file(bundle / k_bom));
+    return BomText{std::move(text), (bundle / k_bom).string()};
   }
   const Kind kind = kind_of(bundle.string());
   TRY_ASSIGN(const ProcessResult r, run_process({"tar", kind == Kind::tar_zst ? "--zstd" : "-z", "-xOf", bundle.string(),
@@ -294,11 +409,174 @@ Result<Bom> read_bom(const sfs::path& bundle)
     return fail(ErrorCode::usage, fmt::format("{} is not a bundle: {}", bundle.string(), text::trim(r.err)),
                 "give the --output of mlplat bundle create");
   }
-  return from_json(r.out, bundle.string() + ":" + k_bom);
+  return BomText{r.out, bundle.string() + ":" + k_bom};
 }
 
-Result<Bom> verify(const sfs::path& bundle)
+// The signature check: the bundle is trusted when bundle.json.sig verifies against the allowed
+// signers for the signer, or when the operator named this bill of materials' sha256.
+std::optional<Error> check_signature(const sfs::path& dir, const BomText& bom, const Trust& trust, const std::string& bundle_name)
 {
+  const std::string sha = sha256_hex(bom.text);
+  const bool accepted = !trust.accept_unsigned.empty() && trust.accept_unsigned == sha;
+  const std::string accept_fix =
+    fmt::format("or, having checked where this bundle came from, accept it by name: --accept-unsigned-bundle {} (the sha256 of its bundle.json)", sha);
+  if (!trust.accept_unsigned.empty() && !accepted) {
+    return problem(fmt::format("--accept-unsigned-bundle names the bill of materials {}, but this bundle's bundle.json has sha256 {}",
+                               trust.accept_unsigned, sha),
+                   "the acceptance is for another bundle (or this one changed): check it, and name this one if you mean it");
+  }
+  std::error_code ec;
+  const bool has_sig = sfs::exists(dir / k_sig, ec);
+  if (trust.allowed_signers.empty() || trust.signer.empty()) {
+    if (accepted) {
+      log::warn("bundle {}: signature not checked (no allowed signers given); accepted by name: bill of materials sha256 {}", bundle_name, sha);
+      return std::nullopt;
+    }
+    return problem(fmt::format("bundle {} is {}, and no allowed signers were given to check it against", bundle_name,
+                               has_sig ? "signed" : "not signed (no bundle.json.sig)"),
+                   fmt::format("name the allowed signers file and the identity (spec.bundle.allowedSigners and spec.bundle.signer in the "
+                               "cluster file; --allowed-signers and --signer for bundle verify) and sign bundles with "
+                               "mlplat bundle create --sign-key; {}",
+                               accept_fix));
+  }
+  if (!has_sig) {
+    if (accepted) {
+      log::warn("bundle {} is not signed; accepted by name: bill of materials sha256 {}", bundle_name, sha);
+      return std::nullopt;
+    }
+    return problem(fmt::format("bundle {} is not signed (no bundle.json.sig); {} trusts only bundles signed by '{}'", bundle_name,
+                               trust.allowed_signers, trust.signer),
+                   fmt::format("create it again with mlplat bundle create --sign-key <the signer's private key>; {}", accept_fix));
+  }
+  auto r = run_process({"ssh-keygen", "-Y", "verify", "-f", trust.allowed_signers, "-I", trust.signer, "-n", k_signature_namespace, "-s",
+                        (dir / k_sig).string()},
+                       std::chrono::seconds(60), bom.text);
+  if (!r) {
+    return problem(fmt::format("cannot check the signature of bundle {}: {}", bundle_name, r.error().message),
+                   "install OpenSSH's ssh-keygen (Debian: openssh-client, 8.2 or later)");
+  }
+  if (!r->ok()) {
+    if (accepted) {
+      log::warn("bundle {}: the signature does not verify for '{}' ({}); accepted by name: bill of materials sha256 {}", bundle_name,
+                trust.signer, std::string(text::trim(r->err)), sha);
+      return std::nullopt;
+    }
+    return problem(fmt::format("bundle {}: bundle.json.sig is not a good signature of bundle.json by '{}' in {} (ssh-keygen: {})", bundle_name,
+                               trust.signer, trust.allowed_signers, std::string(text::trim(r->out + r->err))),
+                   fmt::format("the bundle was changed or signed by another key: do not use it; create it again with mlplat bundle create "
+                               "--sign-key <the signer's key>, or add its signer to {}; {}",
+                               trust.allowed_signers, accept_fix));
+  }
+  log::info("bundle {}: bundle.json signed by '{}' ({})", bundle_name, trust.signer, trust.allowed_signers);
+  return std::nullopt;
+}
+
+// SHA256SUMS as written by create: "<sha256>  files/<artifact>/<file>" lines of the bundle's layout,
+// exactly those of the bill of materials.
+std::vector<Error> check_sums(const std::string& sums, const Bom& bom)
+{
+  std::vector<Error> out;
+  const auto lines = text::split(sums, '\n');
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].empty() && i + 1 == lines.size()) {
+      break;
+    }
+    const auto& l = lines[i];
+    const auto sep = l.find("  ");
+    const std::string sha = sep == std::string::npos ? std::string() : l.substr(0, sep);
+    const std::string file = sep == std::string::npos ? l : l.substr(sep + 2);
+    const auto parts = text::split(file, '/');
+    const std::string why = !is_hex64(sha) ? "no sha256 of 64 lowercase hex digits"
+                            : parts.size() != 3 ? std::string("not files/<artifact>/<file name>")
+                                                : layout_problem(parts[1], file);
+    if (!why.empty()) {
+      out.push_back(problem(fmt::format("SHA256SUMS:{}: '{}': {}", i + 1, l, why)));
+    }
+  }
+  if (out.empty() && sums != sums_text(bom)) {
+    out.push_back(problem("SHA256SUMS does not match the bill of materials"));
+  }
+  return out;
+}
+
+// The layout of a bill of materials made in code rather than read (read_bom checks a read one).
+Status check_layout(const Bom& bom)
+{
+  for (const auto& a : bom.artifacts) {
+    if (const auto why = layout_problem(a.name, a.file); !why.empty() || !is_hex64(a.sha256) || !is_layout_name(bom.row)) {
+      return fail(ErrorCode::internal, fmt::format("artifact '{}' is not of the bundle's layout: {}", a.name, why.empty() ? "sha256 or row" : why));
+    }
+  }
+  return {};
+}
+
+} // namespace
+
+Result<Bom> read_bom(const sfs::path& bundle)
+{
+  TRY_ASSIGN(const BomText t, read_bom_text(bundle));
+  return from_json(t.text, t.where);
+}
+
+Result<std::string> bom_sha256(const sfs::path& bundle)
+{
+  TRY_ASSIGN(const BomText t, read_bom_text(bundle));
+  return sha256_hex(t.text);
+}
+
+std::vector<Error> check_against_matrix(const Bom& bom, const compat::Matrix& matrix)
+{
+  std::vector<Error> out;
+  const compat::Row* row = matrix.find(bom.row);
+  if (row == nullptr) {
+    out.push_back(problem(fmt::format("the bundle is for row '{}', which the matrix in use ({}) does not have", bom.row, matrix.source),
+                          "use the matrix the bundle was made with (--matrix FILE), or create a bundle of one of its rows"));
+    return out;
+  }
+  const std::string again = fmt::format("create the bundle again with this matrix (mlplat bundle create --row {}); do not use this one", row->id);
+  for (size_t i = 0; i < bom.artifacts.size(); ++i) {
+    const auto& a = bom.artifacts[i];
+    const compat::Artifact* m = row->artifact(a.name);
+    if (m == nullptr) {
+      out.push_back(problem(fmt::format("bundle.json artifacts[{}] ('{}', file '{}'): row {} of {} has no artifact '{}'", i, a.name, a.file,
+                                        row->id, matrix.source, a.name),
+                            again));
+      continue;
+    }
+    const std::string expected = "files/" + m->name + "/" + m->file_name();
+    if (a.file != expected) {
+      out.push_back(problem(fmt::format("bundle.json artifacts[{}] ('{}'): file '{}' is not the row's '{}'", i, a.name, a.file, expected), again));
+    }
+  }
+  for (const auto& m : row->artifacts) {
+    const BomArtifact* a = bom.find(m.name);
+    if (a == nullptr) {
+      out.push_back(problem(fmt::format("{}: the bundle has no such artifact; row {} of {} lists it", m.name, row->id, matrix.source), again));
+      continue;
+    }
+    if (m.verification == compat::Verification::pinned && a->sha256 != m.sha256) {
+      out.push_back(problem(fmt::format("{}: the bundle's file has sha256 {}, the matrix in use ({}) pins {}", m.name, a->sha256, matrix.source,
+                                        m.sha256),
+                            fmt::format("the file is not the one the matrix names: do not use this bundle; create it again with this matrix "
+                                        "(mlplat bundle create --row {}), or give the matrix it was made with (--matrix)",
+                                        row->id)));
+    }
+  }
+  const auto same_source = [](const compat::KustomizeSource& x, const compat::KustomizeSource& y) {
+    return x.repo == y.repo && x.ref == y.ref && x.artifact == y.artifact && x.root == y.root;
+  };
+  if (bom.kustomize_sources.size() != row->kustomize_sources.size() ||
+      !std::equal(bom.kustomize_sources.begin(), bom.kustomize_sources.end(), row->kustomize_sources.begin(), same_source)) {
+    out.push_back(problem(fmt::format("bundle.json kustomizeSources are not those of row {} of {}", row->id, matrix.source), again));
+  }
+  return out;
+}
+
+Result<Bom> verify(const sfs::path& bundle, const Trust& trust)
+{
+  if (trust.matrix == nullptr) {
+    return fail(ErrorCode::internal, "bundle::verify without a matrix");
+  }
   const sfs::path scratch = sfs::temp_directory_path() / fmt::format("mlplat-verify-{}", ::getpid());
   std::error_code ec;
   sfs::remove_all(scratch, ec);
@@ -311,34 +589,36 @@ Result<Bom> verify(const sfs::path& bundle)
     }
   } cleanup{scratch};
   TRY_ASSIGN(const sfs::path dir, open_dir(bundle, scratch));
-  TRY_ASSIGN(const Bom bom, read_bom(dir));
-  std::vector<Error> problems;
+  TRY_ASSIGN(const BomText bom_text, read_bom_text(dir));
+  TRY_ASSIGN(const Bom bom, from_json(bom_text.text, bom_text.where));
+  std::vector<Error> problems = check_against_matrix(bom, *trust.matrix);
+  if (auto bad = check_signature(dir, bom_text, trust, bundle.string())) {
+    problems.insert(problems.begin(), std::move(*bad));
+  }
   std::set<std::string> listed;
   for (const auto& a : bom.artifacts) {
     listed.insert(a.file);
     const sfs::path file = dir / a.file;
-    if (!sfs::exists(file, ec)) {
-      problems.push_back(Error{ErrorCode::failed, fmt::format("{}: {} is missing", a.name, a.file), {}, {}, {}, Retryable::no, {}});
+    if (!sfs::is_regular_file(file, ec)) {
+      problems.push_back(problem(fmt::format("{}: {} is missing", a.name, a.file)));
       continue;
     }
     TRY_ASSIGN(const std::string sha, sha256_file_hex(file));
     if (sha != a.sha256) {
-      problems.push_back(Error{ErrorCode::failed,
-                               fmt::format("{}: {} has sha256 {}, the bill of materials says {}", a.name, a.file, sha, a.sha256),
-                               {}, {}, {}, Retryable::no, {}});
+      problems.push_back(problem(fmt::format("{}: {} has sha256 {}, the bill of materials says {}", a.name, a.file, sha, a.sha256)));
     }
   }
   for (const auto& entry : sfs::recursive_directory_iterator(dir / "files", ec)) {
     if (entry.is_regular_file()) {
       const std::string rel = sfs::relative(entry.path(), dir).string();
       if (listed.count(rel) == 0) {
-        problems.push_back(Error{ErrorCode::failed, fmt::format("{} is not in the bill of materials", rel), {}, {}, {}, Retryable::no, {}});
+        problems.push_back(problem(fmt::format("{} is not in the bill of materials", rel)));
       }
     }
   }
   TRY_ASSIGN(const std::string sums, fs::read_file(dir / k_sums));
-  if (sums != sums_text(bom)) {
-    problems.push_back(Error{ErrorCode::failed, "SHA256SUMS does not match the bill of materials", {}, {}, {}, Retryable::no, {}});
+  for (auto& e : check_sums(sums, bom)) {
+    problems.push_back(std::move(e));
   }
   if (!problems.empty()) {
     Error e;
@@ -349,6 +629,32 @@ Result<Bom> verify(const sfs::path& bundle)
     return tl::unexpected(std::move(e));
   }
   return bom;
+}
+
+Status check_sign_key(const std::string& key)
+{
+  // -P '': a key with a passphrase fails here instead of prompting on the terminal.
+  TRY_ASSIGN(const ProcessResult r, run_process({"ssh-keygen", "-y", "-P", "", "-f", key}, std::chrono::seconds(30)));
+  if (!r.ok()) {
+    return fail(ErrorCode::usage,
+                fmt::format("--sign-key {}: not an SSH private key without a passphrase (ssh-keygen: {})", key, std::string(text::trim(r.out + r.err))),
+                "give an SSH private key with no passphrase (a key with a passphrase is not supported): ssh-keygen -t ed25519 -N '' -f <file>; "
+                "its public key goes into the allowed signers file as '<identity> <public key>'");
+  }
+  return {};
+}
+
+Status sign(const sfs::path& bom_file, const std::string& key, const sfs::path& signature)
+{
+  TRY(check_sign_key(key));
+  TRY_ASSIGN(const std::string text, fs::read_file(bom_file));
+  TRY_ASSIGN(const ProcessResult r, run_process({"ssh-keygen", "-Y", "sign", "-n", k_signature_namespace, "-f", key}, std::chrono::seconds(60), text));
+  if (!r.ok() || r.out.find("BEGIN SSH SIGNATURE") == std::string::npos) {
+    return fail(ErrorCode::failed, fmt::format("signing {} with {} failed: {}", bom_file.string(), key, std::string(text::trim(r.err))),
+                "check the key (ssh-keygen -y -f KEY prints its public key); OpenSSH 8.2 or later is needed");
+  }
+  TRY(fs::write_file_atomic(signature, r.out, 0644));
+  return {};
 }
 
 std::string sums_for(const Bom& bom, const std::set<std::string>& only)
@@ -365,6 +671,7 @@ std::string sums_for(const Bom& bom, const std::set<std::string>& only)
 Status push_host(transport::Fleet& fleet, size_t host, const sfs::path& bundle_dir, const Bom& bom, const std::string& remote_dir,
                  const std::set<std::string>& only)
 {
+  TRY(check_layout(bom));
   std::set<std::string> dirs{remote_dir};
   for (const auto& a : bom.artifacts) {
     if (only.empty() || only.count(a.name) != 0) {
@@ -406,6 +713,7 @@ std::vector<Result<bool>> push(transport::Fleet& fleet, const sfs::path& bundle_
 Status fetch_host(transport::Fleet& fleet, size_t host, const Bom& bom, const std::string& mirror_url, const std::string& remote_dir,
                   const std::set<std::string>& only)
 {
+  TRY(check_layout(bom));
   std::string base = mirror_url;
   while (!base.empty() && base.back() == '/') {
     base.pop_back();
@@ -416,18 +724,22 @@ Status fetch_host(transport::Fleet& fleet, size_t host, const Bom& bom, const st
     if (!only.empty() && only.count(a.name) == 0) {
       continue;
     }
+    // Every value is quoted: the file names are of the bundle's layout (read_bom), and still never
+    // spliced raw into the script.
     const std::string dest = remote_dir + "/" + a.file;
+    const std::string url = base + "/" + a.file;
     script += fmt::format(
       "mkdir -p {dir}\n"
-      "if ! echo '{sha}  {dest}' | sha256sum --check --status 2>/dev/null; then\n"
+      "if ! printf '%s\\n' {dest_line} | sha256sum --check --status 2>/dev/null; then\n"
       "  curl -fsS --retry 3 --retry-delay 1 --connect-timeout 10 --max-time 1800 -C - -o {part} {url} || "
       "{{ rm -f {part}; curl -fsS --retry 3 --connect-timeout 10 --max-time 1800 -o {part} {url}; }}\n"
-      "  echo '{sha}  {part}' | sha256sum --check --quiet || {{ rm -f {part}; echo 'sha256 mismatch: {name} from {url}' >&2; exit 3; }}\n"
+      "  printf '%s\\n' {part_line} | sha256sum --check --quiet || {{ rm -f {part}; printf '%s\\n' {mismatch} >&2; exit 3; }}\n"
       "  mv -f {part} {dest}\n"
       "fi\n",
-      fmt::arg("dir", text::shell_quote(sfs::path(dest).parent_path().string())), fmt::arg("sha", a.sha256),
-      fmt::arg("dest", dest), fmt::arg("part", text::shell_quote(dest + ".part")), fmt::arg("name", a.name),
-      fmt::arg("url", text::shell_quote(base + "/" + a.file)));
+      fmt::arg("dir", text::shell_quote(sfs::path(dest).parent_path().string())),
+      fmt::arg("dest_line", text::shell_quote(a.sha256 + "  " + dest)), fmt::arg("dest", text::shell_quote(dest)),
+      fmt::arg("part_line", text::shell_quote(a.sha256 + "  " + dest + ".part")), fmt::arg("part", text::shell_quote(dest + ".part")),
+      fmt::arg("mismatch", text::shell_quote("sha256 mismatch: " + a.name + " from " + url)), fmt::arg("url", text::shell_quote(url)));
   }
   script += fmt::format("printf '%s' {} > {}/{}\n", text::shell_quote(sums_for(bom, only)), text::shell_quote(remote_dir), k_sums);
   script += fmt::format("cd {} && sha256sum --check --strict --quiet {}\n", text::shell_quote(remote_dir), k_sums);

@@ -46,6 +46,13 @@ void decode_ssh(MapReader& r, SshSettings& s)
   });
 }
 
+// spec.bundle (bundle trust): its own block, read and checked here only.
+void decode_bundle(MapReader& r, BundleTrust& b)
+{
+  r.str("allowedSigners", b.allowed_signers);
+  r.str("signer", b.signer);
+}
+
 void decode(const YAML::Node& root, Cluster& c, Problems& p)
 {
   MapReader top(p, c.positions, root, "");
@@ -151,6 +158,7 @@ void decode(const YAML::Node& root, Cluster& c, Problems& p)
         pl.boolean("enabled", c.pipelines.enabled);
         pl.str("namespace", c.pipelines.name_space);
       });
+      spec.sub("bundle", [&](MapReader& b) { decode_bundle(b, c.bundle); });
     },
     Need::required);
   top.finish();
@@ -416,6 +424,27 @@ void validate(const Cluster& c, Problems& p)
 
 } // namespace
 
+// spec.bundle: both keys or neither; the allowed signers file readable; the identity one word.
+void validate_bundle(const Cluster& c, Problems& p)
+{
+  const auto& b = c.bundle;
+  if (b.allowed_signers.empty() != b.signer.empty()) {
+    const std::string missing = b.allowed_signers.empty() ? "allowedSigners" : "signer";
+    p.add(c.where(b.allowed_signers.empty() ? "spec.bundle.signer" : "spec.bundle.allowedSigners"),
+          fmt::format("spec.bundle: {} is missing; a bundle's signature is checked against both", missing),
+          "give spec.bundle.allowedSigners (an ssh-keygen allowed signers file) and spec.bundle.signer (the identity in it)");
+    return;
+  }
+  if (!b.signer.empty() && b.signer.find_first_of(" \t\r\n") != std::string::npos) {
+    p.add(c.where("spec.bundle.signer"), fmt::format("spec.bundle.signer: '{}' is not one identity (no whitespace)", b.signer),
+          "use the principal as the allowed signers file writes it, e.g. release@example.com");
+  }
+  if (!b.allowed_signers.empty()) {
+    std::set<std::string> reported;
+    check_file(c, p, "spec.bundle.allowedSigners", b.allowed_signers, "allowed signers file", reported);
+  }
+}
+
 Result<Cluster> load_text(std::string_view text, const std::string& file_name)
 {
   Problems problems{file_name, {}};
@@ -426,6 +455,7 @@ Result<Cluster> load_text(std::string_view text, const std::string& file_name)
     decode(root, cluster, problems);
     if (problems.list.empty()) {
       validate(cluster, problems); // cross-field checks only on a well-formed structure
+      validate_bundle(cluster, problems);
     }
   }
   TRY(problems.to_status());

@@ -104,6 +104,12 @@ struct Pipelines {
   std::string name_space = "kubeflow";
 };
 
+// spec.bundle: who may have signed the bundles install takes (docs/bundle.md).
+struct BundleTrust {
+  std::string allowed_signers;  // an ssh-keygen allowed signers file (empty: none configured)
+  std::string signer;           // the identity in it whose signature bundle.json must carry
+};
+
 struct Cluster {
   std::string name;
   std::string profile = "onprem";
@@ -115,6 +121,7 @@ struct Cluster {
   Storage storage;
   Ingress ingress;
   Pipelines pipelines;
+  BundleTrust bundle;
 
   std::string source_file;                       // the file it was read from
   std::map<std::string, Location> positions;     // dotted path ("spec.hosts[1].address") -> where it was written

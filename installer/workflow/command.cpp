@@ -7,6 +7,7 @@
 #include "doctor/engine.hpp"
 #include "workflow/identity.hpp"
 #include "workflow/remote_lock.hpp"
+#include "util/fs.hpp"
 #include "util/log.hpp"
 #include "util/text.hpp"
 
@@ -68,9 +69,10 @@ Result<const compat::Row*> config_gate(const compat::Matrix& matrix, const confi
 }
 
 // The bundle given with --bundle, checked against the row: opened (an archive is extracted into
-// `extract_to`), re-hashed against its bill of materials. Before any connection.
-Result<bundle::Bom> open_bundle(const Request& request, const compat::Row& row, const sfs::path& extract_to, sfs::path& dir,
-                                const std::string& needed_by)
+// `extract_to`), its bill of materials checked against the matrix and its signature against the
+// cluster file's spec.bundle, every file re-hashed. Before any connection.
+Result<bundle::Bom> open_bundle(const Request& request, const config::Cluster& cluster, const compat::Matrix& matrix,
+                                const compat::Row& row, const sfs::path& extract_to, sfs::path& dir, const std::string& needed_by)
 {
   log::debug("the bundle is needed by {}", needed_by);
   if (request.bundle.empty()) {
@@ -80,7 +82,14 @@ Result<bundle::Bom> open_bundle(const Request& request, const compat::Row& row, 
                             row.id, row.id));
   }
   TRY_ASSIGN(dir, bundle::open_dir(request.bundle, extract_to / "bundle"));
-  TRY_ASSIGN(const bundle::Bom bom, bundle::verify(dir));
+  // Trusted only as the matrix in use, the cluster file's allowed signers (or the operator's
+  // acceptance of this very bill of materials) say; then every file re-hashed.
+  bundle::Trust trust;
+  trust.matrix = &matrix;
+  trust.allowed_signers = cluster.bundle.allowed_signers.empty() ? std::string() : fs::expand_home(cluster.bundle.allowed_signers);
+  trust.signer = cluster.bundle.signer;
+  trust.accept_unsigned = request.accept_unsigned_bundle;
+  TRY_ASSIGN(const bundle::Bom bom, bundle::verify(dir, trust));
   if (bom.row != row.id) {
     return fail(ErrorCode::usage, fmt::format("--bundle {} is for row {}, the cluster file selects row {}", request.bundle, bom.row, row.id),
                 fmt::format("mlplat bundle create --row {}", row.id));
@@ -297,7 +306,7 @@ int run_command(const CommandSpec& spec, const Request& request, const Ui& ui)
   ctx.work_dir = work_root / "platform";
   std::optional<bundle::Bom> bom;
   if (const auto needing = needing_bundle(spec, ctx, selection); !needing.empty() && row != nullptr) {
-    auto opened = open_bundle(request, *row, work_root, ctx.bundle_dir, text::join(needing, ", "));
+    auto opened = open_bundle(request, *cluster, *matrix, *row, work_root, ctx.bundle_dir, text::join(needing, ", "));
     if (!opened) {
       return ui.error(opened.error());
     }

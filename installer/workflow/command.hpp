@@ -27,6 +27,7 @@ struct Request {
   std::string state_dir;               // default: state::default_dir(cluster name)
   std::string bundle;                  // the bundle (directory or archive) of the row
   std::string bundle_url;              // hosts fetch the bundle's files from here
+  std::string accept_unsigned_bundle;  // the sha256 of a bundle.json taken without a good signature
   std::vector<std::string> only, skip; // phase paths, leaf names or groups
   std::vector<std::string> ignore;     // doctor: check ids whose errors become warnings
   int deadline_seconds = 30;           // doctor: per host, for gathering facts

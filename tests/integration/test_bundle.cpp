@@ -53,7 +53,11 @@ struct Mirror {
   std::string www;
   std::string matrix;
   std::string argo_sha;
+  std::string key;      // an SSH key made at test time that signs the bundles
+  std::string allowed;  // the allowed signers file naming it for k_signer
 };
+
+const char* const k_signer = "bundles@mlplat.test";
 
 Mirror make_mirror(const std::string& name, bool wrong_pin = false)
 {
@@ -111,6 +115,10 @@ rows:
 )";
   m.matrix = m.top + "/matrix.yaml";
   REQUIRE(fs::write_file_atomic(m.matrix, matrix, 0644));
+  m.key = m.top + "/signer";
+  m.allowed = m.top + "/allowed_signers";
+  REQUIRE(run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", k_signer, "-f", m.key}).ok());
+  REQUIRE(fs::write_file_atomic(m.allowed, std::string(k_signer) + " " + *fs::read_file(m.key + ".pub"), 0644));
   return m;
 }
 
@@ -123,6 +131,12 @@ ProcessResult on_host(int n, const std::string& script)
 bool contains(const std::string& haystack, const std::string& needle)
 {
   return haystack.find(needle) != std::string::npos;
+}
+
+// `mlplat bundle verify` of `bundle` with the mirror's matrix and its signer.
+ProcessResult verify_signed(const Mirror& m, const std::string& bundle)
+{
+  return mlplat_run({"--matrix", m.matrix, "bundle", "verify", bundle, "--allowed-signers", m.allowed, "--signer", k_signer});
 }
 
 } // namespace
@@ -140,7 +154,7 @@ TEST_CASE("bundle create from a test mirror, verify and list, unpinned refused u
   CHECK_FALSE(sfs::exists(out));
 
   auto created = mlplat_run({"bundle", "create", "--matrix", m.matrix, "--base-url", server.url(), "-o", out,
-                             "--accept-unpinned", "pipelines-source"});
+                             "--accept-unpinned", "pipelines-source", "--sign-key", m.key});
   INFO(created.err);
   REQUIRE(created.exit_code == 0);
   CHECK(sfs::exists(out));
@@ -149,7 +163,7 @@ TEST_CASE("bundle create from a test mirror, verify and list, unpinned refused u
     CHECK(r.status == 200); // everything came from the mirror
   }
 
-  CHECK(mlplat_run({"bundle", "verify", out}).exit_code == 0);
+  CHECK(verify_signed(m, out).exit_code == 0);
   auto listed = mlplat_run({"bundle", "list", out, "--output", "json"});
   REQUIRE(listed.exit_code == 0);
   const auto bom = nlohmann::json::parse(listed.out);
@@ -166,13 +180,13 @@ TEST_CASE("bundle create from a test mirror, verify and list, unpinned refused u
   // The same as a directory; one changed byte fails verification, naming the file.
   const std::string dir = m.top + "/bdir";
   REQUIRE(mlplat_run({"bundle", "create", "--matrix", m.matrix, "--base-url", server.url(), "-o", dir,
-                      "--accept-unpinned", "all"}).exit_code == 0);
-  CHECK(mlplat_run({"bundle", "verify", dir}).exit_code == 0);
+                      "--accept-unpinned", "all", "--sign-key", m.key}).exit_code == 0);
+  CHECK(verify_signed(m, dir).exit_code == 0);
   const std::string kubeadm = dir + "/files/kubeadm/kubeadm";
   std::string bytes = *fs::read_file(kubeadm);
   bytes[1000] ^= 1;
   REQUIRE(fs::write_file_atomic(kubeadm, bytes, 0755));
-  auto bad = mlplat_run({"bundle", "verify", dir});
+  auto bad = verify_signed(m, dir);
   CHECK(bad.exit_code == 1);
   CHECK(contains(bad.err, "kubeadm: files/kubeadm/kubeadm has sha256"));
 }

@@ -55,6 +55,25 @@ bool contains(const std::string& haystack, const std::string& needle)
   return haystack.find(needle) != std::string::npos;
 }
 
+// The key that signs the test's bundles (made at test time in `dir`, once) and the allowed signers
+// file naming it, which every cluster file of the test names in spec.bundle.
+const char* const k_bundle_signer = "install-test@mlplat.test";
+struct BundleSigner {
+  std::string key;
+  std::string allowed;
+};
+BundleSigner bundle_signer(const std::string& dir)
+{
+  BundleSigner s{dir + "/bundle-signer", dir + "/allowed_signers"};
+  if (!std::filesystem::exists(s.key)) {
+    auto made = run_process({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", k_bundle_signer, "-f", s.key}, 30s);
+    REQUIRE(made);
+    REQUIRE(made->ok());
+    REQUIRE(fs::write_file_atomic(s.allowed, std::string(k_bundle_signer) + " " + *fs::read_file(s.key + ".pub"), 0644));
+  }
+  return s;
+}
+
 std::string cluster_file(const std::string& dir, const std::vector<int>& nodes, const std::string& extra_host = "", size_t control_planes = 1,
                          const std::string& extra_spec = "")
 {
@@ -66,6 +85,7 @@ std::string cluster_file(const std::string& dir, const std::vector<int>& nodes, 
   }
   text += extra_host;
   text += extra_spec;
+  text += "  bundle:\n    allowedSigners: " + bundle_signer(dir).allowed + "\n    signer: " + k_bundle_signer + "\n";
   REQUIRE(fs::write_file_atomic(dir + "/mlplat.yaml", text, 0644));
   return dir + "/mlplat.yaml";
 }
@@ -130,7 +150,7 @@ struct RealData {
 
 // A bundle of that row from the testbed's mirror: the real kubeadm and kubectl, the kubelet and
 // containerd stand-ins (tests/testbed/standin-mirror.py), downloaded and verified by `mlplat bundle
-// create` for real.
+// create` for real, signed with the test's key (bundle_signer).
 std::string real_bundle(const std::string& dir)
 {
   auto row = mlplat_run({"--data-dir", k_real_data, "matrix", "--row", "k8s-1.36", "--output", "json"});
@@ -143,7 +163,8 @@ std::string real_bundle(const std::string& dir)
   REQUIRE(mirror->ok());
   mlplat::testing::HttpServer server(dir + "/www");
   const std::string out = dir + "/bundle.tar.gz";
-  auto created = mlplat_run({"--data-dir", k_real_data, "bundle", "create", "--base-url", server.url(), "--accept-unpinned", "all", "-o", out});
+  auto created = mlplat_run({"--data-dir", k_real_data, "bundle", "create", "--base-url", server.url(), "--accept-unpinned", "all", "-o", out,
+                             "--sign-key", bundle_signer(dir).key});
   INFO(created.err);
   REQUIRE(created.exit_code == 0);
   return out;
@@ -420,7 +441,13 @@ TEST_CASE("the platform overlays build with a real kubectl kustomize: namespace,
   REQUIRE(cluster);
   auto bundle_dir = bundle::open_dir(bundle, dir + "/opened");
   REQUIRE(bundle_dir);
-  auto bom = bundle::verify(*bundle_dir);
+  auto active = compat::load_active_matrix();
+  REQUIRE(active);
+  bundle::Trust trust;
+  trust.matrix = &*active;
+  trust.allowed_signers = bundle_signer(dir).allowed;
+  trust.signer = k_bundle_signer;
+  auto bom = bundle::verify(*bundle_dir, trust);
   REQUIRE(bom);
   auto matrix = compat::load_active_matrix();
   REQUIRE(matrix);

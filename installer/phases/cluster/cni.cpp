@@ -54,7 +54,8 @@ Result<Phase> cni_phase(transport::Fleet& fleet, const config::Cluster& cluster,
     const std::string dir = std::string(k_manifest_dir) + "/flannel";
     // The overlay: kustomization and patch from mlplat, the upstream manifest copied from the bundle.
     steps.push_back(files_step(fleet, "flannel-overlay", {{dir + "/kustomization.yaml", kustomization, 0600}, {dir + "/net-conf.yaml", patch, 0600}},
-                               fmt::format("chmod 0700 {0} && cp {1} {0}/kube-flannel.yml && chmod 0600 {0}/kube-flannel.yml", dir, upstream)));
+                               fmt::format("chmod 0700 {0} && cp {1} {0}/kube-flannel.yml && chmod 0600 {0}/kube-flannel.yml", dir,
+                                           text::shell_quote(upstream))));
     const std::string render = fmt::format("{} kustomize {}", k, dir);
     steps.push_back(script_step(fleet, "flannel", sha256_hex(patch + kustomization),
                              "check that Flannel is applied as the overlay renders it",
