@@ -132,6 +132,8 @@ Result<std::string> JoinMaterial::create_token_locked()
   if (!std::regex_match(token, shape)) {
     return fail(ErrorCode::failed, "kubeadm token create printed something that is not a bootstrap token (withheld)");
   }
+  log::add_secret(token);
+  log::add_secret(token.substr(7)); // the secret half alone, wherever it turns up
   m_token = token;
   return token;
 }
@@ -205,6 +207,7 @@ Result<std::string> JoinMaterial::certificate_key()
     if (!std::regex_match(key, shape)) {
       return fail(ErrorCode::failed, "kubeadm init phase upload-certs did not end with a certificate key (output withheld)");
     }
+    log::add_secret(key);
     m_certificate_key = key;
   }
   return *m_certificate_key;

@@ -23,6 +23,7 @@ Result<IngressCertificate> from_files(const sfs::path& cert, const sfs::path& ke
   c.ca_file = ca;
   TRY_ASSIGN(const auto info, tls::inspect(c.cert_pem));
   c.serial_hex = info.serial_hex;
+  log::add_secret_lines(c.key_pem); // never logged, whatever carries it
   return c;
 }
 
@@ -66,6 +67,7 @@ Result<IngressCertificate> ingress_certificate(const config::Cluster& cluster, c
     c.ca_file = t.ca_file;
     TRY_ASSIGN(const auto info, inspect(*cert));
     c.serial_hex = info.serial_hex;
+    log::add_secret_lines(c.key_pem);
     return c;
   }
 
@@ -98,7 +100,7 @@ Result<IngressCertificate> ingress_certificate(const config::Cluster& cluster, c
       keep = keep && std::find(info->dns_names.begin(), info->dns_names.end(), n) != info->dns_names.end();
     }
     for (const auto& n : render.san_ips) {
-      keep = keep && std::find(info->ips.begin(), info->ips.end(), n) != info->ips.end();
+      keep = keep && std::find(info->ips.begin(), info->ips.end(), canonical_ip(n)) != info->ips.end();
     }
     if (keep) {
       return current;
@@ -118,6 +120,7 @@ Result<IngressCertificate> ingress_certificate(const config::Cluster& cluster, c
     log::info("issued the ingress certificate {} (serial {}, names {}{}{})", crt.string(), c.serial_hex, text::join(render.san_dns, ", "),
               render.san_ips.empty() ? "" : ", ", text::join(render.san_ips, ", "));
   }
+  log::add_secret_lines(c.key_pem);
   return c;
 }
 

@@ -1,5 +1,7 @@
 #include "tls/tls.hpp"
 
+#include <arpa/inet.h>
+
 #include <fmt/core.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -181,7 +183,7 @@ Result<KeyPair> issue_server(const KeyPair& ca, const std::vector<std::string>& 
     san += (san.empty() ? "" : ",") + std::string("DNS:") + n;
   }
   for (const auto& ip : ips) {
-    san += (san.empty() ? "" : ",") + std::string("IP:") + ip;
+    san += (san.empty() ? "" : ",") + std::string("IP:") + canonical_ip(ip);
   }
   TRY(add_ext(cert.get(), ca_certs.front().get(), NID_basic_constraints, "critical,CA:FALSE"));
   TRY(add_ext(cert.get(), ca_certs.front().get(), NID_key_usage, "critical,digitalSignature"));
@@ -190,6 +192,18 @@ Result<KeyPair> issue_server(const KeyPair& ca, const std::vector<std::string>& 
   TRY(add_ext(cert.get(), ca_certs.front().get(), NID_authority_key_identifier, "keyid:always"));
   TRY(sign(cert.get(), ca_key.get()));
   return to_pem(cert.get(), key.get());
+}
+
+std::string canonical_ip(const std::string& ip)
+{
+  unsigned char raw[16];
+  char text[INET6_ADDRSTRLEN] = {0};
+  for (const int family : {AF_INET, AF_INET6}) {
+    if (inet_pton(family, ip.c_str(), raw) == 1 && inet_ntop(family, raw, text, sizeof text) != nullptr) {
+      return text;
+    }
+  }
+  return ip;
 }
 
 Result<CertInfo> inspect(const std::string& cert_pem)
@@ -213,9 +227,13 @@ Result<CertInfo> inspect(const std::string& cert_pem)
     const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
     if (g->type == GEN_DNS) {
       info.dns_names.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(g->d.dNSName)), ASN1_STRING_length(g->d.dNSName));
-    } else if (g->type == GEN_IPADD && ASN1_STRING_length(g->d.iPAddress) == 4) {
-      const unsigned char* a = ASN1_STRING_get0_data(g->d.iPAddress);
-      info.ips.push_back(fmt::format("{}.{}.{}.{}", a[0], a[1], a[2], a[3]));
+    } else if (g->type == GEN_IPADD && (ASN1_STRING_length(g->d.iPAddress) == 4 || ASN1_STRING_length(g->d.iPAddress) == 16)) {
+      // The canonical text (RFC 5952 for IPv6, as inet_ntop writes it), as canonical_ip() gives for names.
+      const bool v6 = ASN1_STRING_length(g->d.iPAddress) == 16;
+      char text[INET6_ADDRSTRLEN] = {0};
+      if (inet_ntop(v6 ? AF_INET6 : AF_INET, ASN1_STRING_get0_data(g->d.iPAddress), text, sizeof text) != nullptr) {
+        info.ips.emplace_back(text);
+      }
     }
   }
   GENERAL_NAMES_free(names);
@@ -245,7 +263,15 @@ Status validate_provided(const std::string& cert_pem, const std::string& key_pem
     return tl::unexpected(tls_error("key mismatch: the provided private key does not belong to the certificate",
                                     "give the key the certificate was issued for"));
   }
-  const bool is_ip = domain.find_first_not_of("0123456789.") == std::string::npos;
+  // An extended key usage that leaves out serverAuth (a client certificate, a code-signing one) is one
+  // no TLS client accepts from a server, whatever its names.
+  if ((X509_get_extension_flags(leaf) & EXFLAG_XKUSAGE) != 0 && (X509_get_extended_key_usage(leaf) & XKU_SSL_SERVER) == 0) {
+    return tl::unexpected(tls_error("wrong extended key usage: the certificate's extendedKeyUsage does not include serverAuth, so clients "
+                                    "refuse it for a server",
+                                    "issue a server certificate (extendedKeyUsage = serverAuth)"));
+  }
+  unsigned char raw[16];
+  const bool is_ip = inet_pton(AF_INET, domain.c_str(), raw) == 1 || inet_pton(AF_INET6, domain.c_str(), raw) == 1;
   const int covered = is_ip ? X509_check_ip_asc(leaf, domain.c_str(), 0) : X509_check_host(leaf, domain.c_str(), domain.size(), 0, nullptr);
   if (covered != 1) {
     TRY_ASSIGN(const CertInfo info, inspect(cert_pem));

@@ -37,6 +37,10 @@ struct CertInfo {
 };
 Result<CertInfo> inspect(const std::string& cert_pem);
 
+// `ip` in its canonical text (IPv6 as RFC 5952 writes it: "fd00::1" for "fd00:0:0::0001"), as
+// inspect() gives a certificate's IP names; anything else unchanged.
+std::string canonical_ip(const std::string& ip);
+
 // A certificate the site provides, checked before the cluster is touched: the key matches, the
 // SANs cover `domain`, it is valid now, the key is strong enough (RSA >= 2048 bits, EC >= 256), and
 // the chain (the cert file's further certificates plus `chain_pem`) leads to a certificate of

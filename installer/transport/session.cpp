@@ -11,11 +11,17 @@
 #include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <thread>
 
 namespace mlplat::transport {
 
@@ -168,16 +174,95 @@ std::string tail(const std::string& s, size_t max_lines = 5)
 
 } // namespace
 
+// The tunnel through a bastion: the bastion's own session, a direct-tcpip channel to the target, and a
+// socketpair whose one end is the target session's socket; one thread moves bytes between the other
+// end and the channel. The thread alone uses the bastion's session.
+struct Tunnel {
+  std::unique_ptr<Session> bastion;
+  ssh_channel channel = nullptr;
+  int fd = -1; // the pump's end
+  std::atomic<bool> stop{false};
+  std::thread pump;
+
+  ~Tunnel()
+  {
+    stop = true;
+    if (pump.joinable()) {
+      pump.join();
+    }
+    if (fd >= 0) {
+      ::close(fd);
+    }
+    if (channel != nullptr) {
+      ssh_channel_close(channel);
+      ssh_channel_free(channel);
+    }
+  }
+};
+
 struct Session::Handles {
   ssh_session session = nullptr;
+  std::unique_ptr<Tunnel> tunnel; // outlives the session that runs over it
   ~Handles()
   {
     if (session != nullptr) {
       ssh_disconnect(session);
-      ssh_free(session);
+      ssh_free(session); // closes its end of the socketpair: the pump sees the end
     }
+    tunnel.reset();
   }
 };
+
+namespace {
+
+bool write_fd(int fd, const char* data, size_t size)
+{
+  while (size > 0) {
+    const ssize_t n = ::write(fd, data, size);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return false;
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Moves bytes both ways until either side ends (or the tunnel is stopped).
+void run_pump(ssh_session bastion, ssh_channel channel, int fd, const std::atomic<bool>& stop)
+{
+  std::array<char, 32768> buf{};
+  while (!stop) {
+    pollfd p[2] = {{fd, POLLIN, 0}, {ssh_get_fd(bastion), POLLIN, 0}};
+    ::poll(p, 2, 50);
+    if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      const ssize_t n = ::read(fd, buf.data(), buf.size());
+      if (n <= 0) {
+        ssh_channel_send_eof(channel);
+        break;
+      }
+      if (ssh_channel_write(channel, buf.data(), static_cast<uint32_t>(n)) == SSH_ERROR) {
+        break;
+      }
+    }
+    const int n = ssh_channel_read_nonblocking(channel, buf.data(), static_cast<uint32_t>(buf.size()), 0);
+    if (n == SSH_ERROR) {
+      break;
+    }
+    if (n > 0 && !write_fd(fd, buf.data(), static_cast<size_t>(n))) {
+      break;
+    }
+    if (n == 0 && (ssh_channel_is_eof(channel) || ssh_channel_is_closed(channel))) {
+      break;
+    }
+  }
+  ::shutdown(fd, SHUT_RDWR);
+}
+
+} // namespace
 
 std::string ExecResult::status_text() const
 {
@@ -201,20 +286,17 @@ Endpoint endpoint_for(const config::Host& host)
                                                                                    : HostKeyPolicy::accept_new;
   ep.connect_timeout = std::chrono::seconds(host.ssh.connect_timeout_seconds);
   if (host.ssh.bastion) {
-    // libssh 0.10 has no ProxyJump: OpenSSH's client carries the connection (`ssh -W`), with the same
-    // known_hosts file and policy, batch mode (never a prompt) and no user ssh_config.
+    // libssh 0.10 has no ProxyJump of its own: mlplat connects to the bastion with a second libssh
+    // session (the same known_hosts file and policy) and tunnels through a direct-tcpip channel.
     const auto& b = *host.ssh.bastion;
-    std::vector<std::string> argv{"ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o",
-                                  "UserKnownHostsFile=" + ep.known_hosts, "-o",
-                                  std::string("StrictHostKeyChecking=") + (ep.host_key_policy == HostKeyPolicy::strict ? "yes" : "accept-new"),
-                                  "-o", fmt::format("ConnectTimeout={}", host.ssh.connect_timeout_seconds),
-                                  "-p", std::to_string(b.port), "-l", b.user.empty() ? ep.user : b.user};
-    const std::string key = fs::expand_home(b.key_path.empty() ? host.ssh.key_path : b.key_path);
-    if (!key.empty()) {
-      argv.insert(argv.end(), {"-i", key, "-o", "IdentitiesOnly=yes"});
-    }
-    argv.insert(argv.end(), {"-W", "[%h]:%p", b.address});
-    ep.proxy_command = text::shell_join(argv);
+    auto via = std::make_shared<Endpoint>(ep);
+    via->name = fmt::format("{} (bastion {})", host.name, b.address);
+    via->address = b.address;
+    via->port = b.port;
+    via->user = b.user.empty() ? ep.user : b.user;
+    via->key_path = fs::expand_home(b.key_path.empty() ? host.ssh.key_path : b.key_path);
+    via->via = nullptr;
+    ep.via = std::move(via);
   }
   return ep;
 }
@@ -340,6 +422,27 @@ Status authenticate(ssh_session s, const Endpoint& ep)
 
 } // namespace
 
+Result<std::unique_ptr<Tunnel>> Session::open_tunnel(const Endpoint& ep)
+{
+  auto t = std::make_unique<Tunnel>();
+  TRY_ASSIGN(t->bastion, connect(*ep.via));
+  ssh_session b = t->bastion->m_handles->session;
+  t->channel = ssh_channel_new(b);
+  if (t->channel == nullptr) {
+    return tl::unexpected(host_error(ep, ErrorCode::internal, "libssh: cannot allocate a channel on the bastion's session"));
+  }
+  if (ssh_channel_open_forward(t->channel, ep.address.c_str(), ep.port, "127.0.0.1", 22) != SSH_OK) {
+    const std::string msg = ssh_get_error(b);
+    ssh_channel_free(t->channel);
+    t->channel = nullptr;
+    return tl::unexpected(host_error(ep, ErrorCode::connect_failed,
+                                     fmt::format("the bastion {} did not open a connection to {}:{}: {}", ep.via->address, ep.address, ep.port, msg),
+                                     "check that the bastion reaches the host, and that its sshd allows TCP forwarding (AllowTcpForwarding)",
+                                     classify_connection_error(msg)));
+  }
+  return t;
+}
+
 Result<std::unique_ptr<Session>> Session::connect(const Endpoint& ep)
 {
   auto handles = std::make_unique<Handles>();
@@ -359,11 +462,23 @@ Result<std::unique_ptr<Session>> Session::connect(const Endpoint& ep)
   ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
   ssh_options_set(s, SSH_OPTIONS_NODELAY, &nodelay);
   ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, ep.known_hosts.c_str());
-  if (!ep.proxy_command.empty()) {
-    ssh_options_set(s, SSH_OPTIONS_PROXYCOMMAND, ep.proxy_command.c_str());
+  if (ep.via) {
+    TRY_ASSIGN(handles->tunnel, open_tunnel(ep));
+    int fd = -1;
+    {
+      int pair[2];
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+        return tl::unexpected(host_error(ep, ErrorCode::io, fmt::format("cannot make a socketpair: {}", std::strerror(errno))));
+      }
+      fd = pair[0];
+      handles->tunnel->fd = pair[1];
+    }
+    ssh_options_set(s, SSH_OPTIONS_FD, &fd);
+    Tunnel& t = *handles->tunnel;
+    t.pump = std::thread(run_pump, t.bastion->m_handles->session, t.channel, t.fd, std::cref(t.stop));
   }
   log::write(log::Level::debug, ep.name, fmt::format("connecting to {}@{}:{}{}", ep.user, ep.address, ep.port,
-                                                     ep.proxy_command.empty() ? "" : " through the bastion"));
+                                                     ep.via ? " through the bastion " + ep.via->address : std::string()));
   if (ssh_connect(s) != SSH_OK) {
     const std::string msg = ssh_get_error(s);
     return tl::unexpected(host_error(ep, ErrorCode::connect_failed, fmt::format("cannot connect to {}:{}: {}", ep.address, ep.port, msg),

@@ -34,11 +34,13 @@ struct Endpoint {
   bool agent = false;
   std::string known_hosts;          // path, "~" already expanded
   HostKeyPolicy host_key_policy = HostKeyPolicy::strict;
-  std::string proxy_command;        // OpenSSH ProxyCommand for a bastion; empty: direct
   std::chrono::seconds connect_timeout{10};
+  // The bastion the connection goes through (a libssh session of its own, whose direct-tcpip channel
+  // carries this one: no ProxyCommand, no shell, no OpenSSH client); null: direct.
+  std::shared_ptr<const Endpoint> via;
 };
 
-// The Endpoint for a host of the cluster file (a bastion becomes an `ssh -W` ProxyCommand).
+// The Endpoint for a host of the cluster file (with its bastion as `via`).
 Endpoint endpoint_for(const config::Host& host);
 
 enum class Stream { out, err };
@@ -57,6 +59,8 @@ struct ExecResult {
 
 // Receives output as it arrives (before the command ends), e.g. to stream it to the log.
 using OutputSink = std::function<void(Stream, std::string_view)>;
+
+struct Tunnel; // through a bastion (session.cpp)
 
 class Session {
 public:
@@ -95,6 +99,9 @@ public:
 
 private:
   struct Handles;
+  friend struct Tunnel;
+  // Connects to `endpoint.via` and opens its direct-tcpip channel to the endpoint.
+  static Result<std::unique_ptr<Tunnel>> open_tunnel(const Endpoint& endpoint);
   Status upload(const std::shared_ptr<Input>& input, const std::string& sha256, uint64_t size,
                 const std::string& remote_path, unsigned mode, Privilege privilege);
   Session(Endpoint endpoint, std::unique_ptr<Handles> handles);

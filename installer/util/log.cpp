@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 #include <vector>
 
@@ -89,6 +90,19 @@ bool open_file(const std::string& path, std::string& error)
   return true;
 }
 
+void add_secret_lines(std::string_view pem)
+{
+  size_t pos = 0;
+  while (pos < pem.size()) {
+    const size_t end = std::min(pem.find('\n', pos), pem.size());
+    const auto line = pem.substr(pos, end - pos);
+    if (line.size() >= 16 && line.rfind("-----", 0) != 0) {
+      add_secret(line);
+    }
+    pos = end + 1;
+  }
+}
+
 void add_secret(std::string_view secret)
 {
   if (secret.size() < 4) {
@@ -121,10 +135,15 @@ void write(Level level, std::string_view host, std::string_view message)
     write_all(STDERR_FILENO, line);
   }
   if (s.file_fd >= 0) {
+    // ISO 8601 in UTC, to the millisecond: 2026-12-02T02:30:01.123Z.
     const auto now = std::chrono::system_clock::now();
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-    write_all(s.file_fd, fmt::format("{}.{:03d} {:7} {}{}\n", ms / 1000, static_cast<int>(ms % 1000),
-                                     level_name(level), prefix, body));
+    const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&seconds, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    write_all(s.file_fd, fmt::format("{}.{:03d}Z {:7} {}{}\n", stamp, static_cast<int>(ms % 1000), level_name(level), prefix, body));
   }
 }
 

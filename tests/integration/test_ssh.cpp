@@ -335,7 +335,9 @@ TEST_CASE("a host reachable only through a bastion is reached through it", "[ssh
   host.ssh.known_hosts = testbed::known_hosts();
   host.ssh.bastion = config::Bastion{testbed::address(6), 22, "root", ""};
   const auto ep = endpoint_for(host);
-  CHECK(contains(ep.proxy_command, "-W '[%h]:%p'"));
+  REQUIRE(ep.via);
+  CHECK(ep.via->address == testbed::address(6));
+  CHECK(ep.via->user == "root");
   auto s = Session::connect(ep);
   testbed::script({"exec", "node-7", "iptables", "-D", "INPUT", "-p", "tcp", "--dport", "22", "!", "-s",
                    testbed::address(6), "-j", "REJECT", "--reject-with", "tcp-reset"});
@@ -344,6 +346,40 @@ TEST_CASE("a host reachable only through a bastion is reached through it", "[ssh
   auto r = (*s)->run(command("hostname; echo $SSH_CONNECTION | cut -d' ' -f1"));
   REQUIRE(r);
   CHECK(r->out == "node-7\n" + testbed::address(6) + "\n");
+  // The tunnel carries more than one command, and a large output, both ways.
+  auto big = (*s)->run(command("head -c 3000000 /dev/zero | tr '\\0' x"));
+  REQUIRE(big);
+  CHECK(big->out.size() == 3000000);
+  REQUIRE((*s)->upload_bytes(std::string(1 << 20, 'y'), "/tmp/mlplat-bastion-upload", 0600, Privilege::user));
+  auto sum = (*s)->run(command("wc -c < /tmp/mlplat-bastion-upload"));
+  REQUIRE(sum);
+  CHECK(text::trim(sum->out) == std::to_string(1 << 20));
+}
+
+TEST_CASE("through a bastion, shell and OpenSSH syntax in the users, the address or known_hosts never runs on this machine", "[ssh]")
+{
+  // Before: the bastion was an OpenSSH ProxyCommand, run by a shell with %-expansion on this machine.
+  const std::string dir = testbed::temp_dir("bastion-inject");
+  const std::string marker = dir + "/marker";
+  config::Host host;
+  host.name = "node-7";
+  host.address = testbed::address(7);
+  host.ssh.key_path = testbed::key();
+  host.ssh.known_hosts = testbed::known_hosts();
+  for (const auto& [user, bastion_user, bastion_address] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+         {"x$(touch " + marker + ")", "root", testbed::address(6)},
+         {"root", "x`touch " + marker + "`%r", testbed::address(6)},
+         {"root", "root", "-oProxyCommand=touch " + marker},
+       }) {
+    host.ssh.user = user;
+    host.ssh.bastion = config::Bastion{bastion_address, 22, bastion_user, ""};
+    auto ep = endpoint_for(host);
+    ep.connect_timeout = 3s;
+    auto s = Session::connect(ep);
+    CHECK_FALSE(s);
+    CHECK_FALSE(std::filesystem::exists(marker));
+  }
 }
 
 TEST_CASE("a passphrase-protected key works through ssh-agent, and is refused without it", "[ssh]")

@@ -197,7 +197,7 @@ TEST_CASE("mlplat's CA and server certificate pass a real TLS handshake for each
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("provided certificates: a good chain passes, and a wrong key, SAN mismatch, expiry, RSA 1024 and a missing intermediate are refused by name", "[tls]")
+TEST_CASE("provided certificates: a good chain passes, and a wrong key, SAN mismatch, expiry, RSA 1024, a missing intermediate and no serverAuth are refused by name", "[tls]")
 {
   const std::string d = scratch("provided");
   // A root, an intermediate and a server certificate (RSA 2048), made by openssl.
@@ -239,5 +239,27 @@ TEST_CASE("provided certificates: a good chain passes, and a wrong key, SAN mism
   refused(tls::validate_provided(read(d + "/weak.pem"), read(d + "/weak.key"), "", read(d + "/weak.pem"), "ml.example.test"), "weak key");
   // Missing intermediate.
   refused(tls::validate_provided(leaf, key, "", root, "ml.example.test"), "chain incomplete: an intermediate certificate is missing");
+  // An extended key usage without serverAuth (a client certificate), all else right.
+  write(d + "/client.ext", "subjectAltName=DNS:ml.example.test\nextendedKeyUsage=clientAuth\n");
+  openssl({"x509", "-req", "-in", d + "/leaf.csr", "-CA", d + "/int.pem", "-CAkey", d + "/int.key", "-CAcreateserial", "-days", "30",
+           "-extfile", d + "/client.ext", "-out", d + "/client.pem"});
+  refused(tls::validate_provided(read(d + "/client.pem") + intermediate, key, "", root, "ml.example.test"), "wrong extended key usage");
   std::filesystem::remove_all(d);
+}
+
+TEST_CASE("IPv6 names of a server certificate read back as the names asked for, in canonical form", "[tls]")
+{
+  // The ingress certificate is kept while it covers every name: an IPv6 name that inspect() did not
+  // read back made every install reissue it.
+  const auto ca = tls::issue_ca("mlplat test CA");
+  REQUIRE(ca);
+  const auto server = tls::issue_server(*ca, {"ml.example.test"}, {"10.0.0.5", "fd00:0:0::0010"});
+  REQUIRE(server);
+  const auto info = tls::inspect(server->cert_pem);
+  REQUIRE(info);
+  CHECK(info->ips == std::vector<std::string>{"10.0.0.5", "fd00::10"});
+  CHECK(tls::canonical_ip("fd00:0:0::0010") == "fd00::10");
+  CHECK(tls::canonical_ip("FD00::10") == "fd00::10");
+  CHECK(tls::canonical_ip("10.0.0.5") == "10.0.0.5");
+  CHECK(tls::validate_provided(server->cert_pem, server->key_pem, "", ca->cert_pem, "fd00::10"));
 }

@@ -9,9 +9,11 @@
 #include "commands/commands.hpp"
 #include "compat/matrix.hpp"
 #include "config/load.hpp"
+#include "kube/kubeadm.hpp"
 #include "phases/phases.hpp"
 #include "tls/tls.hpp"
 #include "util/fs.hpp"
+#include "util/log.hpp"
 #include "util/text.hpp"
 #include "workflow/command.hpp"
 
@@ -502,4 +504,35 @@ TEST_CASE("own state: a finished step a phase declares makes its doctor findings
   REQUIRE(fx.journal->record("init", "kubeadm-config", "cp-1", "d"));
   const auto own = workflow::own_state(commands::install_phases(), *fx.journal);
   CHECK(own == std::map<std::string, std::set<std::string>>{{"worker-1", {"NET-004", "OS-021"}}, {"cp-1", {"NET-004", "OS-021"}}});
+}
+
+TEST_CASE("the join's secrets, once made, are redacted from the log file, whose lines carry ISO 8601 UTC times", "[phases]")
+{
+  testing::FakeFleet fleet({"cp-1"});
+  fleet.answer("kubeadm token create", "q1w2e3.a1s2d3f4g5h6j7k8\n");
+  fleet.answer("upload-certs", "[upload-certs] Using certificate key:\n" + std::string(64, 'c') + "\n");
+  kube::JoinMaterial material{workflow::ControlPlane(fleet, 0)};
+  const auto token = material.token();
+  REQUIRE(token);
+  CHECK(*token == "q1w2e3.a1s2d3f4g5h6j7k8");
+  const auto key = material.certificate_key();
+  REQUIRE(key);
+  const auto file = sfs::temp_directory_path() / ("mlplat-unit-log-" + std::to_string(::getpid()));
+  std::string error;
+  REQUIRE(log::open_file(file.string(), error));
+  log::write(log::Level::debug, "cp-1", "kubeadm join --token " + *token + " --certificate-key " + *key);
+  log::write(log::Level::debug, "cp-1", "the secret half a1s2d3f4g5h6j7k8 alone");
+  const auto text = fs::read_file(file);
+  REQUIRE(text);
+  CHECK(text->find("q1w2e3") == std::string::npos);
+  CHECK(text->find("a1s2d3f4g5h6j7k8") == std::string::npos);
+  CHECK(text->find(std::string(64, 'c')) == std::string::npos);
+  CHECK(text->find("kubeadm join --token [redacted] --certificate-key [redacted]") != std::string::npos);
+  // 2026-12-02T02:30:01.123Z debug   cp-1: ...
+  const std::string first = text->substr(0, text->find('\n'));
+  REQUIRE(first.size() > 24);
+  CHECK(first[4] == '-');
+  CHECK(first[10] == 'T');
+  CHECK(first[23] == 'Z');
+  sfs::remove(file);
 }
