@@ -41,7 +41,7 @@ int run_cli(int argc, char** argv)
   app.require_subcommand(1);
   app.fallthrough(); // global options may follow the subcommand
   app.footer("Exit codes: 0 ok, 1 failed, 2 bad config or usage, 3 preflight failed, 4 connect/auth failed,\n"
-             "5 host key not trusted, 6 locked by another run, 7 partial (resumable), 130 interrupted.\n"
+             "5 host key not trusted, 6 locked by another run, 7 partial (resumable), 130/143 interrupted (SIGINT/SIGTERM).\n"
              "See docs/exit-codes.md.");
 
   GlobalOptions global;

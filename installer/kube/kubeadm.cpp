@@ -240,6 +240,25 @@ Result<std::string> render_join_config(const config::Cluster& cluster, const con
   return yamlio::emit(t);
 }
 
+transport::Command join_command(const std::string& config, bool control_plane)
+{
+  // The configuration (with the token) comes on stdin into a 0600 file that lives as long as this
+  // shell: removed when kubeadm ends, and by the traps when the shell is ended (an interrupt sends
+  // TERM to the command's process group; a dropped connection, HUP or PIPE).
+  auto c = mutating(control_plane ? "kubeadm join as a control plane" : "kubeadm join as a worker",
+                    fmt::format("f={0}\n"
+                                "trap 'rm -f \"$f\"' EXIT\n"
+                                "trap 'rm -f \"$f\"; exit 129' HUP\ntrap 'rm -f \"$f\"; exit 130' INT\n"
+                                "trap 'rm -f \"$f\"; exit 141' PIPE\ntrap 'rm -f \"$f\"; exit 143' TERM\n"
+                                "mkdir -p \"$(dirname \"$f\")\" && chmod 0700 \"$(dirname \"$f\")\" || exit 1\n"
+                                "rm -f \"$f\"\n(umask 077 && cat > \"$f\") || exit 1\n"
+                                "kubeadm join --config \"$f\"\n",
+                                k_join_config));
+  c.deadline = std::chrono::seconds(300);
+  c.input = transport::input_from_string(config);
+  return c;
+}
+
 Step join_step(transport::Fleet& fleet, const config::Cluster& cluster, size_t host, const std::string& endpoint, bool control_plane,
                std::shared_ptr<JoinMaterial> material)
 {
@@ -260,21 +279,7 @@ Step join_step(transport::Fleet& fleet, const config::Cluster& cluster, size_t h
     }
     const auto join = [&](const std::string& t) -> Result<transport::ExecResult> {
       TRY_ASSIGN(const std::string config, render_join_config(cluster, cluster.hosts[h], endpoint, t, ca_hash, key));
-      // One command: the configuration (with the token) comes on stdin into a 0600 file that lives as
-      // long as this shell: removed when kubeadm ends, and by the traps when the shell is ended (an
-      // interrupt sends TERM; a dropped connection, HUP or PIPE).
-      auto c = mutating(control_plane ? "kubeadm join as a control plane" : "kubeadm join as a worker",
-                        fmt::format("f={0}\n"
-                                    "trap 'rm -f \"$f\"' EXIT\n"
-                                    "trap 'rm -f \"$f\"; exit 129' HUP\ntrap 'rm -f \"$f\"; exit 130' INT\n"
-                                    "trap 'rm -f \"$f\"; exit 141' PIPE\ntrap 'rm -f \"$f\"; exit 143' TERM\n"
-                                    "mkdir -p \"$(dirname \"$f\")\" && chmod 0700 \"$(dirname \"$f\")\" || exit 1\n"
-                                    "rm -f \"$f\"\n(umask 077 && cat > \"$f\") || exit 1\n"
-                                    "kubeadm join --config \"$f\"\n",
-                                    k_join_config));
-      c.deadline = std::chrono::seconds(300);
-      c.input = transport::input_from_string(config);
-      return fleet.exec(h, c);
+      return fleet.exec(h, join_command(config, control_plane));
     };
     TRY_ASSIGN(auto r, join(token));
     if (!r.ok() && token_refused(r.err)) {

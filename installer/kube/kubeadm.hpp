@@ -71,6 +71,10 @@ private:
 Result<std::string> render_join_config(const config::Cluster& cluster, const config::Host& host, const std::string& endpoint,
                                        const std::string& token, const std::string& ca_hash, const std::string& certificate_key);
 
+// The command that runs `kubeadm join` with `config` (which holds the token): the configuration on
+// its stdin, in k_join_config only while kubeadm runs, removed however the command ends.
+transport::Command join_command(const std::string& config, bool control_plane);
+
 // The step that joins `host` through `endpoint` as a control plane or a worker, with the secrets of
 // `material`; converged when the host has its kubelet.conf, verified when its Node registered.
 workflow::Step join_step(transport::Fleet& fleet, const config::Cluster& cluster, size_t host, const std::string& endpoint, bool control_plane,

@@ -90,7 +90,8 @@ SshFleet::SshFleet(std::vector<Endpoint> endpoints, FleetOptions options)
     m_sessions(size()),
     m_host_mutex(new std::mutex[size()]),
     m_opened(new std::atomic<int>[size()]()),
-    m_attempts(new std::atomic<int>[size()]())
+    m_attempts(new std::atomic<int>[size()]()),
+    m_first_failure(size())
 {
 }
 
@@ -99,10 +100,16 @@ SshFleet::~SshFleet() = default;
 Result<Session*> SshFleet::session(size_t host)
 {
   if (!m_sessions[host]) {
+    if (m_opened[host] == 0 && m_first_failure[host]) {
+      return tl::unexpected(*m_first_failure[host]);
+    }
     int attempts = 0;
     auto s = Session::connect_with_retry(endpoint(host), m_backoff, &attempts);
     m_attempts[host] += attempts;
     if (!s) {
+      if (m_opened[host] == 0 && s.error().code != ErrorCode::interrupted) {
+        m_first_failure[host] = s.error();
+      }
       return tl::unexpected(s.error());
     }
     ++m_opened[host];

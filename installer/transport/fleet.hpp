@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 namespace mlplat::transport {
@@ -110,7 +111,9 @@ public:
   Status connect(size_t host) override;
 
   // Host `host`'s session, connecting (with retries) on first use. A session lost to a dropped
-  // connection is reopened on the next call. Only the worker that owns `host` may call this.
+  // connection is reopened on the next call. A host never reached in this run keeps its first
+  // failure (the retries were made once; the preflight and the identity check that follows both
+  // report it without waiting again). Only the worker that owns `host` may call this.
   Result<Session*> session(size_t host);
 
   // SSH sessions opened to `host` so far (1 for a healthy run) and connection attempts made.
@@ -129,6 +132,7 @@ private:
   std::unique_ptr<std::mutex[]> m_host_mutex;
   std::unique_ptr<std::atomic<int>[]> m_opened;
   std::unique_ptr<std::atomic<int>[]> m_attempts;
+  std::vector<std::optional<Error>> m_first_failure;
 
   // `fn(session)` under the host's mutex; a session whose connection was lost is dropped so the
   // next use reconnects.

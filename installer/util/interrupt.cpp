@@ -57,6 +57,11 @@ void request(int signal)
   g_signal.compare_exchange_strong(expected, signal);
 }
 
+void reset_for_tests()
+{
+  g_signal.store(0);
+}
+
 int exit_code()
 {
   const int s = g_signal.load();

@@ -22,6 +22,9 @@ bool requested();
 // Marks an interrupt as received (used by the handler and by tests); `signal` decides the exit code.
 void request(int signal = 2);
 
+// Forgets a received interrupt (tests only: a process that was interrupted ends).
+void reset_for_tests();
+
 // The exit code for the interrupt received: 128 + its signal (130 when none was).
 int exit_code();
 

@@ -3,11 +3,14 @@
 
 #include "integration/testbed.hpp"
 #include "util/fs.hpp"
+#include "util/text.hpp"
 
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <fstream>
+#include <set>
 
 using namespace mlplat;
 using namespace std::chrono_literals;
@@ -302,4 +305,63 @@ TEST_CASE("a --matrix file replaces the built-in matrix, a broken one exits 2 wi
   }
   CHECK(contains(r.err, dir + "/matrix.yaml:" + std::to_string(line) + ":30:"));
   CHECK(mlplat_run({"matrix", "--matrix", dir + "/none.yaml"}).exit_code == 2);
+}
+
+TEST_CASE("every 'mlplat <command>' the binary's messages and fixes name is a command that exists", "[cli]")
+{
+  // Read from the binary itself (its strings and the data built into it), so a fix added anywhere is
+  // covered; words after "mlplat" in prose ("mlplat will not ...") are listed here as prose.
+  const auto strings = run_process({"strings", "-n", "6", MLPLAT_BINARY}, std::chrono::seconds(30));
+  REQUIRE(strings);
+  REQUIRE(strings->exit_code == 0);
+  const auto help = mlplat_run({"--help"});
+  REQUIRE(help.exit_code == 0);
+  std::set<std::string> built;
+  bool in_subcommands = false;
+  for (const auto& line : text::split(help.out, '\n')) {
+    if (line == "Subcommands:") {
+      in_subcommands = true;
+    } else if (in_subcommands && line.rfind("  ", 0) == 0) {
+      const auto name = text::split(std::string(text::trim(line)), ' ').front();
+      // A command not built yet refuses to run (the test above): it must not be the fix of anything.
+      if (name != "status" && name != "kubeconfig" && name != "reset" && name != "upgrade") {
+        built.insert(name);
+      }
+    } else if (in_subcommands && line.empty()) {
+      in_subcommands = false;
+    }
+  }
+  REQUIRE(built.count("install") == 1);
+  REQUIRE(built.count("status") == 0);
+  const std::set<std::string> prose{"will", "reads", "never", "builds", "writes", "rewrites", "ran", "put", "only", "on", "installed",
+                                    "can", "sets", "fills", "from", "prepends", "manages", "interprets", "installs", "host", "does",
+                                    "compatibility", "as", "cluster", "release", "releasemlplat", "join", "ingress", "set", "is", "itself",
+                                    "keeps", "makes", "takes", "checks", "asks", "knows", "uses", "refuses", "and", "run", "runs", "and"};
+  std::set<std::string> unknown;
+  size_t named = 0;
+  for (const auto& line : text::split(strings->out, '\n')) {
+    for (size_t at = line.find("mlplat "); at != std::string::npos; at = line.find("mlplat ", at + 7)) {
+      if (at > 0 && (std::isalnum(static_cast<unsigned char>(line[at - 1])) != 0 || line[at - 1] == '-' || line[at - 1] == '/')) {
+        continue; // part of another word or a path
+      }
+      size_t end = at + 7;
+      while (end < line.size() && (std::islower(static_cast<unsigned char>(line[end])) != 0 || line[end] == '-')) {
+        ++end;
+      }
+      const std::string word = line.substr(at + 7, end - at - 7);
+      if (word.empty() || prose.count(word) != 0) {
+        continue;
+      }
+      ++named;
+      if (built.count(word) == 0) {
+        unknown.insert(word + " (in: " + line.substr(at, 80) + ")");
+      }
+    }
+  }
+  INFO("built: " << text::join(std::vector<std::string>(built.begin(), built.end()), ", "));
+  for (const auto& u : unknown) {
+    INFO(u);
+  }
+  CHECK(unknown.empty());
+  CHECK(named >= 10); // the fixes name commands: bundle create, certs rotate, doctor, install, plan, ...
 }

@@ -20,6 +20,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -423,6 +424,47 @@ TEST_CASE("install makes a cluster of 1 control plane and 2 workers from a bundl
   CHECK(shown.exit_code == 0);
   CHECK(contains(shown.out, "serial " + after->peer_serial + " (this certificate)"));
   CHECK(contains(shown.out, "names      pipelines.install-test.internal"));
+
+  // Ctrl-C while the smoke check retries (the gateway's port refused): the run ends within a second
+  // with 130, and the cluster lock on the first control plane is released.
+  const std::vector<std::string> refuse_https{"-p", "tcp", "--dport", "30443", "-j", "REJECT", "--reject-with", "tcp-reset"};
+  auto iptables = [&](const std::string& op) {
+    std::vector<std::string> args{"exec", "node-81", "iptables", op, "INPUT"};
+    args.insert(args.end(), refuse_https.begin(), refuse_https.end());
+    testbed::script(args);
+  };
+  iptables("-I");
+  {
+    const std::string log = dir + "/interrupted.log";
+    const pid_t run = ::fork();
+    REQUIRE(run >= 0);
+    if (run == 0) {
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::execl(MLPLAT_BINARY, MLPLAT_BINARY, "--data-dir", k_real_data.c_str(), "install", "-c", file.c_str(), "--state-dir", state.c_str(),
+              "--bundle", bundle.c_str(), "--only", "smoke", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    // The smoke check is under way once the lock is taken and its phase announced (at most 60 s).
+    for (int i = 0; i < 600 && !contains(fs::read_file(log).value_or(""), "phase smoke"); ++i) {
+      std::this_thread::sleep_for(100ms);
+    }
+    std::this_thread::sleep_for(3s); // a few of its retries
+    CHECK(on_host(81, "ls /var/lib/mlplat/locks/").out == "install-test.lock\ninstall-test.lock.beat\n");
+    const auto sent = std::chrono::steady_clock::now();
+    ::kill(run, SIGINT);
+    int status = 0;
+    ::waitpid(run, &status, 0);
+    const auto took = std::chrono::steady_clock::now() - sent;
+    INFO(fs::read_file(log).value_or(""));
+    WARN("install --only smoke ended " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms after SIGINT");
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 130);
+    CHECK(took < 3s);
+    CHECK(on_host(81, "ls /var/lib/mlplat/locks/").out == "");
+  }
+  iptables("-D");
   // The next install keeps the rotated certificate: nothing to change.
   const auto third = mlplat_run(install, 600s);
   CHECK(contains(third.out, "0 steps applied, 62 already in place"));
@@ -726,14 +768,69 @@ TEST_CASE("a second install of the same cluster exits 6 at once, naming the run 
   const auto start = std::chrono::steady_clock::now();
   const auto second = mlplat_run({"install", "-c", file, "--state-dir", state, "--only", "prepare"});
   const auto took = std::chrono::steady_clock::now() - start;
+  // Another state directory is the same cluster on this machine: refused too, naming the first run
+  // and its state directory.
+  const auto elsewhere = mlplat_run({"install", "-c", file, "--state-dir", dir + "/other-state", "--only", "prepare"});
+  INFO(elsewhere.err);
+  CHECK(elsewhere.exit_code == 6);
+  CHECK(contains(elsewhere.err, "the cluster is locked by another run: pid " + std::to_string(first)));
+  CHECK(contains(elsewhere.err, "state directory " + state));
+  // SIGTERM ends the waiting run at once: exit 143 (128 + 15).
+  const auto term = std::chrono::steady_clock::now();
   ::kill(first, SIGTERM);
   int status = 0;
   ::waitpid(first, &status, 0);
+  const auto ended = std::chrono::steady_clock::now() - term;
+  WARN("the run ended " << std::chrono::duration_cast<std::chrono::milliseconds>(ended).count() << " ms after SIGTERM");
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 143);
+  CHECK(ended < 3s);
   INFO(second.err);
   CHECK(second.exit_code == 6);
   CHECK(took < 5s);
   CHECK(contains(second.err, "the cluster is locked by another run: pid " + std::to_string(first)));
   CHECK(contains(second.err, "'install'"));
+  // Its locks went with it: the other state directory's run proceeds (to the silent host, and stops
+  // there with exit 4, not 6).
+  const auto after = mlplat_run({"install", "-c", file, "--state-dir", dir + "/other-state", "--only", "prepare"});
+  CHECK(after.exit_code == 4);
+}
+
+TEST_CASE("install and plan exit 4 for an unreachable host or a refused key and 5 for a changed host key, as doctor does", "[install]")
+{
+  const std::string dir = testbed::temp_dir("install-exit-codes");
+  // Unreachable: nothing answers at .252.
+  const auto unreachable = cluster_file(dir, {}, "    - {name: silent, address: " + testbed::net() + ".252, role: control-plane}\n");
+  for (const char* command : {"install", "plan", "doctor"}) {
+    std::vector<std::string> args{command, "-c", unreachable};
+    if (std::string(command) != "doctor") {
+      args.insert(args.end(), {"--state-dir", dir + "/state", "--only", "prepare"});
+    }
+    const auto r = mlplat_run(args);
+    INFO(command << ": " << r.err);
+    CHECK(r.exit_code == 4);
+  }
+  // A key the host does not accept.
+  const std::string other_key = dir + "/other_key";
+  REQUIRE(run_process({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", other_key}, 20s));
+  const auto refused_file = cluster_file(dir, {16});
+  REQUIRE(fs::write_file_atomic(refused_file, text::replace_all(*fs::read_file(refused_file), "keyPath: " + testbed::key(), "keyPath: " + other_key), 0644));
+  const auto refused = mlplat_run({"install", "-c", refused_file, "--state-dir", dir + "/state", "--only", "prepare"});
+  INFO(refused.err);
+  CHECK(refused.exit_code == 4);
+  // A known_hosts entry with another key for the host: a changed key.
+  const std::string known = dir + "/known_hosts";
+  const auto pub = fs::read_file(other_key + ".pub");
+  REQUIRE(pub);
+  REQUIRE(fs::write_file_atomic(known, testbed::address(16) + " " + std::string(text::trim(*pub)) + "\n", 0600));
+  const auto changed_file = cluster_file(dir, {16});
+  REQUIRE(fs::write_file_atomic(changed_file, text::replace_all(*fs::read_file(changed_file), "knownHosts: " + testbed::known_hosts(), "knownHosts: " + known), 0644));
+  for (const char* command : {"install", "plan"}) {
+    const auto changed = mlplat_run({command, "-c", changed_file, "--state-dir", dir + "/state", "--only", "prepare"});
+    INFO(command << ": " << changed.err);
+    CHECK(changed.exit_code == 5);
+    CHECK(contains(changed.err, "HOST KEY MISMATCH"));
+  }
 }
 
 TEST_CASE("the phases after prepare need a bundle of the selected row, checked before any connection", "[install]")
@@ -855,6 +952,22 @@ TEST_CASE("a single host alone is a schedulable cluster, with Flannel and the cl
   CHECK(contains(hosts_toml.out, "[host.\"https://mirror.example.test:5000\"]"));
   CHECK(contains(hosts_toml.out, "capabilities = [\"pull\", \"resolve\"]"));
   CHECK(contains(hosts_toml.out, "config_path = '/etc/containerd/certs.d'"));
+
+  // The host reprovisioned (a fresh boot of its image, a new machine-id): the journal's steps for it
+  // are not trusted; init runs again instead of waiting for an API server that is gone.
+  testbed::script({"wipe", "node-86"});
+  const auto knob = run_process({MLPLAT_TESTBED_SCRIPT, "knob", "node-86", "/etc/machine-id"}, 60s, "0123456789abcdef0123456789abcdef\n");
+  REQUIRE(knob);
+  REQUIRE(knob->ok());
+  const auto again = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", dir + "/state", "--bundle", bundle,
+                                 "--only", k_real_phases}, 900s);
+  INFO(again.out << again.err);
+  CHECK(again.exit_code == 0);
+  CHECK(contains(again.err, "node-86: this is not the machine the journal in " + dir + "/state knows"));
+  CHECK(contains(again.err, "installed as a new host"));
+  CHECK(nodes_on(86) == "node-86 Ready control-plane\n");
+  const auto journal = nlohmann::json::parse(*fs::read_file(dir + "/state/journal.json"));
+  CHECK(journal["hosts"]["node-86"]["identity"].get<std::string>().rfind("machine-id=0123456789abcdef0123456789abcdef ", 0) == 0);
 }
 
 TEST_CASE("three control planes and two workers (HA) on the real control plane: joins one at a time, a stacked etcd of three members, "
@@ -1109,7 +1222,7 @@ TEST_CASE("leftover cluster state on a host is refused with the reset hint befor
   INFO(r.out << r.err);
   CHECK(r.exit_code == 3);
   CHECK(contains(r.out, "OS-021"));
-  CHECK(contains(r.out, "mlplat reset"));
+  CHECK(contains(r.out, "kubeadm reset -f on the host"));
   CHECK(contains(r.err, "nothing was changed on any host"));
   CHECK_FALSE(on_host(94, "test -e /etc/sysctl.d/90-mlplat.conf").ok());
   // With the check ignored, kubeadm itself refuses, and install reports its words and the host.

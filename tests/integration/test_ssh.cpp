@@ -3,15 +3,18 @@
 
 #include "config/model.hpp"
 #include "facts/facts.hpp"
+#include "kube/kubeadm.hpp"
 #include "integration/testbed.hpp"
 #include "transport/fleet.hpp"
 #include "util/fs.hpp"
+#include "util/interrupt.hpp"
 #include "util/sha256.hpp"
 #include "util/text.hpp"
 
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <csignal>
 #include <chrono>
 #include <fstream>
 #include <future>
@@ -526,4 +529,79 @@ TEST_CASE("testbed knobs shape one host's facts and leave the others alone", "[s
   CHECK(healthy.get("machine_id").size() == 32);
   const auto& addrs = healthy.all("addr");
   CHECK(std::find(addrs.begin(), addrs.end(), "eth0 " + testbed::address(63) + "/24") != addrs.end());
+}
+
+TEST_CASE("an upload whose connection dies mid-way leaves no temporary file on the host", "[ssh]")
+{
+  // Before: the shell on the host died of SIGPIPE writing its error to the closed channel, and its
+  // EXIT trap never ran.
+  const std::string dir = testbed::temp_dir("upload-killed");
+  const std::string local = dir + "/big.bin";
+  REQUIRE(run_process({"sh", "-c", "head -c 20971520 /dev/urandom > " + local}, 60s));
+  auto s = connect_ok(testbed::endpoint(12, "mlp"));
+  testbed::script({"link", "node-12", "8mbit"}); // 20 MB take about 20 s: time to cut it
+  auto up = std::async(std::launch::async, [&] { return s->upload_file(local, "/opt/mlplat-test-kill/big.bin", 0644, Privilege::root); });
+  auto in_progress = [] {
+    return testbed::script({"exec", "node-12", "sh", "-c", "ls -a /opt/mlplat-test-kill 2>/dev/null | grep -c mlplat-upload || true"}).out;
+  };
+  std::string seen;
+  for (int i = 0; i < 100 && seen != "1\n"; ++i) {
+    std::this_thread::sleep_for(100ms);
+    seen = in_progress();
+  }
+  REQUIRE(seen == "1\n"); // the temporary file is there while the upload runs
+  std::this_thread::sleep_for(1s);
+  testbed::script({"kill-sshd", "node-12"});
+  REQUIRE(up.wait_for(30s) == std::future_status::ready);
+  CHECK_FALSE(up.get());
+  testbed::script({"link", "node-12", "off"});
+  // The host's shell ends by itself once its channel is gone: at most 10 s (100 looks, 0.1 s apart).
+  for (int i = 0; i < 100 && seen != "0\n"; ++i) {
+    std::this_thread::sleep_for(100ms);
+    seen = in_progress();
+  }
+  CHECK(seen == "0\n");
+  CHECK_FALSE(testbed::script({"exec", "node-12", "test", "-e", "/opt/mlplat-test-kill/big.bin"}).ok());
+  testbed::script({"exec", "node-12", "rm", "-rf", "/opt/mlplat-test-kill"});
+  testbed::script({"restart", "node-12"});
+  connect_ok(testbed::endpoint(12));
+}
+
+TEST_CASE("an interrupt during kubeadm join ends it within a second, and the join file with the token is gone", "[ssh]")
+{
+  // The real join command, with a stand-in for kubeadm that waits (as a join does while its discovery
+  // retries); mlplat's interrupt sends TERM through sshd to the command's process group.
+  auto s = connect_ok(testbed::endpoint(11, "mlp"));
+  auto root = [](std::string script) {
+    Command c = command(std::move(script));
+    c.privilege = Privilege::root;
+    return c;
+  };
+  REQUIRE(s->run(root("mkdir -p /tmp/mlplat-fake && printf '#!/bin/sh\\nsleep 60\\n' > /tmp/mlplat-fake/kubeadm && chmod 0755 /tmp/mlplat-fake/kubeadm")));
+  auto join = kube::join_command("discovery:\n  bootstrapToken:\n    token: q1w2e3.a1s2d3f4g5h6j7k8\n", false);
+  REQUIRE(join.script.find("kubeadm join --config") != std::string::npos);
+  join.script = text::replace_all(join.script, "kubeadm join --config", "/tmp/mlplat-fake/kubeadm join --config");
+  std::string during;
+  std::thread interrupter([&] {
+    std::this_thread::sleep_for(2s);
+    auto other = connect_ok(testbed::endpoint(11));
+    const auto r = other->run(command("cat /etc/kubernetes/mlplat/kubeadm-join.yaml"));
+    during = r ? r->out : std::string();
+    interrupt::request(SIGINT);
+  });
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = s->exec(join);
+  const auto took = std::chrono::steady_clock::now() - start;
+  interrupter.join();
+  interrupt::reset_for_tests();
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == ErrorCode::interrupted);
+  CHECK(contains(during, "q1w2e3.a1s2d3f4g5h6j7k8")); // it was there while kubeadm ran
+  WARN("the interrupted join returned " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() - 2000
+                                        << " ms after the interrupt (plus the 2 s before it)");
+  CHECK(took < 2s + 3s);
+  auto after = s->run(root("test -e /etc/kubernetes/mlplat/kubeadm-join.yaml && echo left || echo gone; pgrep -f mlplat-fake/kubeadm || true"));
+  REQUIRE(after);
+  CHECK(after->out == "gone\n");
+  s->run(root("rm -rf /tmp/mlplat-fake /etc/kubernetes"));
 }
