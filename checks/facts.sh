@@ -87,15 +87,25 @@ command -v kubelet >/dev/null 2>&1 && echo "kubelet $(timeout 5 kubelet --versio
 # Free space where images, kubelet data and volumes go: each path, then df of its nearest existing
 # directory (one df row per path, in the same order).
 echo "@@ diskpaths"
-dirs=""
+# One path per line (split on newlines alone, no globbing), each quoted wherever it is used; the
+# nearest existing directory of each is what df reports on (a path without a slash ends the walk).
+set --
+saved_ifs=$IFS
+IFS='
+'
+set -f
 for p in $disk_paths; do
   d=$p
-  while [ ! -d "$d" ] && [ -n "$d" ]; do d=${d%/*}; done
-  echo "$p"
-  dirs="$dirs ${d:-/}"
+  while [ ! -d "$d" ] && [ -n "$d" ]; do
+    case $d in */*) d=${d%/*} ;; *) d= ;; esac
+  done
+  printf '%s\n' "$p"
+  set -- "$@" "${d:-/}"
 done
+set +f
+IFS=$saved_ifs
 echo "@@ df"
-[ -n "$dirs" ] && df -Pk $dirs 2>/dev/null
+[ $# -gt 0 ] && df -Pk -- "$@" 2>/dev/null
 
 case $profile in
   gcp)

@@ -329,7 +329,7 @@ Result<std::string> probe_script(const ProbeInputs& inputs)
   }
   return "modules=" + text::shell_quote(text::join(inputs.modules, " ")) + "\n" +
          "port_hex=" + text::shell_quote(text::join(port_hex, "\n")) + "\n" +
-         "disk_paths=" + text::shell_quote(text::join(inputs.disk_paths, " ")) + "\n" +
+         "disk_paths=" + text::shell_quote(text::join(inputs.disk_paths, "\n")) + "\n" +
          "profile=" + text::shell_quote(inputs.profile) + "\n" + body;
 }
 

@@ -8,6 +8,7 @@
 #include "util/net.hpp"
 #include "util/process.hpp"
 #include "util/text.hpp"
+#include "yamlio/emit.hpp"
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -21,15 +22,6 @@ namespace mlplat::render {
 namespace sfs = std::filesystem;
 
 namespace {
-
-std::string yaml_flow_list(const std::vector<std::string>& items)
-{
-  std::vector<std::string> quoted;
-  for (const auto& i : items) {
-    quoted.push_back("\"" + i + "\"");
-  }
-  return "[" + text::join(quoted, ", ") + "]";
-}
 
 // registry and path of an image reference without its tag ("docker.io", "library/mysql").
 std::pair<std::string, std::string> split_image(const std::string& image)
@@ -64,9 +56,11 @@ std::string mirror_host(const std::string& url)
 
 // The images: block of the Pipelines overlay: every image of the row whose registry has a mirror,
 // under each name a manifest may spell it with.
-std::string images_block(const compat::Row& row, const std::map<std::string, std::string>& mirrors)
+// kustomize's `images:` list: each mirrored image of the row under every name the upstream
+// manifests may write it with, renamed to the mirror.
+YAML::Node images_block(const compat::Row& row, const std::map<std::string, std::string>& mirrors)
 {
-  std::string out;
+  YAML::Node out(YAML::NodeType::Sequence);
   for (const auto& image : row.images) {
     const auto [registry, path] = split_image(image);
     const auto it = mirrors.find(registry);
@@ -82,10 +76,13 @@ std::string images_block(const compat::Row& row, const std::map<std::string, std
       }
     }
     for (const auto& n : names) {
-      out += fmt::format("\n  - name: {}\n    newName: {}", n, new_name);
+      YAML::Node entry;
+      entry["name"] = yamlio::string_value(n);
+      entry["newName"] = yamlio::string_value(new_name);
+      out.push_back(entry);
     }
   }
-  return out.empty() ? "[]" : out;
+  return out;
 }
 
 Result<std::string> kustomize_build(const std::string& kubectl, const sfs::path& dir)
@@ -189,15 +186,17 @@ Result<std::string> istio_config(const config::Cluster& cluster, const config::E
     }
   }
   const std::string hub = mirrored_image(pilot, in.registry_mirrors);
-  const std::string annotations = cluster.ingress.load_balancer_ip.empty()
-                                    ? "{}"
-                                    : fmt::format("{{metallb.io/loadBalancerIPs: \"{}\"}}", cluster.ingress.load_balancer_ip);
-  return text::fill(tmpl, {{"@HUB@", hub.substr(0, hub.rfind('/'))},
-                     {"@TAG@", istio->version.str()},
-                     {"@HTTP_NODE_PORT@", std::to_string(cluster.ingress.http_node_port)},
-                     {"@HTTPS_NODE_PORT@", std::to_string(cluster.ingress.https_node_port)},
-                     {"@REPLICAS@", std::to_string(ingress_nodes)},
-                     {"@SERVICE_ANNOTATIONS@", annotations}});
+  YAML::Node annotations(YAML::NodeType::Map);
+  if (!cluster.ingress.load_balancer_ip.empty()) {
+    annotations["metallb.io/loadBalancerIPs"] = yamlio::string_value(cluster.ingress.load_balancer_ip);
+  }
+  return yamlio::fill(tmpl, file,
+                      {{"@HUB@", hub.substr(0, hub.rfind('/'))},
+                       {"@TAG@", istio->version.str()},
+                       {"@HTTP_NODE_PORT@", long(cluster.ingress.http_node_port)},
+                       {"@HTTPS_NODE_PORT@", long(cluster.ingress.https_node_port)},
+                       {"@REPLICAS@", long(ingress_nodes)},
+                       {"@SERVICE_ANNOTATIONS@", annotations}});
 }
 
 } // namespace
@@ -339,24 +338,26 @@ Result<PlatformRender> render_platform(const config::Cluster& cluster, const con
   }
 
   const std::string upstream = "../../upstream/" + top + "/manifests/kustomize";
-  const std::vector<std::pair<std::string, std::string>> values{
+  const yamlio::FillValues values{
     {"@UPSTREAM@", upstream},
     {"@NAMESPACE@", r.name_space},
-    {"@STORAGE_CLASS@", "openebs-hostpath"},
+    {"@STORAGE_CLASS@", std::string("openebs-hostpath")},
     {"@CPU@", effective.pipelines_cpu},
     {"@MEMORY@", effective.pipelines_memory},
     {"@IMAGES@", images_block(*in.row, in.registry_mirrors)},
-    {"@HOSTS@", yaml_flow_list(r.hosts)},
-    {"@SECRET@", k_tls_secret},
-    {"@GATEWAY_NAMESPACE@", k_gateway_namespace}};
+    {"@HOSTS@", yamlio::string_list(r.hosts)},
+    {"@SECRET@", std::string(k_tls_secret)},
+    {"@GATEWAY_NAMESPACE@", std::string(k_gateway_namespace)}};
   for (const auto& [overlay, files] : std::vector<std::pair<std::string, std::vector<std::string>>>{
          {"cluster-scoped", {"kustomization.yaml"}},
          {"pipelines", {"kustomization.yaml"}},
          {"gateway", {"kustomization.yaml", "gateway.yaml", "virtualservice.yaml"}}}) {
     sfs::create_directories(work_dir / "mlplat" / overlay, ec);
     for (const auto& f : files) {
-      TRY_ASSIGN(const std::string tmpl, assets::read(fmt::format("manifests/platform/{}/{}", overlay, f)));
-      TRY(fs::write_file_atomic(work_dir / "mlplat" / overlay / f, text::fill(tmpl, values), 0600));
+      const std::string name = fmt::format("manifests/platform/{}/{}", overlay, f);
+      TRY_ASSIGN(const std::string tmpl, assets::read(name));
+      TRY_ASSIGN(const std::string filled, yamlio::fill(tmpl, name, values));
+      TRY(fs::write_file_atomic(work_dir / "mlplat" / overlay / f, filled, 0600));
     }
   }
   TRY_ASSIGN(r.cluster_scoped, kustomize_build(tool.first, work_dir / "mlplat" / "cluster-scoped"));

@@ -131,12 +131,4 @@ std::string join(const std::vector<std::string>& items, std::string_view sep)
   return out;
 }
 
-std::string fill(std::string text, const std::vector<std::pair<std::string, std::string>>& values)
-{
-  for (const auto& [key, value] : values) {
-    text = replace_all(std::move(text), key, value);
-  }
-  return text;
-}
-
 } // namespace mlplat::text

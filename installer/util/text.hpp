@@ -28,9 +28,6 @@ size_t edit_distance(std::string_view a, std::string_view b);
 // `text` with every occurrence of `from` replaced by `to`.
 std::string replace_all(std::string text, std::string_view from, std::string_view to);
 
-// `text` with each placeholder ("@MTU@") replaced by its value, in order (a data file's template).
-std::string fill(std::string text, const std::vector<std::pair<std::string, std::string>>& values);
-
 // Every line of `text` prefixed with `prefix` (a trailing newline is not followed by a prefix).
 std::string indent(std::string_view text, std::string_view prefix);
 

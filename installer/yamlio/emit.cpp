@@ -6,14 +6,15 @@ namespace mlplat::yamlio {
 
 namespace {
 
-void emit_node(YAML::Emitter& out, const YAML::Node& node)
+// Keys are written plain (yaml-cpp quotes one that could not be plain); values as the header says.
+void emit_node(YAML::Emitter& out, const YAML::Node& node, bool key = false)
 {
   switch (node.Type()) {
   case YAML::NodeType::Map:
     out << YAML::BeginMap;
     for (const auto& kv : node) {
       out << YAML::Key;
-      emit_node(out, kv.first);
+      emit_node(out, kv.first, true);
       out << YAML::Value;
       emit_node(out, kv.second);
     }
@@ -28,7 +29,7 @@ void emit_node(YAML::Emitter& out, const YAML::Node& node)
     break;
   case YAML::NodeType::Scalar:
     // "?" is the tag of a plain scalar of the template: its type is YAML's to resolve (an int, a bool).
-    if (node.Tag() == "?") {
+    if (key || node.Tag() == "?") {
       out << node.Scalar();
     } else {
       out << YAML::DoubleQuoted << node.Scalar();
@@ -90,6 +91,101 @@ std::string emit(const Template& t)
     }
     out += e.c_str();
     out += "\n";
+  }
+  return out;
+}
+
+namespace {
+
+Status fill_node(YAML::Node& node, const std::string& name, const FillValues& values)
+{
+  if (node.IsMap()) {
+    std::vector<YAML::Node> keys;
+    for (const auto& kv : node) {
+      keys.push_back(kv.first);
+    }
+    for (const auto& key : keys) {
+      YAML::Node child = node[key];
+      TRY(fill_node(child, name, values));
+      node[key] = child;
+    }
+    return {};
+  }
+  if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i) {
+      YAML::Node child = node[i];
+      TRY(fill_node(child, name, values));
+      node[i] = child;
+    }
+    return {};
+  }
+  if (!node.IsScalar()) {
+    return {};
+  }
+  const std::string scalar = node.Scalar();
+  if (scalar.find('@') == std::string::npos) {
+    return {};
+  }
+  for (const auto& [placeholder, value] : values) {
+    if (scalar == placeholder) {
+      if (const auto* n = std::get_if<YAML::Node>(&value)) {
+        node = YAML::Clone(*n);
+        return {};
+      }
+      if (const auto* number = std::get_if<long>(&value)) {
+        node = YAML::Load(std::to_string(*number)); // a plain scalar: a number to the reader
+        return {};
+      }
+    }
+  }
+  std::string out = scalar;
+  for (const auto& [placeholder, value] : values) {
+    if (out.find(placeholder) == std::string::npos) {
+      continue;
+    }
+    if (std::holds_alternative<YAML::Node>(value)) {
+      return fail(ErrorCode::internal, fmt::format("the template {}: {} (a list or map) must be a whole value, not part of '{}'", name,
+                                                   placeholder, scalar));
+    }
+    const std::string text = std::holds_alternative<long>(value) ? std::to_string(std::get<long>(value)) : std::get<std::string>(value);
+    for (size_t at = out.find(placeholder); at != std::string::npos; at = out.find(placeholder, at + text.size())) {
+      out.replace(at, placeholder.size(), text);
+    }
+  }
+  if (out != scalar) {
+    node = string_value(out);
+  }
+  return {};
+}
+
+} // namespace
+
+YAML::Node string_list(const std::vector<std::string>& items)
+{
+  YAML::Node list(YAML::NodeType::Sequence);
+  for (const auto& i : items) {
+    list.push_back(string_value(i));
+  }
+  return list;
+}
+
+Result<std::string> fill(std::string_view text, const std::string& name, const FillValues& values)
+{
+  TRY_ASSIGN(auto t, parse_template(text, name));
+  for (auto& d : t.documents) {
+    TRY(fill_node(d, name, values));
+  }
+  std::string out = emit(t);
+  // Every placeholder of the template must have been filled (the header's comments name none).
+  for (size_t at = out.find('@'); at != std::string::npos; at = out.find('@', at + 1)) {
+    const size_t end = out.find('@', at + 1);
+    if (end == std::string::npos) {
+      break;
+    }
+    const std::string word = out.substr(at, end - at + 1);
+    if (word.size() > 2 && word.find_first_not_of("@ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == std::string::npos && at >= t.header.size()) {
+      return fail(ErrorCode::internal, fmt::format("the template {} has a placeholder {} that nothing fills", name, word));
+    }
   }
   return out;
 }

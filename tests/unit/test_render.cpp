@@ -10,6 +10,7 @@
 #include "util/fs.hpp"
 #include "util/process.hpp"
 #include "util/text.hpp"
+#include "yamlio/emit.hpp"
 
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
@@ -130,4 +131,29 @@ TEST_CASE("containerd's hosts.toml keeps a hostile mirror URL inside its table n
   REQUIRE(config);
   CHECK(config->find("sandbox = \"registry.k8s.io/pause:3.10\\\"\\nx = 1\"") != std::string::npos);
   CHECK_FALSE(render::containerd_config("sandbox = 'x'\n", "p"));
+}
+
+TEST_CASE("a YAML template's placeholders are filled inside the parsed documents: text stays in its scalar, numbers stay numbers, lists are lists", "[render]")
+{
+  const std::string tmpl = "# a header that stays\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: \"@NS@\"\n"
+                           "data:\n  url: \"http://svc.@NS@.svc:@PORT@/\"\n  port: \"@PORT@\"\n  hosts: \"@HOSTS@\"\n";
+  const auto out = yamlio::fill(tmpl, "t.yaml",
+                                {{"@NS@", std::string("ns\nkind: Secret\n---\nevil: 1")}, {"@PORT@", 8080L},
+                                 {"@HOSTS@", yamlio::string_list({"a.example", "b\"c"})}});
+  REQUIRE(out);
+  INFO(*out);
+  CHECK(out->rfind("# a header that stays\n", 0) == 0);
+  const auto docs = YAML::LoadAll(*out);
+  REQUIRE(docs.size() == 1);
+  CHECK(docs[0]["kind"].as<std::string>() == "ConfigMap");
+  CHECK(docs[0]["metadata"]["namespace"].as<std::string>() == "ns\nkind: Secret\n---\nevil: 1");
+  CHECK(docs[0]["data"]["url"].as<std::string>() == "http://svc.ns\nkind: Secret\n---\nevil: 1.svc:8080/");
+  CHECK(docs[0]["data"]["port"].Tag() == "?");
+  CHECK(docs[0]["data"]["port"].as<int>() == 8080);
+  REQUIRE(docs[0]["data"]["hosts"].IsSequence());
+  CHECK(docs[0]["data"]["hosts"][1].as<std::string>() == "b\"c");
+  CHECK_FALSE(docs[0]["evil"]);
+  // A placeholder nothing fills, and a list inside a longer string, are the template's errors.
+  CHECK_FALSE(yamlio::fill("a: '@MISSING@'\n", "t.yaml", {}));
+  CHECK_FALSE(yamlio::fill("a: x-@HOSTS@\n", "t.yaml", {{"@HOSTS@", yamlio::string_list({"a"})}}));
 }

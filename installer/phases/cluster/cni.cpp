@@ -4,6 +4,7 @@
 #include "phases/common.hpp"
 #include "util/sha256.hpp"
 #include "util/text.hpp"
+#include "yamlio/emit.hpp"
 
 #include <fmt/core.h>
 
@@ -29,9 +30,10 @@ Result<Phase> cni_phase(transport::Fleet& fleet, const config::Cluster& cluster,
     TRY_ASSIGN(const std::string crds, bundle_file_on_host(in, "calico-crds"));
     TRY_ASSIGN(const std::string op, bundle_file_on_host(in, "calico-operator"));
     TRY_ASSIGN(const std::string tmpl, assets::read("manifests/cni/calico-installation.yaml"));
-    const std::string installation = text::fill(tmpl, {{"@MTU@", std::to_string(effective.cni_mtu)},
-                                                 {"@POD_CIDR@", cluster.network.pod_cidr},
-                                                 {"@ENCAPSULATION@", effective.encapsulation}});
+    TRY_ASSIGN(const std::string installation,
+               yamlio::fill(tmpl, "manifests/cni/calico-installation.yaml",
+                            {{"@MTU@", long(effective.cni_mtu)}, {"@POD_CIDR@", cluster.network.pod_cidr},
+                             {"@ENCAPSULATION@", effective.encapsulation}}));
     p.summary = fmt::format("Calico through its operator: pod CIDR {}, {} encapsulation, MTU {}; then {} node{} Ready",
                             cluster.network.pod_cidr, effective.encapsulation, effective.cni_mtu, nodes, nodes == 1 ? "" : "s");
     steps.push_back(apply_step(fleet, "calico-crds", crds, std::nullopt));
@@ -48,7 +50,10 @@ Result<Phase> cni_phase(transport::Fleet& fleet, const config::Cluster& cluster,
     TRY_ASSIGN(const std::string upstream, bundle_file_on_host(in, "flannel-manifest"));
     TRY_ASSIGN(const std::string kustomization, assets::read("manifests/cni/flannel/kustomization.yaml"));
     TRY_ASSIGN(const std::string tmpl, assets::read("manifests/cni/flannel/net-conf.yaml"));
-    const std::string patch = text::fill(tmpl, {{"@POD_CIDR@", cluster.network.pod_cidr}, {"@BACKEND@", effective.encapsulation}});
+    // The values sit in a JSON document inside a YAML string: the YAML is filled by yaml-cpp, and the
+    // values (a CIDR, a backend of the profile) are checked at load, so none can end its JSON string.
+    TRY_ASSIGN(const std::string patch, yamlio::fill(tmpl, "manifests/cni/flannel/net-conf.yaml",
+                                                     {{"@POD_CIDR@", cluster.network.pod_cidr}, {"@BACKEND@", effective.encapsulation}}));
     p.summary = fmt::format("Flannel with mlplat's overlay: pod CIDR {}, backend {}; then {} node{} Ready", cluster.network.pod_cidr,
                             effective.encapsulation, nodes, nodes == 1 ? "" : "s");
     const std::string dir = std::string(k_manifest_dir) + "/flannel";

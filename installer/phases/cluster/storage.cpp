@@ -4,6 +4,7 @@
 #include "phases/common.hpp"
 #include "render/platform.hpp"
 #include "util/text.hpp"
+#include "yamlio/emit.hpp"
 
 #include <fmt/core.h>
 
@@ -21,8 +22,9 @@ Result<Phase> storage_phase(transport::Fleet& fleet, const config::Effective& ef
   TRY_ASSIGN(const std::string helper, row_image(*in.row, "openebs/linux-utils"));
   TRY_ASSIGN(const std::string openebs_tmpl, assets::read("manifests/storage/openebs-hostpath.yaml"));
   TRY_ASSIGN(const std::string probe_tmpl, assets::read("manifests/storage/probe.yaml"));
-  const std::vector<std::pair<std::string, std::string>> values{
-    {"@PROVISIONER_IMAGE@", provisioner}, {"@HELPER_IMAGE@", helper}, {"@BASE_PATH@", effective.base_path}};
+  const yamlio::FillValues values{{"@PROVISIONER_IMAGE@", provisioner}, {"@HELPER_IMAGE@", helper}, {"@BASE_PATH@", effective.base_path}};
+  TRY_ASSIGN(const std::string openebs, yamlio::fill(openebs_tmpl, "manifests/storage/openebs-hostpath.yaml", values));
+  TRY_ASSIGN(const std::string probe_manifest, yamlio::fill(probe_tmpl, "manifests/storage/probe.yaml", values));
   const std::string k = kubectl();
   Phase p;
   p.name = "storage";
@@ -31,7 +33,7 @@ Result<Phase> storage_phase(transport::Fleet& fleet, const config::Effective& ef
   p.deadline = std::chrono::seconds(900);
   std::vector<Step> steps;
   steps.push_back(gate_step(fleet, *in.row, compat::Stage::storage));
-  steps.push_back(apply_step(fleet, "openebs-hostpath", std::string(k_manifest_dir) + "/openebs-hostpath.yaml", text::fill(openebs_tmpl, values)));
+  steps.push_back(apply_step(fleet, "openebs-hostpath", std::string(k_manifest_dir) + "/openebs-hostpath.yaml", openebs));
   steps.push_back(wait_step(fleet, "provisioner-ready", "the provisioner's rollout (deployment openebs-localpv-provisioner in namespace openebs)",
                             fmt::format("{} -n openebs rollout status deployment/openebs-localpv-provisioner --timeout=5s >/dev/null 2>&1", k),
                             std::chrono::seconds(300)));
@@ -45,7 +47,7 @@ Result<Phase> storage_phase(transport::Fleet& fleet, const config::Effective& ef
                 "| grep '=true$' | cut -d= -f1 | grep -vx openebs-hostpath); do\n"
                 "  {0} annotate storageclass \"$sc\" storageclass.kubernetes.io/is-default-class=false --overwrite\ndone\n", k)));
   const std::string phase_of = fmt::format("{} -n mlplat-probe get pod storage-probe -o jsonpath='{{.status.phase}}' 2>/dev/null", k);
-  steps.push_back(apply_step(fleet, "volume-probe", std::string(k_manifest_dir) + "/storage-probe.yaml", text::fill(probe_tmpl, values)));
+  steps.push_back(apply_step(fleet, "volume-probe", std::string(k_manifest_dir) + "/storage-probe.yaml", probe_manifest));
   // A probe that does not succeed is reported with what the pod said.
   steps.push_back(wait_step(fleet, "volume-written",
                             "the storage probe (pod storage-probe in namespace mlplat-probe) to write its volume as a non-root user",

@@ -6,6 +6,7 @@
 #include "util/text.hpp"
 #include "fetch/probe.hpp"
 #include "util/interrupt.hpp"
+#include "util/net.hpp"
 
 #include <fmt/core.h>
 
@@ -35,6 +36,9 @@ Phase smoke_phase(transport::Fleet& fleet, const render::PlatformRender& render,
                                                        fmt::format("{} -n {} get service istio-ingressgateway -o jsonpath='{{.status.loadBalancer.ingress[0].ip}}'",
                                                                    kubectl(), k_gateway_namespace))));
       address = std::string(text::trim(r.out));
+      if (!address.empty() && !net::parse_ip(address)) { // a host's output: only an address goes into the probe
+        return fail(ErrorCode::failed, fmt::format("the gateway's Service reports '{}' as its address, which is not an IP address", address));
+      }
       if (address.empty()) {
         return fail(ErrorCode::failed, "the gateway's Service has no load balancer address yet",
                     "check the site's load balancer (e.g. MetalLB's address pool): kubectl -n istio-system get service istio-ingressgateway");
