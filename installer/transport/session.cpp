@@ -479,7 +479,29 @@ Result<std::unique_ptr<Session>> Session::connect(const Endpoint& ep)
   }
   log::write(log::Level::debug, ep.name, fmt::format("connecting to {}@{}:{}{}", ep.user, ep.address, ep.port,
                                                      ep.via ? " through the bastion " + ep.via->address : std::string()));
-  if (ssh_connect(s) != SSH_OK) {
+  // Connected without blocking, so that an interrupt ends the wait for a silent host at once (libssh's
+  // own connect waits out its timeout); the session blocks again once connected.
+  ssh_set_blocking(s, 0);
+  const auto connect_until = Clock::now() + ep.connect_timeout;
+  int connected = SSH_AGAIN;
+  while ((connected = ssh_connect(s)) == SSH_AGAIN) {
+    if (interrupt::requested()) {
+      return tl::unexpected(host_error(ep, ErrorCode::interrupted, fmt::format("interrupted while connecting to {}:{}", ep.address, ep.port)));
+    }
+    if (Clock::now() > connect_until) {
+      return tl::unexpected(host_error(ep, ErrorCode::connect_failed,
+                                       fmt::format("cannot connect to {}:{}: timed out after {} s", ep.address, ep.port, ep.connect_timeout.count()),
+                                       "check the address, that sshd runs on that port, and firewalls on the way", Retryable::yes));
+    }
+    pollfd pfd{ssh_get_fd(s), POLLIN, 0}; // the server speaks first (its banner), then answers each step
+    if (pfd.fd >= 0) {
+      ::poll(&pfd, 1, 50);
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  ssh_set_blocking(s, 1);
+  if (connected != SSH_OK) {
     const std::string msg = ssh_get_error(s);
     return tl::unexpected(host_error(ep, ErrorCode::connect_failed, fmt::format("cannot connect to {}:{}: {}", ep.address, ep.port, msg),
                                      "check the address, that sshd runs on that port, and firewalls on the way",

@@ -15,6 +15,7 @@
 #include "fetch/probe.hpp"
 #include "render/platform.hpp"
 #include "util/fs.hpp"
+#include "util/sha256.hpp"
 
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
@@ -957,7 +958,9 @@ TEST_CASE("a single host alone is a schedulable cluster, with Flannel and the cl
   // The host reprovisioned (a fresh boot of its image, a new machine-id): the journal's steps for it
   // are not trusted; init runs again instead of waiting for an API server that is gone.
   testbed::script({"wipe", "node-86"});
-  const auto knob = run_process({MLPLAT_TESTBED_SCRIPT, "knob", "node-86", "/etc/machine-id"}, 60s, "0123456789abcdef0123456789abcdef\n");
+  // A machine-id of this run's own (a rerun of the test on the same testbed must change it again).
+  const std::string machine_id = sha256_hex(std::to_string(std::chrono::system_clock::now().time_since_epoch().count()) + dir).substr(0, 32);
+  const auto knob = run_process({MLPLAT_TESTBED_SCRIPT, "knob", "node-86", "/etc/machine-id"}, 60s, machine_id + "\n");
   REQUIRE(knob);
   REQUIRE(knob->ok());
   const auto again = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", dir + "/state", "--bundle", bundle}, 900s);
@@ -967,7 +970,7 @@ TEST_CASE("a single host alone is a schedulable cluster, with Flannel and the cl
   CHECK(contains(again.err, "installed as a new host"));
   CHECK(nodes_on(86) == "node-86 Ready control-plane\n");
   const auto journal = nlohmann::json::parse(*fs::read_file(dir + "/state/journal.json"));
-  CHECK(journal["hosts"]["node-86"]["identity"].get<std::string>().rfind("machine-id=0123456789abcdef0123456789abcdef ", 0) == 0);
+  CHECK(journal["hosts"]["node-86"]["identity"].get<std::string>().rfind("machine-id=" + machine_id + " ", 0) == 0);
 }
 
 TEST_CASE("three control planes and two workers (HA) on the real control plane: joins one at a time, a stacked etcd of three members, "

@@ -3,7 +3,9 @@
 //   node-1 general exec     node-2 sudo         node-3 uploads, known_hosts policies
 //   node-4 replaced key     node-5 killed sshd   node-6 bastion, node-7 behind it
 //   node-8 wrong key        node-9 dropped port  node-10 agent
-//   node-11..60 fan-out     node-61..63 CLI tests   node-64 knobs (read-only CLI test too)
+//   node-11..60 fan-out (the SSH tests', which also use node-11 for an interrupted join and node-12 for a
+//   killed upload, after the fan-out and in the same binary; node-16 read-only connects of install's
+//   exit-code test)     node-61..63 CLI tests   node-64 knobs (read-only CLI test too)
 //   node-65 clean (doctor; read-only partner of the duplicate tests)   node-66..78 one doctor fault each
 //   node-79 bundle push     node-80 bundle fetched from a mirror
 //   node-81, 82 install (prepare, rerun audited)   node-83 plan (audited)   node-84 install with swap in fstab
