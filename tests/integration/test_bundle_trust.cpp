@@ -282,7 +282,7 @@ TEST_CASE("a tampered bundle re-hashed to match is refused for the sha256 the ma
   CHECK(contains(accepted_by_name.err, "pins " + s.kubeadm_sha));
 }
 
-TEST_CASE("a bundle's signature: signed by the allowed signer accepted; re-signed by another key, unsigned, or unchecked refused; "
+TEST_CASE("a bundle's signature: signed by the allowed signer accepted, re-signed by another key, unsigned, or unchecked refused, "
           "unsigned accepted only by its bill of materials' sha256", "[bundle][trust]")
 {
   const auto s = make_site("signature");
@@ -367,7 +367,7 @@ TEST_CASE("bundle create --sign-key refuses a key with a passphrase before any d
   CHECK_FALSE(sfs::exists(s.top + "/b"));
 }
 
-TEST_CASE("install's prelude (here plan's) checks the bundle against spec.bundle before any connection; accepted by name it goes on",
+TEST_CASE("install's prelude (here plan's) checks the bundle against spec.bundle before any connection, and accepted by name it goes on",
           "[bundle][trust]")
 {
   const auto s = make_site("install");

@@ -336,7 +336,7 @@ TEST_CASE("every 'mlplat <command>' the binary's messages and fixes name is a co
   const std::set<std::string> prose{"will", "reads", "never", "builds", "writes", "rewrites", "ran", "put", "only", "on", "installed",
                                     "can", "sets", "fills", "from", "prepends", "manages", "interprets", "installs", "host", "does",
                                     "compatibility", "as", "cluster", "release", "releasemlplat", "join", "ingress", "set", "is", "itself",
-                                    "keeps", "makes", "takes", "checks", "asks", "knows", "uses", "refuses", "and", "run", "runs", "and"};
+                                    "keeps", "makes", "takes", "checks", "asks", "knows", "uses", "refuses", "and", "run", "runs", "with"};
   std::set<std::string> unknown;
   size_t named = 0;
   for (const auto& line : text::split(strings->out, '\n')) {
@@ -359,9 +359,7 @@ TEST_CASE("every 'mlplat <command>' the binary's messages and fixes name is a co
     }
   }
   INFO("built: " << text::join(std::vector<std::string>(built.begin(), built.end()), ", "));
-  for (const auto& u : unknown) {
-    INFO(u);
-  }
+  INFO("named but not a built command: " << text::join(std::vector<std::string>(unknown.begin(), unknown.end()), "; "));
   CHECK(unknown.empty());
   CHECK(named >= 10); // the fixes name commands: bundle create, certs rotate, doctor, install, plan, ...
 }

@@ -377,7 +377,7 @@ TEST_CASE("registry mirrors: hostile URLs and registry names are refused, regist
   CHECK(ok->registry.mirrors.at("registry.example:5000") == "http://10.0.0.1:5000");
 }
 
-TEST_CASE("controlPlaneEndpoint must be host:port; IPv6 in brackets", "[config][grammar]")
+TEST_CASE("controlPlaneEndpoint must be host:port, IPv6 in brackets", "[config][grammar]")
 {
   const std::string base = "    serviceCIDR: 10.96.0.0/12";
   expect_error(good_with(base, base + "\n    controlPlaneEndpoint: \"10.0.0.100:6443\\ncertSANs: [evil]\""),
