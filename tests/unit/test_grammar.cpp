@@ -73,7 +73,7 @@ TEST_CASE("ssh users and local paths refuse what OpenSSH or a shell would interp
   table(grammar::ssh_user, {"root", "mlp", "ec2-user", "_svc", "debian", std::string(32, 'a')},
         {"x$(touch /tmp/marker)", "%r", "a%r", "root$", "Admin", "1user", "-oProxyCommand=x", "a b", "a;b", "a`id`",
          "a\nb", "", std::string(33, 'a'), "a.b", "a@b"});
-  table(grammar::local_path, {"~/.ssh/known_hosts", "/home/me/.ssh/id_ed25519", "keys/id", "/tmp/a b"},
+  table(grammar::local_path, {"~/.ssh/known_hosts", "/srv/mlplat/keys/id_ed25519", "keys/id", "/tmp/a b"},
         {"~/.ssh/known_%h", "%d/.ssh/id", "", "a\nb", "a\x01", "-oProxyCommand=x"});
   table(grammar::known_hosts_path, {"~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts"}, {"~/.ssh/known_%h", "/tmp/a b", "/tmp/a\tb"});
 }
