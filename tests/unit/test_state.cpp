@@ -1,6 +1,7 @@
 // The local state: the journal that makes install resumable, and the lock that keeps two runs apart.
 #include "support/catch.hpp"
 
+#include "state/runs.hpp"
 #include "state/state.hpp"
 #include "util/fs.hpp"
 
@@ -123,4 +124,27 @@ TEST_CASE("the lock refuses a second holder at once (exit 6) naming the first, a
   ::close(ready[0]);
   ::close(ready[1]);
   sfs::remove_all(dir.parent_path());
+}
+
+TEST_CASE("the record of runs keeps the last ones, oldest first, and refuses a file that is not one", "[state]")
+{
+  const auto dir = fresh_dir("runs");
+  REQUIRE(fs::ensure_private_dir(dir));
+  CHECK(state::read_runs(dir)->empty());
+  for (int i = 0; i < int(state::k_runs_kept) + 3; ++i) {
+    REQUIRE(state::append_run(dir, {"install", "2026-12-02T05:00:00Z", "2026-12-02T05:01:00Z", i, "/l/" + std::to_string(i) + ".log"}));
+  }
+  const auto runs = state::read_runs(dir);
+  REQUIRE(runs);
+  REQUIRE(runs->size() == state::k_runs_kept);
+  CHECK(runs->front().exit_code == 3);
+  CHECK(runs->back().exit_code == int(state::k_runs_kept) + 2);
+  CHECK(runs->back().log_file == "/l/" + std::to_string(state::k_runs_kept + 2) + ".log");
+  struct stat st{};
+  REQUIRE(::stat((dir / "runs.json").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  REQUIRE(fs::write_file_atomic(dir / "runs.json", "{\"runs\": 5}", 0600));
+  const auto bad = state::read_runs(dir);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message.find("runs.json: not a record of runs") != std::string::npos);
 }
