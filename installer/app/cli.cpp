@@ -29,7 +29,6 @@ struct Planned {
 constexpr Planned k_not_built[] = {
   {"status", "Show the state of the cluster and the platform"},
   {"kubeconfig", "Fetch the admin kubeconfig (0600)"},
-  {"reset", "Remove what mlplat installed from the hosts"},
   {"upgrade", "Upgrade the cluster and the platform one supported step"},
 };
 
@@ -159,6 +158,17 @@ int run_cli(int argc, char** argv)
     sub->add_option("--state-dir", certs_options.state_dir, "The cluster's state directory");
   }
 
+  ResetOptions reset_options;
+  auto* reset_cmd = app.add_subcommand("reset", "Remove what mlplat installed from the hosts (the volumes' data kept unless --purge-data)");
+  auto* plan_reset_cmd = plan_cmd->add_subcommand("reset", "Show the commands reset would run on each host, changing nothing");
+  for (auto* sub : {reset_cmd, plan_reset_cmd}) {
+    sub->add_option("--hosts", reset_options.hosts, "Only these hosts, by name (comma-separated; default: all)")->delimiter(',');
+    sub->add_flag("--purge-data", reset_options.purge_data, "Also remove the volumes' directories (the Pipelines data)");
+    sub->add_option("--state-dir", reset_options.state_dir, "The cluster's state directory");
+    sub->footer(workflow::phase_help(commands::reset(false)));
+  }
+  reset_cmd->add_flag("--dry-run", reset_options.dry_run, "Show the commands per host, change nothing");
+
   std::map<CLI::App*, std::string> not_built;
   for (const auto& p : k_not_built) {
     auto* sub = app.add_subcommand(p.name, p.summary);
@@ -194,6 +204,11 @@ int run_cli(int argc, char** argv)
     rc = cmd_doctor(global, doctor_options);
   } else if (install_cmd->parsed()) {
     rc = cmd_install(global, doctor_options);
+  } else if (plan_reset_cmd->parsed()) {
+    reset_options.dry_run = true;
+    rc = cmd_reset(global, reset_options);
+  } else if (reset_cmd->parsed()) {
+    rc = cmd_reset(global, reset_options);
   } else if (plan_cmd->parsed()) {
     rc = cmd_plan(global, doctor_options);
   } else if (bundle_create_cmd->parsed()) {

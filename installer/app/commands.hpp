@@ -56,6 +56,9 @@ int cmd_certs_show(const GlobalOptions& global, const CertsOptions& options);
 // (validated first), into the gateway's Secret; then waits until the gateway serves it.
 int cmd_certs_rotate(const GlobalOptions& global, const CertsOptions& options);
 
+// `mlplat reset` / `reset --dry-run` / `plan reset`: asks first (--yes answers) unless a dry run.
+int cmd_reset(const GlobalOptions& global, const ResetOptions& options);
+
 // A command that is listed but not built yet: says so and exits 1. It never pretends to work.
 int cmd_not_built(const std::string& name);
 

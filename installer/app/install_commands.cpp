@@ -4,6 +4,13 @@
 #include "app/internal.hpp"
 
 #include "commands/commands.hpp"
+#include "util/text.hpp"
+
+#include <fmt/core.h>
+
+#include <unistd.h>
+
+#include <iostream>
 
 namespace mlplat::app {
 
@@ -31,6 +38,7 @@ workflow::Ui ui_for(const GlobalOptions& global)
   workflow::Ui ui;
   ui.error = [&global](const Error& e) { return report_error(global, e); };
   ui.report = [&global](const doctor::Report& r) { print_report(global, r); };
+  ui.json = global.output == Output::json;
   return ui;
 }
 
@@ -51,6 +59,43 @@ int cmd_certs_rotate(const GlobalOptions& global, const CertsOptions& options)
   r.state_dir = options.state_dir;
   r.concurrency = global.concurrency;
   return workflow::run_command(commands::certs_rotate(options.wait_seconds), r, ui_for(global));
+}
+
+Status confirm(const GlobalOptions& global, const std::string& question)
+{
+  if (global.yes) {
+    return {};
+  }
+  if (::isatty(STDIN_FILENO) == 0 || ::isatty(STDERR_FILENO) == 0) {
+    return fail(ErrorCode::usage, fmt::format("{}: no terminal to ask on", question), "pass --yes to answer yes");
+  }
+  std::cerr << question << " [y/N] " << std::flush;
+  std::string answer;
+  std::getline(std::cin, answer);
+  answer = std::string(text::trim(answer));
+  if (answer == "y" || answer == "Y" || answer == "yes") {
+    return {};
+  }
+  return fail(ErrorCode::usage, "not confirmed: nothing was changed", "answer y, or pass --yes");
+}
+
+int cmd_reset(const GlobalOptions& global, const ResetOptions& options)
+{
+  workflow::Request r;
+  r.config_file = global.config;
+  r.state_dir = options.state_dir;
+  r.concurrency = global.concurrency;
+  r.hosts = options.hosts;
+  r.purge_data = options.purge_data;
+  if (!options.dry_run) {
+    const std::string which = options.hosts.empty() ? std::string("every host of ") + global.config : text::join(options.hosts, ", ");
+    const auto asked = confirm(global, fmt::format("reset {}: kubeadm reset and remove everything mlplat installed{}?", which,
+                                                   options.purge_data ? ", and the volumes' data (--purge-data)" : " (the volumes' data is kept)"));
+    if (!asked) {
+      return report_error(global, asked.error());
+    }
+  }
+  return workflow::run_command(commands::reset(options.dry_run), r, ui_for(global));
 }
 
 } // namespace mlplat::app

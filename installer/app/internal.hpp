@@ -32,4 +32,8 @@ void print_report(const GlobalOptions& global, const doctor::Report& report);
 workflow::Request request_for(const GlobalOptions& global, const DoctorOptions& options);
 workflow::Ui ui_for(const GlobalOptions& global);
 
+// A confirmation: ok at once with --yes; on a terminal, `question` asked on stderr and ok only for
+// "y" or "yes"; without a terminal and without --yes, an error (exit 2) saying to pass --yes.
+Status confirm(const GlobalOptions& global, const std::string& question);
+
 } // namespace mlplat::app

@@ -60,6 +60,13 @@ struct BundleOptions {
   std::string accept_unsigned;               // verify: the sha256 of a bundle.json taken without a good signature
 };
 
+struct ResetOptions {
+  std::vector<std::string> hosts;  // --hosts: by name (default: every host of the cluster file)
+  bool purge_data = false;         // --purge-data: the volumes' directories go too
+  bool dry_run = false;            // --dry-run (or `plan reset`): the commands per host, nothing changed
+  std::string state_dir;           // the cluster's state directory (default: state::default_dir)
+};
+
 struct InitOptions {
   std::string profile = "onprem";
   bool force = false;

@@ -28,6 +28,14 @@ workflow::CommandSpec plan();
 // the gateway to serve it.
 workflow::CommandSpec certs_rotate(int wait_seconds);
 
+// reset's phases, in order: reset/volumes (recorded), reset/kubeadm, reset/host, reset/data (--purge-data).
+std::vector<workflow::PhaseSpec> reset_phases();
+
+// `mlplat reset` (and `reset --dry-run`): the request's hosts (default: all) converged to nothing
+// mlplat installed, their data kept and recorded unless --purge-data; their journal steps forgotten.
+// No matrix gate, no doctor; the cluster lock only where mlplat's directory still is.
+workflow::CommandSpec reset(bool dry_run);
+
 // The serial the gateway serves now for the ingress `render` (lowercase hex, no colons), verified
 // against `ca_file`, or why it could not be read.
 Result<std::string> served_serial(const render::PlatformRender& render, const std::filesystem::path& ca_file);

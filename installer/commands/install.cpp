@@ -82,7 +82,7 @@ std::vector<workflow::PhaseSpec> install_phases()
   tls.needs_bundle = true;
   return {phases::prepare(),  phases::artifacts(),  phases::containerd(), phases::init(),    phases::join_control_planes(),
           phases::join_workers(), phases::kubeconfig(), phases::nodes(),   phases::cni(),     phases::storage(),
-          phases::cleanup(),  phases::pipelines(),  phases::istio(),      tls,               phases::gateway(),
+          phases::volumes(),  phases::cleanup(),  phases::pipelines(),  phases::istio(),      tls,               phases::gateway(),
           phases::smoke()};
 }
 

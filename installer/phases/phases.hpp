@@ -53,6 +53,10 @@ workflow::PhaseSpec cni();
 // non-root pod writes.
 workflow::PhaseSpec storage();
 
+// cluster/volumes: the volumes a reset kept (the state directory's record) given back to their claims
+// as pre-bound PersistentVolumes on their directories and nodes, before the platform claims them.
+workflow::PhaseSpec volumes();
+
 // cluster/cleanup: bootstrap tokens and the kubeadm-certs Secret removed.
 workflow::PhaseSpec cleanup();
 
@@ -73,6 +77,21 @@ workflow::PhaseSpec gateway();
 // platform/smoke: from the operator machine, HTTPS through the gateway verified against the CA
 // reaches the Pipelines UI and API, and HTTP is redirected to HTTPS.
 workflow::PhaseSpec smoke();
+
+// reset/volumes: on the first control plane, while its API server answers: which claim lives in which
+// directory on which node, recorded in the state directory (merged with earlier records).
+workflow::PhaseSpec reset_volumes();
+
+// reset/kubeadm: kubeadm reset on each target host (its containers through the CRI, the kubelet,
+// kubeadm's files); etcd membership is left to remove-node.
+workflow::PhaseSpec reset_kubeadm();
+
+// reset/host: host_footprint() removed from each target host (phases/footprint.hpp).
+workflow::PhaseSpec reset_host();
+
+// reset/data: with ctx.purge_data, the storage base path removed on each target host, and the
+// records of its volumes.
+workflow::PhaseSpec reset_data();
 
 // Why a platform phase is left out for `ctx` (Kubeflow Pipelines disabled), or empty.
 std::string platform_left_out(const workflow::Context& ctx);

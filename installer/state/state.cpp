@@ -109,6 +109,12 @@ Status Journal::forget_phase(const std::string& phase)
   return save();
 }
 
+Status Journal::forget_hosts(const std::set<std::string>& hosts)
+{
+  m_steps.erase(std::remove_if(m_steps.begin(), m_steps.end(), [&](const Step& s) { return hosts.count(s.host) != 0; }), m_steps.end());
+  return save();
+}
+
 std::string Journal::identity(const std::string& host) const
 {
   const auto it = m_identities.find(host);

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,10 @@ public:
   Status record(const std::string& phase, const std::string& name, const std::string& host, const std::string& digest);
   // Forgets every step of `phase` (for --only after a reset of that phase) and writes the journal.
   Status forget_phase(const std::string& phase);
+
+  // Forgets every step of the hosts `hosts` (a reset: install starts afresh there) and writes the
+  // journal; their identities are kept.
+  Status forget_hosts(const std::set<std::string>& hosts);
 
   // The identity recorded for `host` (its machine-id and host key, "" when none is recorded yet).
   std::string identity(const std::string& host) const;

@@ -290,6 +290,25 @@ int run_command(const CommandSpec& spec, const Request& request, const Ui& ui)
   ctx.bundle_url = request.bundle_url;
   ctx.worker_batch = request.worker_batch;
   ctx.dry_run = spec.dry_run;
+  ctx.purge_data = request.purge_data;
+  for (const auto& name : request.hosts) {
+    const auto it = std::find_if(cluster->hosts.begin(), cluster->hosts.end(), [&](const config::Host& h) { return h.name == name; });
+    if (it == cluster->hosts.end()) {
+      std::vector<std::string> names;
+      for (const auto& h : cluster->hosts) {
+        names.push_back(h.name);
+      }
+      Error e;
+      e.code = ErrorCode::usage;
+      e.message = fmt::format("{} has no host named '{}'", cluster->source_file, name);
+      e.fix = "name hosts of spec.hosts: " + text::join(names, ", ");
+      return ui.error(e);
+    }
+    const size_t index = static_cast<size_t>(it - cluster->hosts.begin());
+    if (std::find(ctx.targets.begin(), ctx.targets.end(), index) == ctx.targets.end()) {
+      ctx.targets.push_back(index);
+    }
+  }
 
   RunOptions selection;
   selection.only = {request.only.begin(), request.only.end()};
@@ -384,14 +403,17 @@ int run_command(const CommandSpec& spec, const Request& request, const Ui& ui)
   // phases end however they end; a dry run takes none.
   const bool remote_lock = spec.cluster_lock && !spec.dry_run;
   const std::string holder = remote_lock ? lock->holder() + " on machine " + machine_id() : std::string();
+  bool locked_there = false;
   if (remote_lock) {
-    if (auto locked = acquire_remote_lock(fleet, ctx.first_control_plane, cluster->name, holder); !locked) {
+    auto locked = acquire_remote_lock(fleet, ctx.first_control_plane, cluster->name, holder, {}, spec.lock_if_present);
+    if (!locked) {
       return ui.error(locked.error());
     }
+    locked_there = *locked;
   }
   auto summary = run(*phases, *journal, fleet, selection);
-  if (remote_lock) {
-    if (auto released = release_remote_lock(fleet, ctx.first_control_plane, cluster->name, holder); !released) {
+  if (locked_there) {
+    if (auto released = release_remote_lock(fleet, ctx.first_control_plane, cluster->name, holder, spec.lock_if_present); !released) {
       log::warn("the cluster lock on {} was not released ({}); the next run takes it over once its heartbeat is 30 s old",
                 cluster->hosts[ctx.first_control_plane].name, released.error().message);
     }

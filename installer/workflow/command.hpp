@@ -34,12 +34,15 @@ struct Request {
   bool allow_preview = false;          // accept a preview matrix row
   size_t concurrency = 32;             // hosts worked on at once
   size_t worker_batch = 0;             // workers joined at most this many at a time (0: all)
+  std::vector<std::string> hosts;      // reset --hosts, remove-node: the hosts worked on, by name (empty: all)
+  bool purge_data = false;             // reset, remove-node: the volumes' directories go too
 };
 
 // How the command talks to the user (the CLI's: text or JSON).
 struct Ui {
   std::function<int(const Error&)> error;             // prints an error; returns its exit code
   std::function<void(const doctor::Report&)> report;  // prints a doctor report
+  bool json = false;                                  // --output json: results on stdout as one JSON document
 };
 
 struct CommandSpec {
@@ -48,6 +51,7 @@ struct CommandSpec {
   bool matrix_gate = true;    // the cluster file judged against the matrix before any connection
   bool doctor = true;         // preflight on every host first; what prepare fixes judged again after it
   bool cluster_lock = true;   // the lock on the first control plane (never in dry-run)
+  bool lock_if_present = false;  // reset: only where mlplat's directory is, which goes with the lock (a reset host keeps nothing)
   std::vector<PhaseSpec> phases;
   // Work on the operator machine once the bundle is open, before any host: rendering, certificates.
   std::function<Status(Context&)> before_hosts;

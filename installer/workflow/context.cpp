@@ -40,6 +40,11 @@ std::vector<size_t> Context::workers() const
   return out;
 }
 
+std::vector<size_t> Context::target_hosts() const
+{
+  return targets.empty() ? all_hosts() : targets;
+}
+
 std::string remote_bundle_dir(const std::string& row)
 {
   return "/var/lib/mlplat/bundle/" + row;

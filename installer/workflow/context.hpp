@@ -58,6 +58,8 @@ struct Context {
   std::optional<tls::IngressCertificate> cert;          // the ingress certificate the run installs
   Recheck recheck;                                      // prepare's last step; empty: nothing to judge again
   std::shared_ptr<kube::JoinMaterial> join;             // tokens and keys, shared by the join phases
+  std::vector<size_t> targets;                          // the hosts reset or remove-node works on (empty: every host)
+  bool purge_data = false;                              // reset, remove-node: the volumes' directories go too
 
   // The channel to the first control plane for steps running on another host.
   ControlPlane control_plane() { return ControlPlane(fleet, first_control_plane); }
@@ -66,6 +68,8 @@ struct Context {
   std::vector<size_t> all_hosts() const;
   std::vector<size_t> other_control_planes() const;
   std::vector<size_t> workers() const;
+  // The hosts reset or remove-node works on: `targets`, or every host when it is empty.
+  std::vector<size_t> target_hosts() const;
 };
 
 // Where a host keeps the bundle of a row.

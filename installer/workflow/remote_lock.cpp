@@ -28,10 +28,12 @@ std::string machine_id()
   return id ? std::string(text::trim(*id)) : std::string("unknown");
 }
 
-Status acquire_remote_lock(transport::Fleet& fleet, size_t host, const std::string& cluster, const std::string& holder, RemoteLockTiming timing)
+Result<bool> acquire_remote_lock(transport::Fleet& fleet, size_t host, const std::string& cluster, const std::string& holder,
+                                 RemoteLockTiming timing, bool only_if_present)
 {
   const std::string script = fmt::format(
     "set -eu\n"
+    "{absent}"
     "read -r me\n"
     "read -r machine\n"
     "d={dir}; f=$d/{cluster}.lock\n"
@@ -62,7 +64,8 @@ Status acquire_remote_lock(transport::Fleet& fleet, size_t host, const std::stri
     "systemd-run --quiet --collect --unit \"mlplat-lock-{cluster}-$$\" /bin/sh -c "
     "\"while kill -0 $p 2>/dev/null && grep -qx 'id=$id' '$f'; do touch '$f.beat'; sleep {beat}; done\"\n",
     fmt::arg("dir", k_remote_lock_dir), fmt::arg("cluster", cluster), fmt::arg("stale", timing.stale.count()),
-    fmt::arg("beat", timing.beat.count()));
+    fmt::arg("beat", timing.beat.count()),
+    fmt::arg("absent", only_if_present ? "[ -d /var/lib/mlplat ] || { echo absent; exit 0; }\n" : ""));
   fleet.set_label(host, "lock");
   TRY_ASSIGN(const auto r, fleet.exec(host, lock_command("take the cluster lock on the first control plane", script,
                                                          holder + "\n" + machine_id())));
@@ -80,18 +83,25 @@ Status acquire_remote_lock(transport::Fleet& fleet, size_t host, const std::stri
                                                text::trim(r.err)));
   }
   const std::string said(text::trim(r.out));
+  if (said == "absent") {
+    return false;
+  }
   if (said.rfind("stale: ", 0) == 0) {
     log::warn("{}: took over a stale cluster lock ({})", fleet.endpoint(host).name, said.substr(7));
   }
-  return {};
+  return true;
 }
 
-Status release_remote_lock(transport::Fleet& fleet, size_t host, const std::string& cluster, const std::string& holder)
+Status release_remote_lock(transport::Fleet& fleet, size_t host, const std::string& cluster, const std::string& holder, bool remove_empty)
 {
   const std::string script = fmt::format(
-    "read -r me\nf={}/{}.lock\n"
-    "if [ -f \"$f\" ] && grep -qxF \"holder=$me\" \"$f\"; then rm -f \"$f\" \"$f.beat\"; fi\n",
-    k_remote_lock_dir, cluster);
+    "read -r me\nd={0}; f=$d/{1}.lock\n"
+    "if [ -f \"$f\" ] && grep -qxF \"holder=$me\" \"$f\"; then rm -f \"$f\" \"$f.beat\"; fi\n"
+    "{2}",
+    k_remote_lock_dir, cluster,
+    remove_empty ? "if [ -d \"$d\" ] && [ -z \"$(ls -A \"$d\" | grep -vx .guard)\" ]; then rm -f \"$d/.guard\"; rmdir \"$d\"; fi\n"
+                   "if [ -d /var/lib/mlplat ] && [ -z \"$(ls -A /var/lib/mlplat)\" ]; then rmdir /var/lib/mlplat; fi\n"
+                 : "");
   fleet.set_label(host, "lock");
   auto release = lock_command("release the cluster lock", script, holder);
   release.runs_after_interrupt = true; // Ctrl-C releases it too

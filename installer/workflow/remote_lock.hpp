@@ -29,10 +29,14 @@ std::string machine_id();
 // " on machine <machine_id()>"). Fails with ErrorCode::locked (exit 6) naming the live holder and
 // how old its heartbeat is. A lock held by an earlier run of this machine is taken over at once (this
 // run holds the machine's local lock, so that run is gone), one with a heartbeat older than 30 s too.
-Status acquire_remote_lock(transport::Fleet& fleet, size_t host, const std::string& cluster, const std::string& holder,
-                           RemoteLockTiming timing = {});
+// With `only_if_present`, a host without mlplat's directory (/var/lib/mlplat: nothing of mlplat's
+// to guard, a host reset already) is not locked, and nothing is written there: false is returned.
+Result<bool> acquire_remote_lock(transport::Fleet& fleet, size_t host, const std::string& cluster, const std::string& holder,
+                                 RemoteLockTiming timing = {}, bool only_if_present = false);
 
-// Releases it when `holder` still holds it (the heartbeat loop then ends by itself).
-Status release_remote_lock(transport::Fleet& fleet, size_t host, const std::string& cluster, const std::string& holder);
+// Releases it when `holder` still holds it (the heartbeat loop then ends by itself). With
+// `remove_empty` (reset), the lock directory and mlplat's directory go too once nothing else is in them.
+Status release_remote_lock(transport::Fleet& fleet, size_t host, const std::string& cluster, const std::string& holder,
+                           bool remove_empty = false);
 
 } // namespace mlplat::workflow

@@ -4,6 +4,14 @@
 // platform out when Pipelines is off, with --only/--skip still taking those paths; batches of
 // workers; a multi-host failure's exit code.
 #include "support/catch.hpp"
+
+#include "phases/footprint.hpp"
+#include "phases/volumes.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <regex>
+#include <set>
 #include "support/fake_fleet.hpp"
 
 #include "commands/commands.hpp"
@@ -185,8 +193,8 @@ TEST_CASE("install's phases, in order, with their paths, and the help that lists
   }
   CHECK(paths == std::vector<std::string>{"host/prepare", "host/artifacts", "host/containerd", "cluster/init",
                                           "cluster/join-control-planes", "cluster/join-workers", "cluster/kubeconfig", "cluster/nodes",
-                                          "cluster/cni", "cluster/storage", "cluster/cleanup", "platform/pipelines", "platform/istio",
-                                          "platform/tls", "platform/gateway", "platform/smoke"});
+                                          "cluster/cni", "cluster/storage", "cluster/volumes", "cluster/cleanup", "platform/pipelines",
+                                          "platform/istio", "platform/tls", "platform/gateway", "platform/smoke"});
   const auto help = workflow::phase_help(commands::install());
   CHECK(help.find("  cluster/join-workers ") != std::string::npos);
   CHECK(help.find("  platform/smoke ") != std::string::npos);
@@ -197,8 +205,8 @@ TEST_CASE("install's phases, in order, with their paths, and the help that lists
   // installs the certificate settled with the rendered platform, so it needs the bundle.
   CHECK_FALSE(commands::certs_rotate(0).phases[0].skip_if);
   CHECK_FALSE(commands::certs_rotate(0).phases[0].needs_bundle);
-  CHECK(commands::install_phases()[13].path == "platform/tls");
-  CHECK(commands::install_phases()[13].needs_bundle);
+  CHECK(commands::install_phases()[14].path == "platform/tls");
+  CHECK(commands::install_phases()[14].needs_bundle);
 }
 
 TEST_CASE("the plan of a 1+2 cluster: each host gets its commands and uploads, the first control plane the cluster's", "[phases]")
@@ -535,4 +543,111 @@ TEST_CASE("the join's secrets, once made, are redacted from the log file, whose 
   CHECK(first[10] == 'T');
   CHECK(first[23] == 'Z');
   sfs::remove(file);
+}
+
+TEST_CASE("reset removes every path install writes: each upload, installed program and extracted archive of a 1+2 plan is in the footprint",
+          "[phases][reset]")
+{
+  Fixture fx(true);
+  transport::FleetOptions options;
+  options.dry_run = transport::DryRun::yes;
+  testing::FakeFleet fleet({"cp-1", "worker-1", "worker-2"}, options);
+  fleet.answer("pki/ca.crt", "");
+  auto ctx = fx.context(fleet);
+  auto summary = run_install(*ctx, {});
+  if (!summary) {
+    FAIL(summary.error().render());
+  }
+  const auto& footprint = phases::host_footprint();
+  // The places install writes to: uploads by path, `install -m MODE SRC DEST`, `tar -C DIR`, `mkdir -p DIR`.
+  static const std::regex install_dest(R"(install -m [0-7]+ \S+ (/\S+))");
+  static const std::regex tar_dir(R"(tar -C (/\S+))");
+  static const std::regex mkdir_dir(R"(mkdir -p (/[^\s;&|]+))");
+  std::set<std::string> written;
+  for (const auto& c : fleet.plan()) {
+    if (c.description.rfind("upload ", 0) == 0) {
+      written.insert(c.description.substr(7, c.description.find(' ', 7) - 7));
+    }
+    for (const auto* re : {&install_dest, &tar_dir, &mkdir_dir}) {
+      for (auto it = std::sregex_iterator(c.script.begin(), c.script.end(), *re); it != std::sregex_iterator(); ++it) {
+        std::string path = (*it)[1].str();
+        path.erase(std::remove(path.begin(), path.end(), '\''), path.end());
+        written.insert(path);
+      }
+    }
+  }
+  REQUIRE(written.size() > 15);
+  CHECK(written.count("/usr/local/lib/systemd/system/kubelet.service") == 1);
+  CHECK(written.count("/usr/local/bin/kubeadm") == 1);
+  CHECK(written.count("/opt/cni/bin") == 1);
+  // Directories every host has before install (an archive extracted into one: its programs below).
+  static const std::set<std::string> system_dirs{"/etc", "/usr/local", "/usr/local/bin", "/usr/local/sbin", "/usr/local/lib/systemd/system"};
+  for (const auto& path : written) {
+    INFO(path);
+    CHECK((system_dirs.count(path) == 1 || phases::covers(footprint, path)));
+  }
+  // An archive's programs: what tar -C /usr/local extracts from containerd's archive (bin/...).
+  for (const char* program : {"/usr/local/bin/containerd", "/usr/local/bin/containerd-shim-runc-v2", "/usr/local/bin/ctr"}) {
+    CHECK(phases::covers(footprint, program));
+  }
+  CHECK_FALSE(phases::covers(footprint, "/usr/local/bin/helm"));
+  CHECK_FALSE(phases::covers(footprint, "/var/openebs/local"));  // the data: reset keeps it
+}
+
+TEST_CASE("reset's plan on a 1+2 cluster: volumes recorded on the first control plane, kubeadm reset and the footprint on every host, "
+          "the data only with --purge-data", "[phases][reset]")
+{
+  Fixture fx(true);
+  transport::FleetOptions options;
+  options.dry_run = transport::DryRun::yes;
+  testing::FakeFleet fleet({"cp-1", "worker-1", "worker-2"}, options);
+  // The API server lists one local volume of a claim on worker-1.
+  fleet.answer("get pv -o json", R"({"items": [{"metadata": {"name": "pvc-1"}, "spec": {"claimRef": {"namespace": "kubeflow", "name": "mysql-pv-claim"},
+    "local": {"path": "/var/openebs/local/pvc-1"}, "capacity": {"storage": "20Gi"}, "storageClassName": "openebs-hostpath",
+    "accessModes": ["ReadWriteOnce"], "volumeMode": "Filesystem", "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions":
+    [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["worker-1"]}]}]}}}},
+    {"metadata": {"name": "nfs-1"}, "spec": {"claimRef": {"namespace": "a", "name": "b"}, "nfs": {"server": "x", "path": "/"}}}]})");
+  auto ctx = fx.context(fleet);
+  for (bool purge : {false, true}) {
+    ctx->purge_data = purge;
+    workflow::RunOptions run_options;
+    run_options.progress = Terminal::no;
+    run_options.dry_run = true;
+    auto phases = workflow::build_phases(commands::reset_phases(), *ctx, run_options);
+    REQUIRE(phases);
+    auto summary = workflow::run(*phases, ctx->journal, fleet, run_options);
+    if (!summary) {
+      FAIL(summary.error().render());
+    }
+    for (const char* host : {"cp-1", "worker-1", "worker-2"}) {
+      const auto lines = planned(fleet, host);
+      INFO(text::join(lines, "\n"));
+      CHECK(any_label(lines, "kubeadm/kubeadm-reset: kubeadm reset"));
+      CHECK(index_of(lines, "kubeadm/kubeadm-reset: ") < index_of(lines, "host/footprint: "));
+      CHECK(any_label(lines, "data/purge: ") == purge);
+    }
+    CHECK(script_of(fleet, "worker-1", "kubeadm/kubeadm-reset").find("kubeadm reset --force --skip-phases remove-etcd-member") != std::string::npos);
+    const std::string removal = script_of(fleet, "worker-2", "host/footprint");
+    CHECK(removal.find("systemctl stop \"$s\"") != std::string::npos);
+    CHECK(removal.find(" /usr/local/bin/kubelet ") != std::string::npos);
+    CHECK(removal.find("'/var/openebs") == std::string::npos);  // the base path is the data's
+    // A plan writes no record of the volumes; what a run would record is the local one only.
+    CHECK_FALSE(sfs::exists(fx.dir / "volumes.json"));
+  }
+  const auto volumes = phases::local_volumes(R"({"items": [{"metadata": {"name": "pvc-1"}, "spec": {"claimRef": {"namespace": "kubeflow",
+    "name": "mysql-pv-claim"}, "local": {"path": "/var/openebs/local/pvc-1"}, "nodeAffinity": {"required": {"nodeSelectorTerms":
+    [{"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["worker-1"]}]}]}}}}]})");
+  REQUIRE(volumes);
+  REQUIRE(volumes->size() == 1);
+  CHECK((*volumes)[0].node == "worker-1");
+  // Given back pre-bound to its claim, on its directory and node, never deleted with its claim.
+  const auto pv = nlohmann::json::parse(phases::restored_volume_manifest((*volumes)[0]));
+  CHECK(pv["spec"]["claimRef"]["name"] == "mysql-pv-claim");
+  CHECK(pv["spec"]["claimRef"]["namespace"] == "kubeflow");
+  CHECK(pv["spec"]["local"]["path"] == "/var/openebs/local/pvc-1");
+  CHECK(pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain");
+  CHECK(pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"][0] == "worker-1");
+  // A second record keeps what the first had (the cluster is gone by then).
+  const auto merged = phases::merge_volume_records(*volumes, {});
+  CHECK(merged.size() == 1);
 }

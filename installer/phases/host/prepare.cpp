@@ -1,4 +1,5 @@
 #include "phases/phases.hpp"
+#include "phases/footprint.hpp"
 
 #include "assets/assets.hpp"
 #include "util/sha256.hpp"
@@ -16,8 +17,8 @@ using transport::Command;
 using transport::Privilege;
 
 // The remote paths the phase writes.
-constexpr const char* k_sysctl_file = "/etc/sysctl.d/90-mlplat.conf";
-constexpr const char* k_modules_file = "/etc/modules-load.d/mlplat.conf";
+constexpr const char* k_sysctl_file = k_sysctl_dropin;
+constexpr const char* k_modules_file = k_modules_dropin;
 
 // "key = value" lines of a sysctl file, comments skipped.
 Result<std::vector<std::pair<std::string, std::string>>> sysctl_pairs(const std::string& text)
