@@ -9,15 +9,9 @@
 
 namespace mlplat::commands {
 
-namespace {
-
-// Per host, in the order install would run them: phase/step, what, and the command itself; then the
-// phases a run_if left out.
-int print_plan(workflow::Context& ctx, const workflow::Summary& summary, double, const workflow::Ui&)
+void print_planned_hosts(const workflow::Context& ctx)
 {
   const auto& fleet = ctx.fleet;
-  std::cout << fmt::format("plan for cluster {} ({} hosts): {} step{} would change something\n", ctx.cluster.name, fleet.size(),
-                           summary.applied(), summary.applied() == 1 ? "" : "s");
   const auto planned = fleet.plan();
   for (size_t h = 0; h < fleet.size(); ++h) {
     const std::string& host = fleet.endpoint(h).name;
@@ -39,6 +33,18 @@ int print_plan(workflow::Context& ctx, const workflow::Summary& summary, double,
       std::cout << "  nothing to change\n";
     }
   }
+}
+
+namespace {
+
+// Per host, in the order install would run them: phase/step, what, and the command itself; then the
+// phases a run_if left out.
+int print_plan(workflow::Context& ctx, const workflow::Summary& summary, double, const workflow::Ui&)
+{
+  const auto& fleet = ctx.fleet;
+  std::cout << fmt::format("plan for cluster {} ({} hosts): {} step{} would change something\n", ctx.cluster.name, fleet.size(),
+                           summary.applied(), summary.applied() == 1 ? "" : "s");
+  print_planned_hosts(ctx);
   bool header = false;
   for (const auto& s : summary.skipped) {
     if (s.reason == "--skip" || s.reason == "not in --only") {

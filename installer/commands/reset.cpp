@@ -66,6 +66,9 @@ int after_reset(workflow::Context& ctx, const workflow::Summary& summary, double
                            ctx.dry_run ? " (dry run: nothing changed)" : "", text::join(hosts, ", "), summary.applied(),
                            summary.applied() == 1 ? "" : "s", ctx.dry_run ? "would change" : "applied",
                            summary.steps.size() - summary.applied(), seconds);
+  if (ctx.dry_run) {
+    print_planned_hosts(ctx);
+  }
   if (ctx.purge_data) {
     std::cout << "the volumes' directories were removed (--purge-data)\n";
   } else if (!kept.empty()) {

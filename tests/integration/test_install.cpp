@@ -27,6 +27,7 @@
 
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <future>
 #include <set>
 #include <regex>
@@ -1571,4 +1572,127 @@ TEST_CASE("kill -9 at every phase on the real control plane, then a rerun conver
   CHECK(contains(last.err, "a run of this machine that ended without releasing it"));
   const auto again = mlplat_run(install, 600s);
   CHECK(contains(again.out, " 0 steps applied"));
+}
+
+namespace {
+
+// Every path, unit and interface kind mlplat writes on a host, listed here on their own (not taken
+// from mlplat's footprint list, so that a path that list forgets is still found): what is left of
+// them on host `n`, one line each ("" when nothing).
+std::string traces_on(int n, const std::string& base_path = "/var/openebs/local")
+{
+  const std::string script =
+    "for p in /etc/sysctl.d/90-mlplat.conf /etc/modules-load.d/mlplat.conf /usr/local/bin/containerd /usr/local/bin/ctr "
+    "/usr/local/bin/containerd-shim-runc-v2 /usr/local/sbin/runc /usr/local/bin/crictl /usr/local/bin/kubeadm /usr/local/bin/kubelet "
+    "/usr/local/bin/kubectl /usr/local/bin/istioctl /etc/crictl.yaml /etc/containerd /usr/local/lib/systemd/system/containerd.service "
+    "/usr/local/lib/systemd/system/kubelet.service /usr/local/lib/systemd/system/kubelet.service.d /etc/kubernetes /etc/cni/net.d "
+    "/opt/cni/bin /var/lib/etcd /var/lib/mlplat /etc/systemd/system/multi-user.target.wants/kubelet.service "
+    "/etc/systemd/system/multi-user.target.wants/containerd.service /run/containerd/containerd.sock " + base_path + "; do\n"
+    "  [ -e \"$p\" ] && echo \"$p\"\ndone\n"
+    // tmpfs mount points of the testbed stay; they must be empty.
+    "for d in /var/lib/kubelet /var/lib/containerd; do [ -n \"$(ls -A $d 2>/dev/null)\" ] && echo \"$d not empty\"; done\n"
+    "for s in kubelet containerd; do systemctl is-active --quiet $s && echo \"$s running\"; systemctl is-enabled --quiet $s && echo \"$s enabled\"; done\n"
+    "for prog in kube-apiserver etcd kube-controller-manager kube-scheduler kwok; do pgrep -x $prog >/dev/null && echo \"$prog runs\"; done\n"
+    "iptables-save | grep -E 'KUBE-|cali-|FLANNEL' | head -3\n"
+    "ls /sys/class/net | grep -E '^(cali|vxlan.calico|flannel|cni0|tunl0)' \n"
+    "grep -F '# swap off for the kubelet (mlplat)' /etc/fstab\n"
+    "true\n";
+  return on_host(n, script).out;
+}
+
+} // namespace
+
+TEST_CASE("reset of a 1+2 cluster keeps the Pipelines volumes, install gives them back with their data, a second reset changes "
+          "nothing (audited), --purge-data leaves no trace", "[install][real][long]")
+{
+  const std::string dir = testbed::temp_dir("install-reset");
+  const std::string state = dir + "/state";
+  const std::vector<int> nodes{108, 109, 110};
+  for (int n : nodes) {
+    fresh_host(n);
+  }
+  const auto file = cluster_file(dir, nodes);
+  const auto bundle = real_bundle(dir);
+  const std::vector<std::string> install{"--data-dir", k_real_data, "install", "-c", file, "--state-dir", state, "--bundle", bundle};
+  auto reset = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args{"--data-dir", k_real_data, "reset", "-c", file, "--state-dir", state};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return mlplat_run(args, 600s);
+  };
+  const auto first = mlplat_run(install, 900s);
+  INFO(first.out << first.err);
+  REQUIRE(first.exit_code == 0);
+  // A marker in each Pipelines volume's directory, on the node that holds it.
+  const std::string volumes = kubectl_on(108, "get pv -o jsonpath='{range .items[*]}{.spec.claimRef.name} {.metadata.name} "
+                                              "{.spec.local.path} {.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values[0]}{\"\\n\"}{end}'");
+  INFO(volumes);
+  std::map<std::string, std::tuple<std::string, std::string, int>> claims;  // claim -> (pv, path, node)
+  for (const auto& line : text::split(volumes, '\n')) {
+    const auto w = text::split(std::string(text::trim(line)), ' ');
+    if (w.size() == 4 && (w[0] == "mysql-pv-claim" || w[0] == "seaweedfs-pvc")) {
+      claims[w[0]] = {w[1], w[2], std::stoi(w[3].substr(5))};
+    }
+  }
+  REQUIRE(claims.size() == 2);
+  const std::string marker = "marker of run " + sha256_hex(dir + std::to_string(::getpid())).substr(0, 12);
+  for (const auto& [claim, where] : claims) {
+    REQUIRE(on_host(std::get<2>(where), "echo '" + marker + " " + claim + "' > " + std::get<1>(where) + "/mlplat-test-marker").ok());
+  }
+
+  // Without a terminal and without --yes, reset refuses (exit 2) and changes nothing.
+  const auto refused = reset({});
+  CHECK(refused.exit_code == 2);
+  CHECK(contains(refused.err, "pass --yes"));
+  CHECK(nodes_on(108) == "node-108 Ready control-plane\nnode-109 Ready <none>\nnode-110 Ready <none>\n");
+  // The dry run shows the commands per host and changes nothing.
+  const auto dry = reset({"--dry-run"});
+  INFO(dry.out << dry.err);
+  CHECK(dry.exit_code == 0);
+  CHECK(contains(dry.out, "kubeadm/kubeadm-reset: kubeadm reset"));
+  CHECK(contains(dry.out, "host/footprint: remove what install put on the host"));
+  CHECK_FALSE(std::filesystem::exists(state + "/volumes.json"));
+
+  const auto done = reset({"--yes"});
+  INFO(done.out << done.err);
+  REQUIRE(done.exit_code == 0);
+  CHECK(contains(done.out, "data kept on the hosts (2 volumes"));
+  CHECK(contains(done.out, "kubeflow/mysql-pv-claim"));
+  for (int n : nodes) {
+    INFO("node-" << n);
+    CHECK(traces_on(n, "/nonexistent") == "");
+  }
+  for (const auto& [claim, where] : claims) {
+    CHECK(on_host(std::get<2>(where), "cat " + std::get<1>(where) + "/mlplat-test-marker").out == marker + " " + claim + "\n");
+  }
+  const auto record = nlohmann::json::parse(*fs::read_file(state + "/volumes.json"));
+  CHECK(record["volumes"].size() == 2);
+  CHECK(nlohmann::json::parse(*fs::read_file(state + "/journal.json"))["steps"].empty());
+
+  // A second reset: nothing to do, no mutating command or system call on any host.
+  const auto second = audited_run(nodes, [&] { return reset({"--yes"}); });
+  INFO(second.out << second.err);
+  CHECK(second.exit_code == 0);
+  CHECK(contains(second.out, "(0 steps applied"));
+
+  // Install again: a new cluster, whose claims bind to the kept volumes, with the markers in them.
+  const auto again = mlplat_run(install, 900s);
+  INFO(again.out << again.err);
+  REQUIRE(again.exit_code == 0);
+  for (const auto& [claim, where] : claims) {
+    INFO(claim);
+    CHECK(kubectl_on(108, "-n kubeflow get pvc " + claim + " -o jsonpath='{.status.phase} {.spec.volumeName}'") == "Bound " + std::get<0>(where));
+    CHECK(kubectl_on(108, "get pv " + std::get<0>(where) + " -o jsonpath='{.spec.local.path} {.spec.persistentVolumeReclaimPolicy}'") ==
+          std::get<1>(where) + " Retain");
+    CHECK(on_host(std::get<2>(where), "cat " + std::get<1>(where) + "/mlplat-test-marker").out == marker + " " + claim + "\n");
+  }
+
+  // --purge-data: nothing of mlplat's is left, the volumes' directories neither, nor their record.
+  const auto purged = reset({"--yes", "--purge-data"});
+  INFO(purged.out << purged.err);
+  REQUIRE(purged.exit_code == 0);
+  for (int n : nodes) {
+    INFO("node-" << n);
+    CHECK(traces_on(n) == "");
+  }
+  CHECK(nlohmann::json::parse(*fs::read_file(state + "/volumes.json"))["volumes"].empty());
 }

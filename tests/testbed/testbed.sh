@@ -58,7 +58,7 @@ loadable_dir() {
   esac
 }
 NS_PREFIX=mlp-
-MAX_HOSTS=110
+MAX_HOSTS=119  # hosts at .11-.129, their second interfaces (nic2) at .131-.249
 USER_OK=mlp          # non-root user with NOPASSWD sudo
 USER_PW=mlpnopw      # non-root user whose sudo wants a password
 KEY_PASSPHRASE=mlplat-test-passphrase
