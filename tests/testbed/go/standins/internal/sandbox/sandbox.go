@@ -7,6 +7,7 @@
 //     pod): one record per container started, {"pid": ..., "startTick": ...} and more;
 //   - mlplat-standin-sandbox.json: the sandbox's metadata (Meta), written when the pod's first
 //     container starts, as the kubelet creates a pod's sandbox before its containers.
+//
 // The containerd stand-in reports each such pod as a pod sandbox and stops and removes it.
 package sandbox
 
@@ -171,12 +172,16 @@ func read(dir string) (*Sandbox, bool) {
 // namespace ends all of its processes.
 func (s *Sandbox) Stop(ctx context.Context) error {
 	var victims []Process
+	var sessions map[int][]Process
 	for _, p := range s.Processes {
 		if !p.Alive() {
 			continue
 		}
+		if sessions == nil {
+			sessions = sessionsByLeader() // one look through /proc for the whole sandbox
+		}
 		victims = append(victims, p)
-		for _, m := range sessionMembers(p.PID) {
+		for _, m := range sessions[p.PID] {
 			if m.PID != p.PID {
 				victims = append(victims, m)
 			}
@@ -262,17 +267,17 @@ func Alive(pid int, startTick uint64) bool {
 	return ok && st.state != "Z" && st.startTick == startTick
 }
 
-// sessionMembers lists the live processes of the session pid leads.
-func sessionMembers(leader int) []Process {
+// sessionsByLeader lists the live processes of every session by the session's id (its leader's pid).
+func sessionsByLeader() map[int][]Process {
 	entries, _ := os.ReadDir("/proc")
-	var out []Process
+	out := map[int][]Process{}
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		if st, ok := readStat(pid); ok && st.session == leader && st.state != "Z" {
-			out = append(out, Process{Container: "session " + strconv.Itoa(leader), PID: pid, StartTick: st.startTick})
+		if st, ok := readStat(pid); ok && st.state != "Z" {
+			out[st.session] = append(out[st.session], Process{Container: "session " + strconv.Itoa(st.session), PID: pid, StartTick: st.startTick})
 		}
 	}
 	return out
