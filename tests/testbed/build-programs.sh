@@ -50,7 +50,6 @@ pinned=$(sed -n 's/^[[:space:]]*DefaultEtcdVersion = "\([0-9.]*\)-[0-9]*"/\1/p' 
 
 sum_of() { cat "$@" | sha256sum | cut -c1-16; }
 upstream_key="k8s-$k8s.etcd-$etcd.kwok-$kwok.$(sum_of "$mods"/kubernetes/go.sum "$mods"/etcd/go.sum "$mods"/kwok/go.sum)"
-standins_key="standins.$(cd "$mods/standins" && find . -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)"
 
 # progress NAME: reads `go build -v` (one package per line) and prints a line every 100 packages, so
 # a cold build shows it is moving instead of a silent wait.
@@ -125,6 +124,16 @@ build_standins() {
   done < "$mods/standins/pod-images"
   rm -rf "$dest"; mv "$tmp" "$dest"
 }
+
+# The stand-ins' key: every file of their module by name and content (a file moved from one program to
+# another changes both), the Go toolchain, the Kubernetes version stamped into them and this script's
+# build of them.
+standins_key="standins.$( {
+  go version
+  echo "$k8s"
+  declare -f build build_standins
+  cd "$mods/standins" && find . -type f | LC_ALL=C sort | while IFS= read -r f; do printf '== %s\n' "$f"; cat "$f"; done
+} | sha256sum | cut -c1-16)"
 
 mkdir -p "$cache"
 total=$SECONDS

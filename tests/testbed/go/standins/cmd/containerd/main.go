@@ -7,9 +7,12 @@
 //     (NetworkReady only once a CNI network config exists in /etc/cni/net.d, as the CRI plugin reports
 //     it: "cni plugin not initialized" before), RuntimeConfig (the cgroup driver of SystemdCgroup), and
 //     the image service against the testbed's registry (package images): an image the registry does
-//     not hold cannot be pulled, and ImageStatus knows only what was pulled.
+//     not hold cannot be pulled, and ImageStatus knows only what was pulled;
+//   - answers the pod sandbox calls kubeadm reset makes (ListPodSandbox, StopPodSandbox,
+//     RemovePodSandbox: sandbox.go) over the pods the kubelet stand-in runs as host processes.
 //
-// Everything else of the CRI answers Unimplemented: the kubelet stand-in runs no sandbox.
+// Everything else of the CRI answers Unimplemented: the kubelet stand-in starts its containers itself,
+// not through the CRI.
 package main
 
 import (
@@ -21,6 +24,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 
 	"google.golang.org/grpc"
@@ -29,6 +33,7 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"mlplat.test/testbed/standins/internal/images"
+	"mlplat.test/testbed/standins/internal/sandbox"
 	"mlplat.test/testbed/standins/internal/standin"
 )
 
@@ -113,7 +118,7 @@ func serve(cfgPath, version string) error {
 	}
 	_ = os.Chmod(socketPath, 0o660)
 	srv := grpc.NewServer()
-	cri := &cri{version: version, cfg: cfg, store: images.OpenStore(storePath)}
+	cri := &cri{version: version, cfg: cfg, store: images.OpenStore(storePath), podsDir: sandbox.PodsDir}
 	runtime.RegisterRuntimeServiceServer(srv, cri)
 	runtime.RegisterImageServiceServer(srv, &imageService{store: cri.store})
 	stop := make(chan os.Signal, 1)
@@ -128,6 +133,8 @@ type cri struct {
 	version string
 	cfg     config
 	store   *images.Store
+	podsDir string     // the kubelet's pods directory (sandbox.PodsDir; a test's own)
+	mu      sync.Mutex // one sandbox call at a time
 }
 
 func (c *cri) Version(context.Context, *runtime.VersionRequest) (*runtime.VersionResponse, error) {

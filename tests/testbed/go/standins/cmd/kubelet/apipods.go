@@ -49,9 +49,10 @@ import (
 	"k8s.io/utils/ptr"
 
 	"mlplat.test/testbed/standins/internal/images"
+	"mlplat.test/testbed/standins/internal/sandbox"
 )
 
-const apiRecordDir = "mlplat-standin-api" // under /var/lib/kubelet/pods/<uid>/
+const apiRecordDir = sandbox.APIRecords // under /var/lib/kubelet/pods/<uid>/
 
 type apiContainer struct {
 	rec      *containerRecord // nil: never started
@@ -89,7 +90,7 @@ func newAPIPods(k *kubelet) *apiPods {
 }
 
 func apiDir(uid types.UID) string {
-	return filepath.Join("/var/lib/kubelet/pods", string(uid), apiRecordDir)
+	return filepath.Join(sandbox.PodsDir, string(uid), apiRecordDir)
 }
 
 // runsHere reports whether this kubelet runs pod itself (see the package comment).
@@ -107,7 +108,7 @@ func (a *apiPods) runsHere(pod *v1.Pod) bool {
 
 // adopt takes over the containers of API pods that a previous kubelet process started.
 func (a *apiPods) adopt() {
-	dirs, _ := filepath.Glob("/var/lib/kubelet/pods/*/" + apiRecordDir)
+	dirs, _ := filepath.Glob(filepath.Join(sandbox.PodsDir, "*", apiRecordDir))
 	for _, d := range dirs {
 		uid := types.UID(filepath.Base(filepath.Dir(d)))
 		ps := &apiPod{containers: map[string]*apiContainer{}, volumes: map[string]string{}}
@@ -374,15 +375,18 @@ func (a *apiPods) start(ctx context.Context, ps *apiPod, c *v1.Container, restar
 		return nil, "CreateContainerError", err
 	}
 	defer logFile.Close()
+	if err := writeSandboxMeta(pod); err != nil {
+		return nil, "CreatePodSandboxError", err
+	}
 	cmd := exec.Command("/proc/self/exe", "__container", specPath)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Dir = "/"
-	// Its own session (it outlives a kubelet restart, as a container does) and mount namespace.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Unshareflags: syscall.CLONE_NEWNS}
-	if err := cmd.Start(); err != nil {
+	// Its own mount namespace, and its own session (startDetached: it outlives a kubelet restart, as a
+	// container does).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	if err := startDetached(cmd); err != nil {
 		return nil, "RunContainerError", err
 	}
-	go func() { _ = cmd.Wait() }()
 	rec := &containerRecord{PID: cmd.Process.Pid, StartTick: startTick(cmd.Process.Pid), Program: img.Entrypoint, Started: time.Now().UTC(), Restarts: restarts}
 	data, _ = json.Marshal(rec)
 	_ = os.WriteFile(filepath.Join(dir, c.Name+".json"), data, 0o644)

@@ -90,12 +90,20 @@ func (k *kubelet) kwokOnce(ctx context.Context) error {
 		return err
 	}
 	defer log.Close()
+	cmd := kwokCommand(ctx, bin, cfgPath, filepath.Join(kwokDir, "home"))
+	cmd.Stdout, cmd.Stderr = log, log
+	return cmd.Run()
+}
+
+// kwokCommand is kwok's command line. kwok is the kubelet's part, not a container: it ends with the
+// kubelet (killed when the kubelet's context ends, and by the kernel when the kubelet's process dies,
+// however it dies), as a kubelet's work ends with it; containers outlive the kubelet (startDetached).
+func kwokCommand(ctx context.Context, bin, cfgPath, home string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, bin, "--kubeconfig="+adminConf, "--config="+cfgPath)
 	// An empty work dir, so that no ~/.kwok/kwok.yaml is read besides this config.
-	cmd.Env = []string{"KWOK_WORKDIR=" + filepath.Join(kwokDir, "home"), "HOME=" + filepath.Join(kwokDir, "home"), "PATH=/usr/bin:/bin"}
-	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Env = []string{"KWOK_WORKDIR=" + home, "HOME=" + home, "PATH=/usr/bin:/bin"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	return cmd.Run()
+	return cmd
 }
 
 // kwokConfigFor fills kwok's configuration in: every pod stage also requires that no container's

@@ -19,11 +19,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	kubelettypes "k8s.io/kubelet/pkg/types"
 	"k8s.io/kubernetes/pkg/kubelet/config"
 	kubetypes "k8s.io/kubernetes/pkg/kubelet/types"
 	"k8s.io/utils/ptr"
 
 	"mlplat.test/testbed/standins/internal/images"
+	"mlplat.test/testbed/standins/internal/sandbox"
 )
 
 const (
@@ -73,7 +75,7 @@ func newStaticPods(k *kubelet) *staticPods {
 }
 
 func podDir(uid types.UID) string {
-	return filepath.Join("/var/lib/kubelet/pods", string(uid), "mlplat-standin")
+	return filepath.Join(sandbox.PodsDir, string(uid), sandbox.StaticRecords)
 }
 
 // run reads the static pods through the kubelet's own file source and keeps their processes and
@@ -112,7 +114,7 @@ func (s *staticPods) run(ctx context.Context) {
 
 // adopt takes over the containers a previous kubelet process started that still run.
 func (s *staticPods) adopt() {
-	dirs, _ := filepath.Glob("/var/lib/kubelet/pods/*/mlplat-standin")
+	dirs, _ := filepath.Glob(filepath.Join(sandbox.PodsDir, "*", sandbox.StaticRecords))
 	for _, d := range dirs {
 		uid := types.UID(filepath.Base(filepath.Dir(d)))
 		files, _ := filepath.Glob(filepath.Join(d, "*.json"))
@@ -136,35 +138,31 @@ func (s *staticPods) adopt() {
 	}
 }
 
-func startTick(pid int) uint64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
+func startTick(pid int) uint64 { return sandbox.StartTick(pid) }
+
+// alive reports whether the recorded process still runs (not a zombie, not a reused pid).
+func alive(r *containerRecord) bool { return r != nil && sandbox.Alive(r.PID, r.StartTick) }
+
+// sandboxMeta is the pod's sandbox as the kubelet hands it to the runtime in the PodSandboxConfig
+// (pkg/kubelet/kuberuntime/kuberuntime_sandbox.go generatePodSandboxConfig; labels.go newPodLabels,
+// newPodAnnotations): the pod's name, namespace and uid, attempt 0, the pod's labels with the
+// io.kubernetes.pod.* ones, the pod's annotations.
+func sandboxMeta(pod *v1.Pod, created time.Time) sandbox.Meta {
+	labels := map[string]string{}
+	for k, v := range pod.Labels {
+		labels[k] = v
 	}
-	// Field 22 (starttime), counted after the parenthesised command name.
-	s := string(data)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 {
-		f := strings.Fields(s[i+1:])
-		if len(f) > 19 {
-			n, _ := strconv.ParseUint(f[19], 10, 64)
-			return n
-		}
-	}
-	return 0
+	labels[kubelettypes.KubernetesPodNameLabel] = pod.Name
+	labels[kubelettypes.KubernetesPodNamespaceLabel] = pod.Namespace
+	labels[kubelettypes.KubernetesPodUIDLabel] = string(pod.UID)
+	return sandbox.Meta{Name: pod.Name, Namespace: pod.Namespace, UID: string(pod.UID), Labels: labels,
+		Annotations: pod.Annotations, CreatedAt: created.UTC()}
 }
 
-func alive(r *containerRecord) bool {
-	if r == nil || r.PID <= 0 {
-		return false
-	}
-	if syscall.Kill(r.PID, 0) != nil {
-		return false
-	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.PID))
-	if err != nil || strings.Contains(string(data), ") Z ") { // a zombie has exited
-		return false
-	}
-	return startTick(r.PID) == r.StartTick
+// writeSandboxMeta records the pod's sandbox in its directory before its first container starts (the
+// kubelet creates a pod's sandbox first), for the containerd stand-in to report (internal/sandbox).
+func writeSandboxMeta(pod *v1.Pod) error {
+	return sandbox.WriteMeta(filepath.Join(sandbox.PodsDir, string(pod.UID)), sandboxMeta(pod, time.Now()))
 }
 
 func (s *staticPods) sync(ctx context.Context) {
@@ -320,12 +318,12 @@ func (s *staticPods) start(ctx context.Context, pod *v1.Pod, c *v1.Container, re
 			cmd.Env = append(cmd.Env, e.Name+"="+e.Value)
 		}
 	}
-	// Its own session: it outlives the kubelet, as a container outlives a kubelet restart.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	if err := writeSandboxMeta(pod); err != nil {
+		return nil, "CreatePodSandboxError", err
+	}
+	if err := startDetached(cmd); err != nil {
 		return nil, "RunContainerError", err
 	}
-	go func() { _ = cmd.Wait() }() // reaped by us while we live; adopted processes are reaped by init
 	rec := &containerRecord{PID: cmd.Process.Pid, StartTick: startTick(cmd.Process.Pid), Program: program, Started: time.Now().UTC(), Restarts: restarts}
 	if err := os.MkdirAll(podDir(pod.UID), 0o755); err == nil {
 		data, _ := json.Marshal(rec)
@@ -343,6 +341,22 @@ func containerLog(pod *v1.Pod, container string, restarts int) (*os.File, error)
 		return nil, err
 	}
 	return os.OpenFile(filepath.Join(dir, strconv.Itoa(restarts)+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+}
+
+// startDetached starts a container's process in a session of its own and reaps it while this kubelet
+// lives: it outlives the kubelet (a stop or restart of the kubelet leaves it running, as containerd keeps
+// a container running across kubelet restarts) until the kubelet stops it or the runtime's
+// StopPodSandbox does. No parent-death signal: only kwok dies with the kubelet.
+func startDetached(cmd *exec.Cmd) error {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setsid = true
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go func() { _ = cmd.Wait() }() // an adopted process (of an earlier kubelet) is reaped by init
+	return nil
 }
 
 // stopContainer ends a container's process group: SIGTERM, then SIGKILL after the grace period.
