@@ -168,6 +168,14 @@ int run_cli(int argc, char** argv)
     sub->footer(workflow::phase_help(commands::reset(false)));
   }
   reset_cmd->add_flag("--dry-run", reset_options.dry_run, "Show the commands per host, change nothing");
+  auto* remove_cmd = app.add_subcommand("remove-node", "Drain nodes, remove them (and a control plane's etcd member), reset their hosts");
+  remove_cmd->add_option("names", reset_options.hosts, "The nodes to remove (hosts of the cluster file)")->required();
+  remove_cmd->add_flag("--purge-data", reset_options.purge_data, "Also remove the volumes' directories on those hosts");
+  remove_cmd->add_option("--state-dir", reset_options.state_dir, "The cluster's state directory");
+  remove_cmd->add_option("--drain-timeout", reset_options.drain_seconds, "Seconds each node's drain may take")
+    ->check(CLI::Range(10, 86400))->capture_default_str();
+  remove_cmd->add_flag("--dry-run", reset_options.dry_run, "Show the commands per host, change nothing");
+  remove_cmd->footer(workflow::phase_help(commands::remove_node(false)));
 
   std::map<CLI::App*, std::string> not_built;
   for (const auto& p : k_not_built) {
@@ -207,6 +215,8 @@ int run_cli(int argc, char** argv)
   } else if (plan_reset_cmd->parsed()) {
     reset_options.dry_run = true;
     rc = cmd_reset(global, reset_options);
+  } else if (remove_cmd->parsed()) {
+    rc = cmd_remove_node(global, reset_options);
   } else if (reset_cmd->parsed()) {
     rc = cmd_reset(global, reset_options);
   } else if (plan_cmd->parsed()) {

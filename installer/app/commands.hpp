@@ -59,6 +59,9 @@ int cmd_certs_rotate(const GlobalOptions& global, const CertsOptions& options);
 // `mlplat reset` / `reset --dry-run` / `plan reset`: asks first (--yes answers) unless a dry run.
 int cmd_reset(const GlobalOptions& global, const ResetOptions& options);
 
+// `mlplat remove-node NAME...` (options.hosts), asking first unless --yes or --dry-run.
+int cmd_remove_node(const GlobalOptions& global, const ResetOptions& options);
+
 // A command that is listed but not built yet: says so and exits 1. It never pretends to work.
 int cmd_not_built(const std::string& name);
 

@@ -98,4 +98,24 @@ int cmd_reset(const GlobalOptions& global, const ResetOptions& options)
   return workflow::run_command(commands::reset(options.dry_run), r, ui_for(global));
 }
 
+int cmd_remove_node(const GlobalOptions& global, const ResetOptions& options)
+{
+  workflow::Request r;
+  r.config_file = global.config;
+  r.state_dir = options.state_dir;
+  r.concurrency = global.concurrency;
+  r.hosts = options.hosts;
+  r.purge_data = options.purge_data;
+  r.drain_seconds = options.drain_seconds;
+  if (!options.dry_run) {
+    const auto asked = confirm(global, fmt::format("remove {} from the cluster: drain, remove from etcd, kubeadm reset and remove what mlplat "
+                                                   "installed{}?", text::join(options.hosts, ", "),
+                                                   options.purge_data ? ", and the volumes' data (--purge-data)" : " (their volumes' data is kept)"));
+    if (!asked) {
+      return report_error(global, asked.error());
+    }
+  }
+  return workflow::run_command(commands::remove_node(options.dry_run), r, ui_for(global));
+}
+
 } // namespace mlplat::app

@@ -65,6 +65,7 @@ struct ResetOptions {
   bool purge_data = false;         // --purge-data: the volumes' directories go too
   bool dry_run = false;            // --dry-run (or `plan reset`): the commands per host, nothing changed
   std::string state_dir;           // the cluster's state directory (default: state::default_dir)
+  int drain_seconds = 300;         // remove-node --drain-timeout
 };
 
 struct InitOptions {

@@ -40,6 +40,14 @@ std::vector<workflow::PhaseSpec> reset_phases();
 // No matrix gate, no doctor; the cluster lock only where mlplat's directory still is.
 workflow::CommandSpec reset(bool dry_run);
 
+// remove-node's phases, in order: reset/volumes, node/check, node/drain, node/etcd-member,
+// reset/kubeadm, reset/host, reset/data (--purge-data), node/delete.
+std::vector<workflow::PhaseSpec> remove_node_phases();
+
+// `mlplat remove-node NAME...` (the request's hosts): refused for the last control plane and for a
+// removal that breaks etcd's quorum; warns that the hosts are still in the cluster file.
+workflow::CommandSpec remove_node(bool dry_run);
+
 // The serial the gateway serves now for the ingress `render` (lowercase hex, no colons), verified
 // against `ca_file`, or why it could not be read.
 Result<std::string> served_serial(const render::PlatformRender& render, const std::filesystem::path& ca_file);

@@ -148,6 +148,8 @@ std::string removal_script(const Footprint& f)
     "  if [ -d \"$p\" ] && mounted \"$p\"; then find \"$p\" -mindepth 1 -maxdepth 1 -exec rm -rf {{}} + || exit 1\n"
     "  else rm -rf \"$p\" || exit 1; fi\ndone\n"
     "if [ -d {state} ]; then find {state} -mindepth 1 -maxdepth 1 ! -name locks -exec rm -rf {{}} + || exit 1; fi\n"
+    // mlplat's directory goes once empty (on the first control plane, the cluster lock's release removes it).
+    "rmdir {state}/locks 2>/dev/null; rmdir {state} 2>/dev/null\n"
     "systemctl daemon-reload 2>/dev/null || true\n",
     fmt::arg("services", quoted_words(f.services)), fmt::arg("interfaces", interfaces_present(f)), fmt::arg("marks", marks_pattern(f)),
     fmt::arg("tables", nft_tables(f)),

@@ -93,6 +93,20 @@ workflow::PhaseSpec reset_host();
 // records of its volumes.
 workflow::PhaseSpec reset_data();
 
+// node/check (remove-node): on the first control plane, refuses (exit 3, nothing changed) when
+// removing the target control planes would leave etcd without a quorum.
+workflow::PhaseSpec node_check();
+
+// node/drain (remove-node): each target node cordoned and drained (evictions: PodDisruptionBudgets
+// respected), within ctx.drain_deadline.
+workflow::PhaseSpec node_drain();
+
+// node/etcd-member (remove-node): the etcd member of each target control plane removed.
+workflow::PhaseSpec node_etcd_member();
+
+// node/delete (remove-node): each target Node deleted, after its host was reset.
+workflow::PhaseSpec node_delete();
+
 // Why a platform phase is left out for `ctx` (Kubeflow Pipelines disabled), or empty.
 std::string platform_left_out(const workflow::Context& ctx);
 

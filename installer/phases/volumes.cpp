@@ -83,7 +83,8 @@ Result<std::vector<VolumeRecord>> read_volume_records(const std::filesystem::pat
   TRY_ASSIGN(const std::string text, fs::read_file(file));
   std::vector<VolumeRecord> out;
   try {
-    for (const auto& v : json::parse(text).at("volumes")) {
+    const auto doc = json::parse(text);  // kept: a range over a temporary's member would dangle
+    for (const auto& v : doc.at("volumes")) {
       VolumeRecord r;
       r.name = v.at("name");
       r.claim_namespace = v.at("claimNamespace");

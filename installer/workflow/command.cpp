@@ -5,6 +5,7 @@
 #include "config/topology.hpp"
 #include "doctor/catalogue.hpp"
 #include "doctor/engine.hpp"
+#include "workflow/discover.hpp"
 #include "workflow/identity.hpp"
 #include "workflow/remote_lock.hpp"
 #include "util/fs.hpp"
@@ -149,12 +150,22 @@ std::vector<std::string> needing_bundle(const CommandSpec& spec, const Context& 
 }
 
 // Doctor on every host: nullopt-like error when it could not run; the report otherwise.
-Result<doctor::Report> preflight(const CommandSpec& spec, const Request& request, Context& ctx, const doctor::Catalogue& catalogue)
+Result<doctor::Report> preflight(const CommandSpec& spec, const Request& request, Context& ctx, const doctor::Catalogue& catalogue,
+                                 const Discovered& found)
 {
   doctor::Options options;
   options.ignore = {request.ignore.begin(), request.ignore.end()};
   options.deadline = std::chrono::seconds(request.deadline_seconds);
   options.own_state = own_state(spec.phases, ctx.journal);
+  // The nodes of the cluster that runs (another operator machine's, or a lost journal's): what
+  // kubeadm left on them is the cluster's own, as it is for the hosts the journal knows.
+  for (size_t h : found.members) {
+    for (const auto& p : spec.phases) {
+      for (const auto& [step, ids] : p.owns) {
+        options.own_state[ctx.cluster.hosts[h].name].insert(ids.begin(), ids.end());
+      }
+    }
+  }
   options.command = spec.name;
   TRY(doctor::validate_ignore(catalogue, options.ignore));
   log::info("checking {} host{} (read-only, at most {} at once, {} s deadline each)", ctx.fleet.size(), ctx.fleet.size() == 1 ? "" : "s",
@@ -291,6 +302,7 @@ int run_command(const CommandSpec& spec, const Request& request, const Ui& ui)
   ctx.worker_batch = request.worker_batch;
   ctx.dry_run = spec.dry_run;
   ctx.purge_data = request.purge_data;
+  ctx.drain_deadline = std::chrono::seconds(request.drain_seconds);
   for (const auto& name : request.hosts) {
     const auto it = std::find_if(cluster->hosts.begin(), cluster->hosts.end(), [&](const config::Host& h) { return h.name == name; });
     if (it == cluster->hosts.end()) {
@@ -331,6 +343,16 @@ int run_command(const CommandSpec& spec, const Request& request, const Ui& ui)
     }
     bom = std::move(*opened);
     ctx.bom = &*bom;
+  }
+  // Whether a cluster runs on the hosts already, whatever this state directory knows.
+  Discovered found;
+  if (spec.discover) {
+    auto discovered = discover_cluster(ctx);
+    if (!discovered) {
+      return ui.error(discovered.error());
+    }
+    found = *discovered;
+    adopt_discovered(ctx, found);
   }
   if (spec.before_hosts) {
     if (auto done = spec.before_hosts(ctx); !done) {
@@ -375,7 +397,7 @@ int run_command(const CommandSpec& spec, const Request& request, const Ui& ui)
     return ui.error(adopted.error());
   }
   if (spec.doctor) {
-    auto report = preflight(spec, request, ctx, *catalogue);
+    auto report = preflight(spec, request, ctx, *catalogue, found);
     if (!report) {
       return ui.error(report.error());
     }

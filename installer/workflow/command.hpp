@@ -36,6 +36,7 @@ struct Request {
   size_t worker_batch = 0;             // workers joined at most this many at a time (0: all)
   std::vector<std::string> hosts;      // reset --hosts, remove-node: the hosts worked on, by name (empty: all)
   bool purge_data = false;             // reset, remove-node: the volumes' directories go too
+  int drain_seconds = 300;             // remove-node: how long each drain may take
 };
 
 // How the command talks to the user (the CLI's: text or JSON).
@@ -51,6 +52,7 @@ struct CommandSpec {
   bool matrix_gate = true;    // the cluster file judged against the matrix before any connection
   bool doctor = true;         // preflight on every host first; what prepare fixes judged again after it
   bool cluster_lock = true;   // the lock on the first control plane (never in dry-run)
+  bool discover = true;       // ask the hosts whether a cluster runs already (workflow/discover.hpp) before the rest
   bool lock_if_present = false;  // reset: only where mlplat's directory is, which goes with the lock (a reset host keeps nothing)
   std::vector<PhaseSpec> phases;
   // Work on the operator machine once the bundle is open, before any host: rendering, certificates.

@@ -60,6 +60,7 @@ struct Context {
   std::shared_ptr<kube::JoinMaterial> join;             // tokens and keys, shared by the join phases
   std::vector<size_t> targets;                          // the hosts reset or remove-node works on (empty: every host)
   bool purge_data = false;                              // reset, remove-node: the volumes' directories go too
+  std::chrono::seconds drain_deadline{300};             // remove-node: how long a node's drain may take
 
   // The channel to the first control plane for steps running on another host.
   ControlPlane control_plane() { return ControlPlane(fleet, first_control_plane); }

@@ -68,6 +68,7 @@ inline std::string mutation_of_exec(const std::vector<std::string>& argv)
     "wc", "printf", "echo", "test", "[", "basename", "dirname", "uname", "getconf", "id", "stat", "df", "ls",
     "readlink", "realpath", "ss", "getent", "nproc", "true", "false", "od", "expr", "wc", "awk", "mawk", "sleep",
     "diff",   // diff compares and prints, it writes no file (kubectl diff runs it)
+    "iptables-save", "ip6tables-save",  // print the rules (reset's check); restoring them is iptables-restore
     "sudo"};  // runs the next program as root; what that and sudo itself do is traced like the rest
   if (read_only.count(prog) != 0) {
     return "";
@@ -126,6 +127,10 @@ inline std::string mutation_of_exec(const std::vector<std::string>& argv)
       }
     }
     return "systemd-run " + text::join(args, " ");
+  }
+  if (prog == "nft") {
+    const auto words = operands(argv);
+    return !words.empty() && words[0] == "list" ? "" : "nft " + text::join(words, " ");
   }
   if (prog == "flock") {
     return "";  // takes a lock; changes no file by itself

@@ -1592,7 +1592,9 @@ std::string traces_on(int n, const std::string& base_path = "/var/openebs/local"
     // tmpfs mount points of the testbed stay; they must be empty.
     "for d in /var/lib/kubelet /var/lib/containerd; do [ -n \"$(ls -A $d 2>/dev/null)\" ] && echo \"$d not empty\"; done\n"
     "for s in kubelet containerd; do systemctl is-active --quiet $s && echo \"$s running\"; systemctl is-enabled --quiet $s && echo \"$s enabled\"; done\n"
-    "for prog in kube-apiserver etcd kube-controller-manager kube-scheduler kwok; do pgrep -x $prog >/dev/null && echo \"$prog runs\"; done\n"
+    // Processes of this host (its UTS namespace: the test hosts share the machine's process table).
+    "for prog in kube-apiserver etcd kube-controller-manager kube-scheduler kwok kubelet containerd; do for p in $(pgrep -x $prog); do\n"
+    "  [ \"$(readlink /proc/$p/ns/uts)\" = \"$(readlink /proc/self/ns/uts)\" ] && echo \"$prog runs\"; done; done | sort -u\n"
     "iptables-save | grep -E 'KUBE-|cali-|FLANNEL' | head -3\n"
     "ls /sys/class/net | grep -E '^(cali|vxlan.calico|flannel|cni0|tunl0)' \n"
     "grep -F '# swap off for the kubelet (mlplat)' /etc/fstab\n"
@@ -1695,4 +1697,104 @@ TEST_CASE("reset of a 1+2 cluster keeps the Pipelines volumes, install gives the
     CHECK(traces_on(n) == "");
   }
   CHECK(nlohmann::json::parse(*fs::read_file(state + "/volumes.json"))["volumes"].empty());
+}
+
+namespace {
+
+// etcd's members as the first control plane's etcd lists them: "name" per line, sorted.
+std::string etcd_members_on(int n)
+{
+  return on_host(n, k_programs_etcdctl + " --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt "
+                    "--cert=/etc/kubernetes/pki/apiserver-etcd-client.crt --key=/etc/kubernetes/pki/apiserver-etcd-client.key "
+                    "member list -w simple | cut -d, -f3 | tr -d ' ' | sort").out;
+}
+
+} // namespace
+
+TEST_CASE("nodes added to a running cluster join with 0 changes to the others, from an empty state directory too, and remove-node "
+          "takes them out again (etcd's members drop, quorum and the last control plane refused)", "[install][real][long]")
+{
+  const std::string dir = testbed::temp_dir("install-nodes");
+  const std::string no_platform = "  pipelines:\n    enabled: false\n";
+  for (int n : {111, 112, 113}) {
+    fresh_host(n);
+  }
+  const auto bundle = real_bundle(dir);
+  auto install = [&](const std::string& file, const std::string& state) {
+    return mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", state, "--bundle", bundle}, 900s);
+  };
+  const auto first = install(cluster_file(dir, {111}, "", 1, no_platform), dir + "/state");
+  INFO(first.out << first.err);
+  REQUIRE(first.exit_code == 0);
+  const std::string cluster_uid = kubectl_on(111, "-n kube-system get configmap kubeadm-config -o jsonpath='{.metadata.uid}'");
+  const std::string init_rc = on_host(111, "stat -c %Y /var/lib/mlplat/run/mlplat-kubeadm-init.rc").out;
+
+  // A control plane and a worker added to the file: they join; node-111 gets only the join material
+  // (a token, the encrypted certificates, then their cleanup) and the new nodes' labels, nothing of its own.
+  const auto file = cluster_file(dir, {111, 113, 112}, "", 2, no_platform);
+  audit::clear_audit("node-111");
+  testbed::script({"audit", "node-111", "on"});
+  wait_for_nodes(111, 1);
+  audit::clear_audit("node-111");
+  const auto added = install(file, dir + "/state");
+  const auto record = audit::read_audit("node-111");
+  testbed::script({"audit", "node-111", "off"});
+  INFO(added.out << added.err);
+  REQUIRE(added.exit_code == 0);
+  wait_for_nodes(111, 3);
+  CHECK(nodes_on(111) == "node-111 Ready control-plane\nnode-112 Ready <none>\nnode-113 Ready control-plane\n");
+  CHECK(etcd_members_on(111) == "node-111\nnode-113\n");
+  static const std::regex allowed("(kubeadm (token (create|delete)|init phase upload-certs)|kubectl .*(label|annotate|taint|delete secret kubeadm-certs)).*");
+  std::vector<std::string> other;
+  for (const auto& m : record.mutations) {
+    if (!std::regex_search(m, allowed)) {
+      other.push_back(m);
+    }
+  }
+  INFO("node-111's mutations:\n" << text::join(record.mutations, "\n"));
+  CHECK(other.empty());
+  CHECK_FALSE(record.mutations.empty());  // the join material was made there
+
+  // From an empty state directory (another operator machine, or a lost one): the cluster is found on
+  // the hosts, nothing is initialised again, the doctor takes kubeadm's files as the cluster's own.
+  const auto lost = install(file, dir + "/state-new");
+  INFO(lost.out << lost.err);
+  CHECK(lost.exit_code == 0);
+  CHECK(kubectl_on(111, "-n kube-system get configmap kubeadm-config -o jsonpath='{.metadata.uid}'") == cluster_uid);
+  CHECK(on_host(111, "stat -c %Y /var/lib/mlplat/run/mlplat-kubeadm-init.rc").out == init_rc);
+  CHECK(etcd_members_on(111) == "node-111\nnode-113\n");
+  const std::string state = dir + "/state-new";
+  auto remove = [&](const std::string& name) {
+    return mlplat_run({"--data-dir", k_real_data, "remove-node", name, "--yes", "-c", file, "--state-dir", state}, 600s);
+  };
+
+  // etcd of two members with one stopped has no quorum: removing either is refused, nothing changed.
+  REQUIRE(on_host(113, "pkill -STOP -x etcd").ok());
+  const auto no_quorum = remove("node-113");
+  REQUIRE(on_host(113, "pkill -CONT -x etcd").ok());
+  INFO(no_quorum.out << no_quorum.err);
+  CHECK(no_quorum.exit_code == 3);
+  CHECK(contains(no_quorum.err, "removing node-113 is refused: etcd has no quorum now: 1 of its 2 members are healthy"));
+  wait_for_nodes(111, 3);
+  CHECK(etcd_members_on(111) == "node-111\nnode-113\n");
+
+  // The worker: drained, its host reset (its data kept), its Node gone.
+  const auto worker = remove("node-112");
+  INFO(worker.out << worker.err);
+  CHECK(worker.exit_code == 0);
+  CHECK(contains(worker.err, "node-112 is still in " + file));
+  CHECK(nodes_on(111) == "node-111 Ready control-plane\nnode-113 Ready control-plane\n");
+  CHECK(traces_on(112, "/nonexistent") == "");
+  // The control plane: its etcd member first, then its host, then its Node.
+  const auto control_plane = remove("node-113");
+  INFO(control_plane.out << control_plane.err);
+  CHECK(control_plane.exit_code == 0);
+  CHECK(etcd_members_on(111) == "node-111\n");
+  CHECK(nodes_on(111) == "node-111 Ready control-plane\n");
+  CHECK(traces_on(113, "/nonexistent") == "");
+  // The last control plane is refused.
+  const auto last = remove("node-111");
+  CHECK(last.exit_code == 3);
+  CHECK(contains(last.err, "removing every control plane of the cluster is refused"));
+  CHECK(nodes_on(111) == "node-111 Ready control-plane\n");
 }

@@ -5,6 +5,7 @@
 // workers; a multi-host failure's exit code.
 #include "support/catch.hpp"
 
+#include "kube/etcd.hpp"
 #include "phases/footprint.hpp"
 #include "phases/volumes.hpp"
 
@@ -650,4 +651,81 @@ TEST_CASE("reset's plan on a 1+2 cluster: volumes recorded on the first control 
   // A second record keeps what the first had (the cluster is gone by then).
   const auto merged = phases::merge_volume_records(*volumes, {});
   CHECK(merged.size() == 1);
+}
+
+TEST_CASE("etcd's quorum: a member is removed only while a quorum stays healthy, and only by one", "[phases][remove-node]")
+{
+  auto members = [](std::vector<bool> healthy) {
+    std::vector<kube::EtcdMember> out;
+    for (size_t i = 0; i < healthy.size(); ++i) {
+      out.push_back({std::to_string(i + 1), "cp-" + std::to_string(i + 1), {"https://10.0.0." + std::to_string(i + 1) + ":2379"}, healthy[i]});
+    }
+    return out;
+  };
+  CHECK(kube::quorum_refusal(members({true, true}), {"cp-2"}).empty());
+  CHECK(kube::quorum_refusal(members({true, true, true}), {"cp-3"}).empty());
+  // Three members, one down: the healthy ones may not go (1 healthy of the 2 that stay), the sick one may.
+  CHECK(kube::quorum_refusal(members({true, true, false}), {"cp-2"}) ==
+        "etcd would lose its quorum: 2 members would stay, of which 1 healthy, and 2 must be");
+  CHECK(kube::quorum_refusal(members({true, true, false}), {"cp-3"}).empty());
+  // Two members, one down: no quorum now, nothing can be removed.
+  CHECK(kube::quorum_refusal(members({true, false}), {"cp-2"}) ==
+        "etcd has no quorum now: 1 of its 2 members are healthy, and a member is removed only by a quorum");
+  CHECK(kube::quorum_refusal(members({true}), {"cp-1"}) == "no etcd member would be left");
+
+  // The gateway's member list (ids as strings, uint64) and the health lines the script prints.
+  const auto parsed = kube::parse_etcd_members(
+    R"({"header":{"cluster_id":"1"},"members":[{"ID":"10276657743932975437","name":"cp-1","peerURLs":["https://10.0.0.1:2380"],)"
+    R"("clientURLs":["https://10.0.0.1:2379"]},{"ID":"2","name":"cp-2","clientURLs":["https://10.0.0.2:2379"]}]})"
+    "\nhealth https://10.0.0.1:2379 true\nhealth https://10.0.0.2:2379 false\n");
+  REQUIRE(parsed);
+  REQUIRE(parsed->size() == 2);
+  CHECK((*parsed)[0].id == "10276657743932975437");
+  CHECK((*parsed)[0].healthy);
+  CHECK_FALSE((*parsed)[1].healthy);
+  CHECK_FALSE(kube::parse_etcd_members("not json\n"));
+  CHECK(kube::etcd_remove_member_script("2").find("-d '{\"ID\":\"2\"}' https://127.0.0.1:2379/v3/cluster/member/remove") != std::string::npos);
+}
+
+TEST_CASE("remove-node's phases: volumes recorded, quorum checked, drained, etcd member, the host reset, then the Node deleted",
+          "[phases][remove-node]")
+{
+  std::vector<std::string> paths;
+  for (const auto& p : commands::remove_node_phases()) {
+    paths.push_back(p.path);
+  }
+  CHECK(paths == std::vector<std::string>{"reset/volumes", "node/check", "node/drain", "node/etcd-member", "reset/kubeadm", "reset/host",
+                                          "reset/data", "node/delete"});
+  std::vector<std::string> reset_paths;
+  for (const auto& p : commands::reset_phases()) {
+    reset_paths.push_back(p.path);
+  }
+  CHECK(reset_paths == std::vector<std::string>{"reset/volumes", "reset/kubeadm", "reset/host", "reset/data"});
+}
+
+TEST_CASE("install gives the volumes a reset recorded back, pre-bound, once; a volume of a node not in the file is left alone",
+          "[phases][reset]")
+{
+  Fixture fx(true);
+  phases::VolumeRecord kept{"pvc-1", "kubeflow", "mysql-pv-claim", "worker-1", "/var/openebs/local/pvc-1", "20Gi", "openebs-hostpath",
+                            {"ReadWriteOnce"}, "Filesystem"};
+  phases::VolumeRecord elsewhere = kept;
+  elsewhere.name = "pvc-2";
+  elsewhere.node = "gone-host";
+  REQUIRE(phases::write_volume_records(fx.dir, {kept, elsewhere}));
+  transport::FleetOptions options;
+  options.dry_run = transport::DryRun::yes;
+  testing::FakeFleet fleet({"cp-1", "worker-1", "worker-2"}, options);
+  fleet.answer("pki/ca.crt", "");
+  auto ctx = fx.context(fleet);
+  auto summary = run_install(*ctx, {});
+  if (!summary) {
+    FAIL(summary.error().render());
+  }
+  const auto cp = planned(fleet, "cp-1");
+  INFO(text::join(cp, "\n"));
+  CHECK(any_label(cp, "volumes/restore-pvc-1: give volume pvc-1 on worker-1:/var/openebs/local/pvc-1 back to claim kubeflow/mysql-pv-claim"));
+  CHECK_FALSE(any_label(cp, "volumes/restore-pvc-2"));
+  CHECK(index_of(cp, "volumes/restore-pvc-1") < index_of(cp, "pipelines/"));
+  CHECK(script_of(fleet, "cp-1", "volumes/restore-pvc-1").find("\"persistentVolumeReclaimPolicy\":\"Retain\"") != std::string::npos);
 }

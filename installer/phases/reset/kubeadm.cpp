@@ -17,8 +17,11 @@ namespace {
 // removes those files then).
 const char* const k_check =
   "[ -x /usr/local/bin/kubeadm ] || exit 0\n"
-  "for f in /etc/kubernetes/kubelet.conf /etc/kubernetes/admin.conf /etc/kubernetes/super-admin.conf /etc/kubernetes/pki "
-  "/var/lib/kubelet/config.yaml /var/lib/etcd/member; do [ -e \"$f\" ] && exit 1; done\n"
+  "for f in /etc/kubernetes/kubelet.conf /etc/kubernetes/admin.conf /etc/kubernetes/super-admin.conf /var/lib/kubelet/config.yaml; do "
+  "[ -e \"$f\" ] && exit 1; done\n"
+  // kubeadm empties its certificate directory and keeps it; etcd's data is reset/host's (its member
+  // phase is skipped).
+  "[ -n \"$(ls -A /etc/kubernetes/pki 2>/dev/null)\" ] && exit 1\n"
   "ls /etc/kubernetes/manifests/*.yaml >/dev/null 2>&1 && exit 1\n"
   "exit 0\n";
 

@@ -26,6 +26,8 @@ Result<std::optional<std::vector<VolumeRecord>>> live_volumes(transport::Fleet& 
     return fail(ErrorCode::failed, fmt::format("listing the PersistentVolumes failed ({}): {}", r.status_text(), r.err));
   }
   TRY_ASSIGN(auto volumes, local_volumes(r.out));
+  // The storage phase's probe (manifests/storage/probe.yaml) holds no data of anyone's.
+  std::erase_if(volumes, [](const VolumeRecord& v) { return v.claim_namespace == "mlplat-probe"; });
   return std::optional<std::vector<VolumeRecord>>(std::move(volumes));
 }
 
