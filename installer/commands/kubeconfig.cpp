@@ -9,8 +9,11 @@
 
 #include <fmt/core.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
+#include <memory>
 #include <set>
 
 namespace mlplat::commands {
@@ -171,12 +174,27 @@ Result<IssuedCert> issued_cert(const std::string& kubeconfig)
   TRY_ASSIGN(const auto info, tls::inspect(*pem));
   IssuedCert out;
   out.not_after = info.not_after;
-  // X509_NAME_oneline: "/O=devs/O=ops/CN=alice" (the grammar keeps '/' and '=' out of the values).
-  for (const auto& part : text::split(info.subject, '/')) {
-    if (part.rfind("CN=", 0) == 0) {
-      out.common_name = part.substr(3);
-    } else if (part.rfind("O=", 0) == 0) {
-      out.organizations.push_back(part.substr(2));
+  // The subject's entries one by one: kubeadm puts several groups in one multi-valued RDN.
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem->data(), int(pem->size())), BIO_free);
+  std::unique_ptr<X509, decltype(&X509_free)> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), X509_free);
+  if (!cert) {
+    return fail(ErrorCode::failed, "the kubeconfig's client certificate is not a PEM certificate");
+  }
+  const X509_NAME* name = X509_get_subject_name(cert.get());
+  for (int i = 0; i < X509_NAME_entry_count(name); ++i) {
+    const X509_NAME_ENTRY* entry = X509_NAME_get_entry(name, i);
+    const int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(entry));
+    unsigned char* utf8 = nullptr;
+    const int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(entry));
+    if (len < 0) {
+      continue;
+    }
+    const std::string value(reinterpret_cast<const char*>(utf8), size_t(len));
+    OPENSSL_free(utf8);
+    if (nid == NID_commonName) {
+      out.common_name = value;
+    } else if (nid == NID_organizationName) {
+      out.organizations.push_back(value);
     }
   }
   return out;

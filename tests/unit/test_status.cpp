@@ -249,6 +249,30 @@ std::string user_kubeconfig(const std::string& cn, const std::vector<std::string
          "kind: Config\nusers:\n- name: " + cn + "\n  user:\n    client-certificate-data: " + b64 + "\n    client-key-data: S0VZ\n";
 }
 
+
+// The client certificate (only: no key) of a kubeconfig the real kubeadm v1.36.3 made with
+// `kubeadm kubeconfig user --client-name alice@example.com --org ml-team --org viewers
+// --validity-period 36h0m0s --config /dev/stdin` (the configuration piped in) at this time:
+// kubeadm puts both groups in one multi-valued RDN.
+constexpr long k_kubeadm_issued_at = 1796189471;
+constexpr const char* k_kubeadm_cert_data =
+  "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSURLekNDQWhPZ0F3SUJBZ0lJTXhRY3RCcmQvLzB3RFFZSktvWklodmNOQVFF"
+  "TEJRQXdGVEVUTUJFR0ExVUUKQXhNS2EzVmlaWEp1WlhSbGN6QWVGdzB5TmpFeU1ESXdOVEExTURGYUZ3MHlOakV5TURNeE56TXhN"
+  "VEZhTUQ0eApJREFPQmdOVkJBb1RCMjFzTFhSbFlXMHdEZ1lEVlFRS0V3ZDJhV1YzWlhKek1Sb3dHQVlEVlFRRERCRmhiR2xqClpV"
+  "QmxlR0Z0Y0d4bExtTnZiVENDQVNJd0RRWUpLb1pJaHZjTkFRRUJCUUFEZ2dFUEFEQ0NBUW9DZ2dFQkFNUHUKMVIxR2s4TUd6Mys4"
+  "YUhJalQ2eWcwRDM2ekVXUXZBdmZ6WGRLdnpPTFgyWW5QWW40ODB2THhEdkRTQ3BQS2tmUApBbm1RcWtDYlM4UlNtQ0JLczZYRVlw"
+  "MkZDQnh4OHVRWG9OdGN4Mnd4YVRseGNFN1MzNVEwUzJFd3NDNkRwNmJKCmcrbnF0QjF3MHp6SldnRkFLRnJLNldURzg5V2xTSjNR"
+  "MFcyRU43dTkrVXZoOThhZzBQbElCVzNYOFJLNFQrUDIKOTBpdUxCbFMzVDBYL0ZYRFdoMVJLOEtlY0NOekwyL01yN3YyY3JXWGVw"
+  "YnU4VEJ3WDlsbDZJOGJrb2dZRmlUQgpLUnhWVlBrSUlsZmtrL2xKelU5eTRhaXdJcjduMVMwN0pVQTVzT0NjVE9veDY1UEZ3dGIv"
+  "K2NzeGUzQjh3M3hVCnB3SmlYTFI1eWpvNEpaQnpnWHNDQXdFQUFhTldNRlF3RGdZRFZSMFBBUUgvQkFRREFnV2dNQk1HQTFVZEpR"
+  "UU0KTUFvR0NDc0dBUVVGQndNQ01Bd0dBMVVkRXdFQi93UUNNQUF3SHdZRFZSMGpCQmd3Rm9BVWZjR0N4MHBqYUVNUApHUzg3aFNS"
+  "VHVycUpPU293RFFZSktvWklodmNOQVFFTEJRQURnZ0VCQUhrQVA0ZVJDK0FLdUl6bzZHSzZMbHMwCjRBV3dQUHlQOWNQdlE5emw4"
+  "UXdPWlg1VGNYZVc2aVRjNVpRSXZ3TGRyLytHTjl6YVl0VlVodkZwM0Z6MllWb1EKSkpzd3pIZC9KalpjWFlJVDNnOVFVUHkxc25T"
+  "SmZ5Tm5BV09nQjh4WEpEZEUzMEdUN3dBZ2NNSTQzMDlGVWQycAp6SzIzWGF6bmJ4RXRCRHp6WVlMMm5Pb045aTdFdkc3bzBINkJn"
+  "cFdoOTltTmJheExSR0wzeGVpa3RSbmdaVmhYCk5TZDlKZ1pTN2xwRUlLb3A2K2NQeGFYOUM0RjBrUWkrWlNZeSs4a2hEaGkzZDhX"
+  "ektGcUdXcDVaMTlQT25LVEMKNHlnOVFHbzNGRkdrNFU4eWRBaTJpS3J2OHAxWjhiS2pFaHB2VEwzcVBPYUpVTDZLcGJNTGpVMDdC"
+  "VklTem5zPQotLS0tLUVORCBDRVJUSUZJQ0FURS0tLS0tCg==";
+
 } // namespace
 
 TEST_CASE("status of a healthy 1+2 cluster: every node Ready, the control plane, etcd, the platform at the row's versions, exit 0", "[status]")
@@ -663,4 +687,20 @@ TEST_CASE("kubeconfig: the admin's from admin.conf without logging it, written 0
   REQUIRE(commands::write_kubeconfig(file, "other", commands::Overwrite::yes));
   CHECK(fs::read_file(file).value() == "other");
   sfs::remove_all(dir);
+}
+
+TEST_CASE("kubeconfig reads the certificate the real kubeadm kubeconfig user issued: both groups of its multi-valued RDN, its 36 h", "[kubeconfig]")
+{
+  const std::string kubeconfig = std::string("apiVersion: v1\nkind: Config\nusers:\n- name: alice@example.com\n  user:\n"
+                                             "    client-certificate-data: ") + k_kubeadm_cert_data + "\n";
+  const auto cert = commands::issued_cert(kubeconfig);
+  REQUIRE(cert);
+  CHECK(cert->common_name == "alice@example.com");
+  auto orgs = cert->organizations;
+  std::sort(orgs.begin(), orgs.end());
+  CHECK(orgs == std::vector<std::string>{"ml-team", "viewers"});
+  const auto at = std::chrono::system_clock::time_point(std::chrono::seconds(k_kubeadm_issued_at));
+  CHECK(commands::check_issued(kubeconfig, {"alice@example.com", {"viewers", "ml-team"}, 36h}, at));
+  CHECK_FALSE(commands::check_issued(kubeconfig, {"alice@example.com", {"viewers", "ml-team"}, 24h}, at));
+  CHECK_FALSE(commands::check_issued(kubeconfig, {"alice@example.com", {"viewers"}, 36h}, at));
 }
