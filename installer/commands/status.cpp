@@ -927,7 +927,8 @@ std::string render_text(const Report& r)
   }
   out += "\nDRIFT\n";
   if (r.drift.empty()) {
-    out += "  none: versions, nodes, labels, taints and host identities are as installed\n";
+    out += r.api_server ? "  none: versions, nodes, labels, taints and host identities are as installed\n"
+                        : "  not known: the cluster was not read\n";
   }
   for (const auto& d : r.drift) {
     out += fmt::format("  {:<12} {:<28} expected {}, found {}\n", d.kind, d.subject, d.expected.empty() ? "none" : d.expected,
