@@ -27,8 +27,6 @@ struct Planned {
 // Listed in --help from the first version so that the shape of the tool is visible; each says it is
 // not built yet until it is.
 constexpr Planned k_not_built[] = {
-  {"status", "Show the state of the cluster and the platform"},
-  {"kubeconfig", "Fetch the admin kubeconfig (0600)"},
   {"upgrade", "Upgrade the cluster and the platform one supported step"},
 };
 
@@ -40,7 +38,8 @@ int run_cli(int argc, char** argv)
   app.require_subcommand(1);
   app.fallthrough(); // global options may follow the subcommand
   app.footer("Exit codes: 0 ok, 1 failed, 2 bad config or usage, 3 preflight failed, 4 connect/auth failed,\n"
-             "5 host key not trusted, 6 locked by another run, 7 partial (resumable), 130/143 interrupted (SIGINT/SIGTERM).\n"
+             "5 host key not trusted, 6 locked by another run, 7 partial (resumable), 8 degraded (status),\n"
+             "130/143 interrupted (SIGINT/SIGTERM).\n"
              "See docs/exit-codes.md.");
 
   GlobalOptions global;
@@ -177,6 +176,21 @@ int run_cli(int argc, char** argv)
   remove_cmd->add_flag("--dry-run", reset_options.dry_run, "Show the commands per host, change nothing");
   remove_cmd->footer(workflow::phase_help(commands::remove_node(false)));
 
+  StatusOptions status_options;
+  auto* status_cmd = app.add_subcommand("status", "Show the state of the cluster and the platform (read-only; exit 8 when degraded)");
+  status_cmd->add_option("--state-dir", status_options.state_dir, "The cluster's state directory (journal and runs, read only)");
+  status_cmd->add_option("--deadline", status_options.deadline_seconds, "Seconds each host has to answer")
+    ->check(CLI::Range(5, 3600))
+    ->capture_default_str();
+
+  KubeconfigOptions kubeconfig_options;
+  auto* kubeconfig_cmd = app.add_subcommand("kubeconfig", "The admin kubeconfig, or one for a named user issued by the cluster CA (0600)");
+  kubeconfig_cmd->add_option("--file", kubeconfig_options.file, "Write it to this file (0600) instead of stdout");
+  kubeconfig_cmd->add_flag("--force", kubeconfig_options.force, "Overwrite an existing --file");
+  kubeconfig_cmd->add_option("--user", kubeconfig_options.user, "Issue a kubeconfig for this user (the certificate's CN)");
+  kubeconfig_cmd->add_option("--group", kubeconfig_options.groups, "The user's group (the certificate's O; repeatable)");
+  kubeconfig_cmd->add_option("--ttl", kubeconfig_options.ttl, "The user's certificate lifetime: d, h, m (10m to 365d)")->capture_default_str();
+
   std::map<CLI::App*, std::string> not_built;
   for (const auto& p : k_not_built) {
     auto* sub = app.add_subcommand(p.name, p.summary);
@@ -235,6 +249,10 @@ int run_cli(int argc, char** argv)
     rc = cmd_certs_show(global, certs_options);
   } else if (certs_rotate_cmd->parsed()) {
     rc = cmd_certs_rotate(global, certs_options);
+  } else if (status_cmd->parsed()) {
+    rc = cmd_status(global, status_options);
+  } else if (kubeconfig_cmd->parsed()) {
+    rc = cmd_kubeconfig(global, kubeconfig_options);
   } else if (version_cmd->parsed()) {
     rc = cmd_version(global);
   } else {

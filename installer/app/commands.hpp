@@ -62,6 +62,15 @@ int cmd_reset(const GlobalOptions& global, const ResetOptions& options);
 // `mlplat remove-node NAME...` (options.hosts), asking first unless --yes or --dry-run.
 int cmd_remove_node(const GlobalOptions& global, const ResetOptions& options);
 
+// `mlplat status`: every host and the cluster read-only (one SSH command per host); a table or JSON
+// (docs/status.schema.json) on stdout. Exits 0 healthy, 8 degraded, 2 bad config, 4/5 when no host
+// could be reached (docs/status.md).
+int cmd_status(const GlobalOptions& global, const StatusOptions& options);
+
+// `mlplat kubeconfig`: the admin kubeconfig, or with --user one issued for that user by the cluster
+// CA on the first control plane; to stdout or --file (0600, --force to overwrite).
+int cmd_kubeconfig(const GlobalOptions& global, const KubeconfigOptions& options);
+
 // A command that is listed but not built yet: says so and exits 1. It never pretends to work.
 int cmd_not_built(const std::string& name);
 

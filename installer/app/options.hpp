@@ -40,6 +40,19 @@ struct CertsOptions {
   int wait_seconds = 60;  // rotate: how long to wait for the gateway to serve the new certificate
 };
 
+struct StatusOptions {
+  std::string state_dir;     // the cluster's state directory, read only (default: state::default_dir)
+  int deadline_seconds = 60; // per host, for its status script
+};
+
+struct KubeconfigOptions {
+  std::string file;                 // write here (0600); empty: stdout
+  bool force = false;               // overwrite an existing file
+  std::string user;                 // --user: issue a kubeconfig for this user (empty: the admin's)
+  std::vector<std::string> groups;  // --group: the user's groups (repeatable)
+  std::string ttl = "24h";          // --ttl: the user's certificate lifetime
+};
+
 struct MatrixOptions {
   std::string row;             // `matrix --row ID`: only this row
   bool allow_preview = false;  // a preview row's refusals become warnings

@@ -293,6 +293,26 @@ Status dns_label(std::string_view value)
   return {};
 }
 
+Status kube_subject(std::string_view value)
+{
+  const auto allowed = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '@' ||
+           c == ':';
+  };
+  const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+  const bool alnum_first = !value.empty() && alnum(value.front());
+  if (value.empty() || value.size() > 64 || !alnum_first || !std::all_of(value.begin(), value.end(), allowed)) {
+    return bad("is not a user or group name for a client certificate",
+               "use 1-64 letters, digits and '-', '.', '_', '@', ':', beginning with a letter or digit (e.g. alice, ml-team)");
+  }
+  if (value.substr(0, 7) == "system:") {
+    return bad("is one of Kubernetes' reserved system: names",
+               "choose a name of your own and bind it to a role (kubectl create clusterrolebinding ... --group NAME --clusterrole view); "
+               "for full access use the admin kubeconfig (mlplat kubeconfig)");
+  }
+  return {};
+}
+
 Status dns_subdomain(std::string_view value)
 {
   if (!host_name(value, true)) {

@@ -109,6 +109,12 @@ Status label_value(std::string_view value);
 // NoExecute, key and value as label_key and label_value.
 Result<Taint> taint(std::string_view value);
 
+// A Kubernetes user or group name for a client certificate (`mlplat kubeconfig --user/--group`): its
+// CN or one O. 1-64 characters (X.509's bound on both) of letters, digits and "-._@:", beginning with
+// a letter or digit; never "system:..." (Kubernetes' reserved names: system:masters bypasses RBAC).
+// No ',' (kubeadm's --org splits there), '/', '=', '+', quote, whitespace or control character.
+Status kube_subject(std::string_view value);
+
 // A resource quantity as Kubernetes writes one for requests: digits with an optional fraction and an
 // optional suffix (m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi, Ei): "100m", "256Mi", "1.5".
 Status quantity(std::string_view value);

@@ -78,6 +78,19 @@ Result<std::string> render_init_config(const config::Cluster& cluster, const com
   return yamlio::emit(t);
 }
 
+Result<std::string> render_user_config(const config::Cluster& cluster, const compat::Row& row, size_t first_control_plane)
+{
+  const std::string name = "manifests/kubeadm/user.yaml";
+  TRY_ASSIGN(const std::string text, assets::read(name));
+  const auto& host = cluster.hosts[first_control_plane];
+  const std::string address = host.internal_address.empty() ? host.address : host.internal_address;
+  // As render_init_config writes it for kubeadm init.
+  const std::string endpoint =
+    cluster.network.control_plane_endpoint.empty() ? net::join_host_port(address, 6443) : cluster.network.control_plane_endpoint;
+  return yamlio::fill(text, name,
+                      {{"@CLUSTER_NAME@", cluster.name}, {"@KUBERNETES_VERSION@", "v" + row.kubernetes.str()}, {"@ENDPOINT@", endpoint}});
+}
+
 Result<std::string> ca_cert_hash(const std::string& ca_pem)
 {
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(ca_pem.data(), int(ca_pem.size())), BIO_free);

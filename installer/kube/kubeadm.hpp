@@ -31,6 +31,11 @@ inline constexpr const char* k_remote_run_dir = "/var/lib/mlplat/run";
 // The kubeadm configuration for the first control plane `host` of `cluster`.
 Result<std::string> render_init_config(const config::Cluster& cluster, const compat::Row& row, const config::Host& host);
 
+// The ClusterConfiguration `kubeadm kubeconfig user` reads (manifests/kubeadm/user.yaml): the
+// cluster's name, the row's Kubernetes version and the endpoint the kubeconfig points at (as the init
+// configuration has them), for the first control plane `first_control_plane`.
+Result<std::string> render_user_config(const config::Cluster& cluster, const compat::Row& row, size_t first_control_plane);
+
 // Whether the control planes also run the workloads: a cluster without workers (one host alone, or
 // only control planes). Their nodes then get no control-plane taint (kubeadm's taints: []), else
 // storage and Pipelines would never schedule.

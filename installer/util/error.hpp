@@ -74,6 +74,7 @@ inline constexpr int k_exit_connect = 4;
 inline constexpr int k_exit_host_key = 5;
 inline constexpr int k_exit_locked = 6;
 inline constexpr int k_exit_partial = 7;
+inline constexpr int k_exit_degraded = 8;  // mlplat status: the cluster is reachable and not healthy (docs/status.md)
 inline constexpr int k_exit_internal = 70;
 inline constexpr int k_exit_interrupted = 130; // SIGINT; SIGTERM gives 143 (interrupt::exit_code)
 

@@ -65,6 +65,9 @@ TEST_CASE("host names, addresses and endpoints", "[grammar]")
   table(grammar::subject_alt_name, {"ml.example.com", "*.ml.example.com", "192.0.2.10", "fd00::10", "2001:db8::1"},
         {"*", "*.", "a.*.example", "**.example", "*.192.0.2.10", "ML.example.com", "a b", "x'y"});
   table(grammar::dns_label, {"demo", "kubeflow", "a-1"}, {"Demo", "-a", "a.b", std::string(64, 'a'), ""});
+  table(grammar::kube_subject, {"alice", "ml-team", "alice@example.com", "team:data.science_1", "A", std::string(64, 'a')},
+        {"", "-alice", ".a", "system:masters", "system:authenticated", "a,b", "a b", "a/b", "a=b", "a+b", "a'b", "a\"b", "a\nb",
+         "$(id)", std::string(65, 'a'), "caf\xc3\xa9"});
   table(grammar::dns_subdomain, {"cp-1", "node-1.example"}, {"Node-1", "a_b", "a..b", ""});
 }
 
