@@ -32,7 +32,8 @@ struct Context {
 Result<Context> load_context(const GlobalOptions& global, const CertsOptions& options)
 {
   Context c;
-  TRY_ASSIGN(c.cluster, config::load_file(global.config));
+  // show reads local files (and --live asks the gateway over HTTPS): no SSH key needed.
+  TRY_ASSIGN(c.cluster, config::load_file(global.config, config::KeyFiles::skip));
   c.dir = options.state_dir.empty() ? state::default_dir(c.cluster.name) : std::filesystem::path(options.state_dir);
   c.first_cp = c.cluster.first_control_plane();
   TRY_ASSIGN(const auto profile, config::load_profile(c.cluster.profile));
