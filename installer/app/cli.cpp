@@ -2,7 +2,9 @@
 
 #include "commands/commands.hpp"
 
+#include "app/cli_tree.hpp"
 #include "app/commands.hpp"
+#include "app/run_log.hpp"
 #include "assets/assets.hpp"
 #include "compat/matrix.hpp"
 #include "config/model.hpp"
@@ -12,7 +14,9 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <iostream>
 #include <map>
 
 namespace mlplat::app {
@@ -43,6 +47,8 @@ int run_cli(int argc, char** argv)
   app.footer("Exit codes: 0 ok, 1 failed, 2 bad config or usage, 3 preflight failed, 4 connect/auth failed,\n"
              "5 host key not trusted, 6 locked by another run, 7 partial (resumable), 130/143 interrupted (SIGINT/SIGTERM).\n"
              "See docs/exit-codes.md.");
+
+  app.set_version_flag("--version", [] { return version_text(); }, "Show the version (as the version command does)");
 
   GlobalOptions global;
   std::string output = "text";
@@ -159,6 +165,10 @@ int run_cli(int argc, char** argv)
     sub->add_option("--state-dir", certs_options.state_dir, "The cluster's state directory");
   }
 
+  std::string shell;
+  auto* completion_cmd = app.add_subcommand("completion", "Print a shell completion script (bash or zsh) for every command and flag");
+  completion_cmd->add_option("shell", shell, "bash or zsh")->required()->check(CLI::IsMember({"bash", "zsh"}));
+
   std::map<CLI::App*, std::string> not_built;
   for (const auto& p : k_not_built) {
     auto* sub = app.add_subcommand(p.name, p.summary);
@@ -170,6 +180,11 @@ int run_cli(int argc, char** argv)
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
+    if (rc != 0) {
+      if (const auto hint = did_you_mean(app, std::vector<std::string>(argv + std::min(argc, 1), argv + argc)); !hint.empty()) {
+        log::write(log::Level::error, {}, hint);
+      }
+    }
     return rc == 0 ? k_exit_ok : k_exit_config;
   }
 
@@ -193,7 +208,7 @@ int run_cli(int argc, char** argv)
   } else if (doctor_cmd->parsed()) {
     rc = cmd_doctor(global, doctor_options);
   } else if (install_cmd->parsed()) {
-    rc = cmd_install(global, doctor_options);
+    rc = with_run_log(global, "install", doctor_options.state_dir, [&] { return cmd_install(global, doctor_options); });
   } else if (plan_cmd->parsed()) {
     rc = cmd_plan(global, doctor_options);
   } else if (bundle_create_cmd->parsed()) {
@@ -209,7 +224,9 @@ int run_cli(int argc, char** argv)
   } else if (certs_show_cmd->parsed()) {
     rc = cmd_certs_show(global, certs_options);
   } else if (certs_rotate_cmd->parsed()) {
-    rc = cmd_certs_rotate(global, certs_options);
+    rc = with_run_log(global, "certs rotate", certs_options.state_dir, [&] { return cmd_certs_rotate(global, certs_options); });
+  } else if (completion_cmd->parsed()) {
+    std::cout << completion_script(app, shell);
   } else if (version_cmd->parsed()) {
     rc = cmd_version(global);
   } else {

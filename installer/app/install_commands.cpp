@@ -5,7 +5,22 @@
 
 #include "commands/commands.hpp"
 
+#include <filesystem>
+
 namespace mlplat::app {
+
+std::vector<std::string> global_args(const GlobalOptions& global)
+{
+  std::vector<std::string> out;
+  std::error_code ec;
+  if (!global.data_dir.empty()) {
+    out.insert(out.end(), {"--data-dir", std::filesystem::absolute(global.data_dir, ec).lexically_normal().string()});
+  }
+  if (!global.matrix_file.empty()) {
+    out.insert(out.end(), {"--matrix", std::filesystem::absolute(global.matrix_file, ec).lexically_normal().string()});
+  }
+  return out;
+}
 
 workflow::Request request_for(const GlobalOptions& global, const DoctorOptions& options)
 {
@@ -23,6 +38,7 @@ workflow::Request request_for(const GlobalOptions& global, const DoctorOptions& 
   r.allow_preview = options.allow_preview;
   r.concurrency = global.concurrency;
   r.worker_batch = options.worker_batch;
+  r.global_args = global_args(global);
   return r;
 }
 
@@ -31,6 +47,7 @@ workflow::Ui ui_for(const GlobalOptions& global)
   workflow::Ui ui;
   ui.error = [&global](const Error& e) { return report_error(global, e); };
   ui.report = [&global](const doctor::Report& r) { print_report(global, r); };
+  ui.json = global.output == Output::json;
   return ui;
 }
 
@@ -50,6 +67,7 @@ int cmd_certs_rotate(const GlobalOptions& global, const CertsOptions& options)
   r.config_file = global.config;
   r.state_dir = options.state_dir;
   r.concurrency = global.concurrency;
+  r.global_args = global_args(global);
   return workflow::run_command(commands::certs_rotate(options.wait_seconds), r, ui_for(global));
 }
 

@@ -7,6 +7,8 @@
 //   opened and re-hashed when a phase that runs needs it -> the command's operator-side work (render,
 //   certificates) -> fleet -> doctor on every host (errors refuse, nothing changed) -> the cluster
 //   lock on the first control plane -> the phases (workflow::run) -> lock released -> the report.
+// A spec with before_hosts_under_lock takes the cluster lock on the first control plane before its
+// operator-side work instead (the local locks are always taken before it).
 #pragma once
 
 #include "doctor/report.hpp"
@@ -34,12 +36,16 @@ struct Request {
   bool allow_preview = false;          // accept a preview matrix row
   size_t concurrency = 32;             // hosts worked on at once
   size_t worker_batch = 0;             // workers joined at most this many at a time (0: all)
+  // The global flags a command printed for the operator must repeat to mean the same data
+  // (--data-dir DIR, --matrix FILE, absolute), e.g. the `bundle create` of a missing bundle.
+  std::vector<std::string> global_args;
 };
 
 // How the command talks to the user (the CLI's: text or JSON).
 struct Ui {
   std::function<int(const Error&)> error;             // prints an error; returns its exit code
   std::function<void(const doctor::Report&)> report;  // prints a doctor report
+  bool json = false;                                  // --output json: stdout carries JSON only
 };
 
 struct CommandSpec {
@@ -48,6 +54,10 @@ struct CommandSpec {
   bool matrix_gate = true;    // the cluster file judged against the matrix before any connection
   bool doctor = true;         // preflight on every host first; what prepare fixes judged again after it
   bool cluster_lock = true;   // the lock on the first control plane (never in dry-run)
+  // before_hosts runs only once the cluster lock on the first control plane is held too (certs
+  // rotate: no certificate is issued while another run holds the cluster); otherwise it runs before
+  // any connection and the lock is taken after the preflight (install).
+  bool before_hosts_under_lock = false;
   std::vector<PhaseSpec> phases;
   // Work on the operator machine once the bundle is open, before any host: rendering, certificates.
   std::function<Status(Context&)> before_hosts;
