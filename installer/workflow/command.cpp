@@ -439,6 +439,9 @@ int run_command(const CommandSpec& spec, const Request& request, const Ui& ui)
     }
     std::set<std::string> fixed_ids;
     for (const auto& f : report->findings) {
+      if (f.ignored) {
+        ctx.ignored.push_back(f);
+      }
       if (f.status == "fixed-by-install") {
         fixed_ids.insert(f.id);
       }
