@@ -6,7 +6,9 @@
 #include "app/internal.hpp"
 #include "app/run_log.hpp"
 
+#include <poll.h>
 #include <pty.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -40,17 +42,34 @@ void build(CLI::App& app, std::string& s, int& n, bool& b)
 // A pseudo-terminal: `slave` is what confirm() reads and writes, `master` the operator's side.
 struct Pty {
   int master = -1, slave = -1;
-  Pty() { REQUIRE(::openpty(&master, &slave, nullptr, nullptr, nullptr) == 0); }
+  Pty()
+  {
+    REQUIRE(::openpty(&master, &slave, nullptr, nullptr, nullptr) == 0);
+    // No echo: the master then reads only what confirm() writes.
+    termios t{};
+    REQUIRE(::tcgetattr(slave, &t) == 0);
+    t.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHONL);
+    REQUIRE(::tcsetattr(slave, TCSANOW, &t) == 0);
+  }
   ~Pty()
   {
     ::close(master);
     ::close(slave);
   }
+  // What confirm() wrote, read until 0.3 s pass without more.
   std::string read_master()
   {
+    std::string out;
+    pollfd p{master, POLLIN, 0};
     char buf[256];
-    const ssize_t n = ::read(master, buf, sizeof buf);
-    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+    while (::poll(&p, 1, 300) == 1) {
+      const ssize_t n = ::read(master, buf, sizeof buf);
+      if (n <= 0) {
+        break;
+      }
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
   }
 };
 
