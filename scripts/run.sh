@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The main job: mlplat install. With a cluster file (-c FILE or $MLPLAT_CONFIG): install onto its
-# hosts (give the bundle of its row with --bundle FILE; docs/install.md). Without one: bring up a local
+# hosts from the bundle of its matrix row: --bundle FILE passes one (docs/install.md), --make-bundle
+# first creates it in build/bundles/ (this machine must reach the internet); with neither it says how
+# to get one and exits 2 before touching a host (and before `--only prepare`, which needs none, is
+# run: pass that through as usual). Without a cluster file: bring up a local
 # testbed of 3 real sshd hosts running the real Kubernetes control plane (built from the upstream Go
 # modules on the first run, cached after), make a bundle of the default row of the test matrix served
 # by a local HTTP server (downloaded and verified for real), install onto the testbed, print the
@@ -11,11 +14,17 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 config=${MLPLAT_CONFIG:-}
 keep=no
+make_bundle=no
+bundle_given=no
+only_prepare=no
 args=()
 while (($#)); do
   case $1 in
     -c|--config) config=$2; shift 2 ;;
     --keep) keep=yes; shift ;;
+    --make-bundle) make_bundle=yes; shift ;;
+    --bundle|--bundle=*) bundle_given=yes; args+=("$1"); shift ;;
+    --only) [[ ${2:-} == prepare || ${2:-} == host/prepare ]] && only_prepare=yes; args+=("$1"); shift ;;
     *) args+=("$1"); shift ;;
   esac
 done
@@ -24,6 +33,35 @@ done
 mlplat=$top/build/installer/mlplat
 
 if [[ -n $config ]]; then
+  if [[ $bundle_given == no && $only_prepare == no ]]; then
+    # The row the cluster file selects (matrix check connects to nothing and needs no SSH key).
+    row=$("$mlplat" matrix check -c "$config" --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["row"])') || {
+      echo "run: $config is refused by the compatibility matrix (above); fix it first" >&2
+      exit 3
+    }
+    # The artifacts of that row the matrix has no checksum for: bundle create takes their first
+    # download only when they are named (docs/bundle.md).
+    unpinned=$("$mlplat" matrix --row "$row" --output json |
+      python3 -c 'import json,sys; print(",".join(a["name"] for a in json.load(sys.stdin)["rows"][0]["artifacts"] if a["verification"] == "unpinned"))')
+    create=(bundle create --row "$row" -o "$top/build/bundles/$row.tar.zst")
+    [[ -z $unpinned ]] || create+=(--accept-unpinned "$unpinned")
+    if [[ $make_bundle == no ]]; then
+      {
+        echo "run: installing onto the hosts of $config needs the bundle of matrix row $row, and none was given. Either"
+        echo "  scripts/run.sh -c $config --make-bundle     (creates it in build/bundles/ first; needs the internet)"
+        echo "or create it where the internet is reachable and pass it:"
+        echo "  $mlplat ${create[*]}"
+        echo "  scripts/run.sh -c $config --bundle $top/build/bundles/$row.tar.zst"
+        echo "(--only prepare needs no bundle.)"
+      } >&2
+      exit 2
+    fi
+    mkdir -p "$top/build/bundles"
+    if [[ ! -e $top/build/bundles/$row.tar.zst ]]; then
+      "$mlplat" "${create[@]}"
+    fi
+    args+=(--bundle "$top/build/bundles/$row.tar.zst")
+  fi
   exec "$mlplat" install -c "$config" "${args[@]}"
 fi
 if [[ $(id -u) -ne 0 ]]; then

@@ -15,6 +15,7 @@
 
 #include <fmt/chrono.h>
 #include <fmt/core.h>
+#include <nlohmann/json.hpp>
 
 #include <iostream>
 
@@ -32,7 +33,8 @@ struct Context {
 Result<Context> load_context(const GlobalOptions& global, const CertsOptions& options)
 {
   Context c;
-  TRY_ASSIGN(c.cluster, config::load_file(global.config));
+  // show reads local files (and --live asks the gateway over HTTPS): no SSH key needed.
+  TRY_ASSIGN(c.cluster, config::load_file(global.config, config::KeyFiles::skip));
   c.dir = options.state_dir.empty() ? state::default_dir(c.cluster.name) : std::filesystem::path(options.state_dir);
   c.first_cp = c.cluster.first_control_plane();
   TRY_ASSIGN(const auto profile, config::load_profile(c.cluster.profile));
@@ -56,14 +58,40 @@ std::string describe(const std::string& what, const std::string& pem)
 
 } // namespace
 
+namespace {
+
+// One certificate as JSON (docs/schemas/certs-show.schema.json); an unreadable one names why.
+nlohmann::json cert_json(const std::filesystem::path& file, const std::string& pem)
+{
+  nlohmann::json j{{"file", file.string()}};
+  auto info = tls::inspect(pem);
+  if (!info) {
+    j["error"] = info.error().message;
+    return j;
+  }
+  const auto left = std::chrono::duration_cast<std::chrono::hours>(info->not_after - std::chrono::system_clock::now()).count() / 24;
+  std::vector<std::string> names = info->dns_names;
+  names.insert(names.end(), info->ips.begin(), info->ips.end());
+  j["subject"] = info->subject;
+  j["serial"] = info->serial_hex;
+  j["keyType"] = info->key_type;
+  j["notAfter"] = fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::chrono::system_clock::to_time_t(info->not_after)));
+  j["daysLeft"] = left;
+  j["names"] = names;
+  return j;
+}
+
+} // namespace
+
 int cmd_certs_show(const GlobalOptions& global, const CertsOptions& options)
 {
   auto c = load_context(global, options);
   if (!c) {
     return report_error(global, c.error());
   }
+  const bool provided = c->cluster.ingress.tls.mode == config::TlsMode::provided;
   std::filesystem::path cert_file, ca_file;
-  if (c->cluster.ingress.tls.mode == config::TlsMode::provided) {
+  if (provided) {
     cert_file = c->cluster.ingress.tls.cert_file;
     ca_file = c->cluster.ingress.tls.ca_file;
   } else {
@@ -76,30 +104,50 @@ int cmd_certs_show(const GlobalOptions& global, const CertsOptions& options)
     e.fix = "install first (mlplat install issues the ingress certificate), or give --state-dir";
     return report_error(global, e);
   }
-  std::cout << describe(fmt::format("ingress certificate ({}, {})", cert_file.string(),
-                                    c->cluster.ingress.tls.mode == config::TlsMode::provided ? "provided" : "issued by mlplat"),
-                        *cert);
+  const bool json = global.output == Output::json;
+  nlohmann::json doc{{"cluster", c->cluster.name}, {"mode", provided ? "provided" : "self-signed"}};
+  doc["certificate"] = cert_json(cert_file, *cert);
+  if (!json) {
+    std::cout << describe(fmt::format("ingress certificate ({}, {})", cert_file.string(), provided ? "provided" : "issued by mlplat"), *cert);
+  }
   if (!ca_file.empty()) {
     if (auto ca = fs::read_file(ca_file)) {
-      std::cout << describe(fmt::format("CA ({}; its key {})", ca_file.string(),
-                                        c->cluster.ingress.tls.mode == config::TlsMode::provided ? "is not mlplat's"
-                                                                                                : (c->dir / "tls" / "ca.key").string() + ", 0600"),
-                            *ca);
+      doc["ca"] = cert_json(ca_file, *ca);
+      if (!json) {
+        std::cout << describe(fmt::format("CA ({}; its key {})", ca_file.string(),
+                                          provided ? "is not mlplat's" : (c->dir / "tls" / "ca.key").string() + ", 0600"),
+                              *ca);
+      }
     }
   }
+  int rc = k_exit_ok;
   if (options.live) {
     auto served = commands::served_serial(c->ingress, ca_file);
     const auto info = tls::inspect(*cert);
+    nlohmann::json live{{"url", render::ui_url(c->ingress)}, {"address", c->ingress.ingress_address}};
     if (!served) {
-      std::cout << fmt::format("served at {}: not reachable ({})\n", render::ui_url(c->ingress), served.error().message);
-      return k_exit_failed;
+      live["error"] = served.error().message;
+      live["same"] = false;
+      if (!json) {
+        std::cout << fmt::format("served at {}: not reachable ({})\n", render::ui_url(c->ingress), served.error().message);
+      }
+      rc = k_exit_failed;
+    } else {
+      const bool same = info && commands::serial_key(info->serial_hex) == *served;
+      live["servedSerial"] = *served;
+      live["same"] = same;
+      if (!json) {
+        std::cout << fmt::format("served at {} (via {}): serial {} ({})\n", render::ui_url(c->ingress), c->ingress.ingress_address, *served,
+                                 same ? "this certificate" : "NOT this certificate: run mlplat certs rotate, or install");
+      }
+      rc = same ? k_exit_ok : k_exit_failed;
     }
-    const bool same = info && commands::serial_key(info->serial_hex) == *served;
-    std::cout << fmt::format("served at {} (via {}): serial {} ({})\n", render::ui_url(c->ingress), c->ingress.ingress_address, *served,
-                             same ? "this certificate" : "NOT this certificate: run mlplat certs rotate, or install");
-    return same ? k_exit_ok : k_exit_failed;
+    doc["live"] = live;
   }
-  return k_exit_ok;
+  if (json) {
+    std::cout << doc.dump(2) << "\n";
+  }
+  return rc;
 }
 
 } // namespace mlplat::app

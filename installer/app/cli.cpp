@@ -2,7 +2,9 @@
 
 #include "commands/commands.hpp"
 
+#include "app/cli_tree.hpp"
 #include "app/commands.hpp"
+#include "app/run_log.hpp"
 #include "assets/assets.hpp"
 #include "compat/matrix.hpp"
 #include "config/model.hpp"
@@ -12,7 +14,9 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <iostream>
 #include <map>
 
 namespace mlplat::app {
@@ -41,6 +45,8 @@ int run_cli(int argc, char** argv)
              "5 host key not trusted, 6 locked by another run, 7 partial (resumable), 8 degraded (status),\n"
              "130/143 interrupted (SIGINT/SIGTERM).\n"
              "See docs/exit-codes.md.");
+
+  app.set_version_flag("--version", [] { return version_text(); }, "Show the version (as the version command does)");
 
   GlobalOptions global;
   std::string output = "text";
@@ -191,6 +197,10 @@ int run_cli(int argc, char** argv)
   kubeconfig_cmd->add_option("--group", kubeconfig_options.groups, "The user's group (the certificate's O; repeatable)");
   kubeconfig_cmd->add_option("--ttl", kubeconfig_options.ttl, "The user's certificate lifetime: d, h, m (10m to 365d)")->capture_default_str();
 
+  std::string shell;
+  auto* completion_cmd = app.add_subcommand("completion", "Print a shell completion script (bash or zsh) for every command and flag");
+  completion_cmd->add_option("shell", shell, "bash or zsh")->required()->check(CLI::IsMember({"bash", "zsh"}));
+
   std::map<CLI::App*, std::string> not_built;
   for (const auto& p : k_not_built) {
     auto* sub = app.add_subcommand(p.name, p.summary);
@@ -202,6 +212,11 @@ int run_cli(int argc, char** argv)
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
+    if (rc != 0) {
+      if (const auto hint = did_you_mean(app, std::vector<std::string>(argv + std::min(argc, 1), argv + argc)); !hint.empty()) {
+        log::write(log::Level::error, {}, hint);
+      }
+    }
     return rc == 0 ? k_exit_ok : k_exit_config;
   }
 
@@ -225,14 +240,16 @@ int run_cli(int argc, char** argv)
   } else if (doctor_cmd->parsed()) {
     rc = cmd_doctor(global, doctor_options);
   } else if (install_cmd->parsed()) {
-    rc = cmd_install(global, doctor_options);
+    rc = with_run_log(global, "install", doctor_options.state_dir, [&] { return cmd_install(global, doctor_options); });
   } else if (plan_reset_cmd->parsed()) {
-    reset_options.dry_run = true;
+    reset_options.dry_run = true;  // a dry run writes nothing, no log either (as plan)
     rc = cmd_reset(global, reset_options);
   } else if (remove_cmd->parsed()) {
-    rc = cmd_remove_node(global, reset_options);
+    rc = reset_options.dry_run ? cmd_remove_node(global, reset_options)
+                               : with_run_log(global, "remove-node", reset_options.state_dir, [&] { return cmd_remove_node(global, reset_options); });
   } else if (reset_cmd->parsed()) {
-    rc = cmd_reset(global, reset_options);
+    rc = reset_options.dry_run ? cmd_reset(global, reset_options)
+                               : with_run_log(global, "reset", reset_options.state_dir, [&] { return cmd_reset(global, reset_options); });
   } else if (plan_cmd->parsed()) {
     rc = cmd_plan(global, doctor_options);
   } else if (bundle_create_cmd->parsed()) {
@@ -248,11 +265,13 @@ int run_cli(int argc, char** argv)
   } else if (certs_show_cmd->parsed()) {
     rc = cmd_certs_show(global, certs_options);
   } else if (certs_rotate_cmd->parsed()) {
-    rc = cmd_certs_rotate(global, certs_options);
+    rc = with_run_log(global, "certs rotate", certs_options.state_dir, [&] { return cmd_certs_rotate(global, certs_options); });
   } else if (status_cmd->parsed()) {
     rc = cmd_status(global, status_options);
   } else if (kubeconfig_cmd->parsed()) {
     rc = cmd_kubeconfig(global, kubeconfig_options);
+  } else if (completion_cmd->parsed()) {
+    std::cout << completion_script(app, shell);
   } else if (version_cmd->parsed()) {
     rc = cmd_version(global);
   } else {

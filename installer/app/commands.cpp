@@ -227,9 +227,14 @@ int cmd_version(const GlobalOptions& global)
   if (global.output == Output::json) {
     std::cout << nlohmann::json{{"version", MLPLAT_VERSION}, {"libssh", libssh}}.dump(2) << "\n";
   } else {
-    std::cout << fmt::format("mlplat {}\nlibssh {}\n", MLPLAT_VERSION, libssh);
+    std::cout << version_text() << "\n";
   }
   return k_exit_ok;
+}
+
+std::string version_text()
+{
+  return fmt::format("mlplat {}\nlibssh {}", MLPLAT_VERSION, ssh_version(0));
 }
 
 int cmd_not_built(const std::string& name)

@@ -48,6 +48,10 @@ int cmd_bundle_list(const GlobalOptions& global, const BundleOptions& options);
 // `mlplat version`: the program version and the library versions it runs with.
 int cmd_version(const GlobalOptions& global);
 
+// What `mlplat version` and `mlplat --version` print as text: "mlplat V" and "libssh V" lines (no
+// final newline).
+std::string version_text();
+
 // `mlplat certs show`: the ingress certificate and CA (subject, serial, names, expiry); with --live
 // also the serial the gateway serves (exit 1 when it is not this certificate).
 int cmd_certs_show(const GlobalOptions& global, const CertsOptions& options);

@@ -12,7 +12,22 @@
 
 #include <iostream>
 
+#include <filesystem>
+
 namespace mlplat::app {
+
+std::vector<std::string> global_args(const GlobalOptions& global)
+{
+  std::vector<std::string> out;
+  std::error_code ec;
+  if (!global.data_dir.empty()) {
+    out.insert(out.end(), {"--data-dir", std::filesystem::absolute(global.data_dir, ec).lexically_normal().string()});
+  }
+  if (!global.matrix_file.empty()) {
+    out.insert(out.end(), {"--matrix", std::filesystem::absolute(global.matrix_file, ec).lexically_normal().string()});
+  }
+  return out;
+}
 
 workflow::Request request_for(const GlobalOptions& global, const DoctorOptions& options)
 {
@@ -30,6 +45,7 @@ workflow::Request request_for(const GlobalOptions& global, const DoctorOptions& 
   r.allow_preview = options.allow_preview;
   r.concurrency = global.concurrency;
   r.worker_batch = options.worker_batch;
+  r.global_args = global_args(global);
   return r;
 }
 
@@ -58,25 +74,8 @@ int cmd_certs_rotate(const GlobalOptions& global, const CertsOptions& options)
   r.config_file = global.config;
   r.state_dir = options.state_dir;
   r.concurrency = global.concurrency;
+  r.global_args = global_args(global);
   return workflow::run_command(commands::certs_rotate(options.wait_seconds), r, ui_for(global));
-}
-
-Status confirm(const GlobalOptions& global, const std::string& question)
-{
-  if (global.yes) {
-    return {};
-  }
-  if (::isatty(STDIN_FILENO) == 0 || ::isatty(STDERR_FILENO) == 0) {
-    return fail(ErrorCode::usage, fmt::format("{}: no terminal to ask on", question), "pass --yes to answer yes");
-  }
-  std::cerr << question << " [y/N] " << std::flush;
-  std::string answer;
-  std::getline(std::cin, answer);
-  answer = std::string(text::trim(answer));
-  if (answer == "y" || answer == "Y" || answer == "yes") {
-    return {};
-  }
-  return fail(ErrorCode::usage, "not confirmed: nothing was changed", "answer y, or pass --yes");
 }
 
 int cmd_reset(const GlobalOptions& global, const ResetOptions& options)

@@ -32,8 +32,17 @@ void print_report(const GlobalOptions& global, const doctor::Report& report);
 workflow::Request request_for(const GlobalOptions& global, const DoctorOptions& options);
 workflow::Ui ui_for(const GlobalOptions& global);
 
-// A confirmation: ok at once with --yes; on a terminal, `question` asked on stderr and ok only for
-// "y" or "yes"; without a terminal and without --yes, an error (exit 2) saying to pass --yes.
+// The global flags a command printed for the operator repeats (--data-dir, --matrix; absolute paths).
+std::vector<std::string> global_args(const GlobalOptions& global);
+
+// Asks the operator to confirm a destructive step (reset, remove-node). With --yes: ok without asking.
+// On a terminal (stdin and stderr are ttys): "<question> [y/N] " on stderr and one line read from
+// stdin; ok only for y or yes (any case), otherwise an error (ErrorCode::failed, exit 1: "not
+// confirmed; nothing was changed"). Without a terminal and without --yes: an error (ErrorCode::usage,
+// exit 2) saying to pass --yes; nothing is read.
 Status confirm(const GlobalOptions& global, const std::string& question);
+
+// As confirm, reading the answer from `in` and asking on `out` (file descriptors), for tests.
+Status confirm(const GlobalOptions& global, const std::string& question, int in, int out);
 
 } // namespace mlplat::app

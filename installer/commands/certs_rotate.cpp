@@ -40,7 +40,8 @@ Result<std::string> served_serial(const render::PlatformRender& render, const st
 
 namespace {
 
-// The new certificate first, on this machine: a provided one is validated before any host is touched.
+// The new certificate first, on this machine, under the cluster lock: a provided one is validated
+// before the Secret is touched.
 Status issue(workflow::Context& ctx)
 {
   ctx.render = render::ingress_endpoint(ctx.cluster, ctx.effective, ctx.first_control_plane);
@@ -95,7 +96,10 @@ workflow::CommandSpec certs_rotate(int wait_seconds)
   auto tls = phases::tls();
   tls.skip_if = nullptr;
   spec.phases = {tls};
+  // Issued only while this run holds the cluster: the local locks and the lock on the first control
+  // plane (a provided certificate is still validated before any change on a host).
   spec.before_hosts = issue;
+  spec.before_hosts_under_lock = true;
   spec.after = [wait_seconds](workflow::Context& ctx, const workflow::Summary&, double, const workflow::Ui& ui) {
     return wait_for_gateway(ctx, wait_seconds, ui);
   };

@@ -28,9 +28,9 @@ workflow::CommandSpec plan();
 // the gateway to serve it.
 workflow::CommandSpec certs_rotate(int wait_seconds);
 
-// The commands a dry run recorded, per host in file order: "step: description" and the script
-// (withheld when it carries a secret), or "nothing to change".
-void print_planned_hosts(const workflow::Context& ctx);
+// The commands a dry run recorded, per host in file order: a header saying how many of `summary`'s
+// steps would change there, then "step: description" and the script (withheld when it carries a secret).
+void print_planned_hosts(const workflow::Context& ctx, const workflow::Summary& summary);
 
 // reset's phases, in order: reset/volumes (recorded), reset/kubeadm, reset/host, reset/data (--purge-data).
 std::vector<workflow::PhaseSpec> reset_phases();

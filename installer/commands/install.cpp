@@ -6,8 +6,10 @@
 #include "util/text.hpp"
 
 #include <fmt/core.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <iostream>
 
 namespace mlplat::commands {
@@ -35,32 +37,93 @@ Status render_platform(workflow::Context& ctx)
   return {};
 }
 
-// What the cluster looks like after a run: nodes as the API server reports them, versions, where the
-// kubeconfig is, the UI's address. Read-only; a cluster not initialised yet gets no node table.
-int print_summary(workflow::Context& ctx, const workflow::Summary& summary, double seconds, const workflow::Ui&)
+// The node table kubectl prints ("NAME STATUS ROLES AGE VERSION") as objects keyed by its header.
+nlohmann::json node_rows(const std::string& table)
 {
-  std::cout << fmt::format("cluster {}: {} step{} applied, {} already in place ({:.1f} s); state in {}\n", ctx.cluster.name, summary.applied(),
-                           summary.applied() == 1 ? "" : "s", summary.steps.size() - summary.applied(), seconds, ctx.state_dir.string());
+  nlohmann::json rows = nlohmann::json::array();
+  const auto lines = text::split(std::string(text::trim(table)), '\n');
+  if (lines.size() < 2) {
+    return rows;
+  }
+  auto words = [](const std::string& line) {
+    std::vector<std::string> out;
+    for (const auto& w : text::split(line, ' ')) {
+      if (!w.empty()) {
+        out.push_back(w);
+      }
+    }
+    return out;
+  };
+  const auto header = words(lines.front());
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const auto cells = words(lines[i]);
+    nlohmann::json row = nlohmann::json::object();
+    for (size_t k = 0; k < header.size() && k < cells.size(); ++k) {
+      std::string key = header[k];
+      std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      row[key] = cells[k];
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+// What the cluster looks like after a run: nodes as the API server reports them, versions, where the
+// kubeconfig is, the UI's address. Read-only; a cluster not initialised yet gets no node table. With
+// --output json one object (docs/schemas/install.schema.json).
+int print_summary(workflow::Context& ctx, const workflow::Summary& summary, double seconds, const workflow::Ui& ui)
+{
+  nlohmann::json doc{{"cluster", ctx.cluster.name},
+                     {"profile", ctx.cluster.profile},
+                     {"applied", summary.applied()},
+                     {"alreadyInPlace", summary.steps.size() - summary.applied()},
+                     {"seconds", seconds},
+                     {"stateDir", ctx.state_dir.string()}};
+  if (!ui.json) {
+    std::cout << fmt::format("cluster {}: {} step{} applied, {} already in place ({:.1f} s); state in {}\n", ctx.cluster.name, summary.applied(),
+                             summary.applied() == 1 ? "" : "s", summary.steps.size() - summary.applied(), seconds, ctx.state_dir.string());
+  }
   if (ctx.bom == nullptr) {
+    if (ui.json) {
+      std::cout << doc.dump(2) << "\n";
+    }
     return k_exit_ok;
   }
   auto nodes = ctx.control_plane().exec(workflow::read_only("list the nodes", workflow::kubectl() + " get nodes 2>/dev/null || true"));
+  const bool have_nodes = nodes && !text::trim(nodes->out).empty();
+  const auto kubeconfig = ctx.state_dir / "kubeconfig";
+  const bool have_kubeconfig = std::filesystem::exists(kubeconfig);
+  const bool smoke_ran = std::any_of(summary.steps.begin(), summary.steps.end(), [](const auto& s) { return s.phase == "smoke"; });
+  const bool platform = ctx.render && ctx.cert && smoke_ran;
+  if (ui.json) {
+    doc["row"] = ctx.row->id;
+    doc["kubernetes"] = ctx.row->kubernetes.str();
+    doc["nodes"] = have_nodes ? node_rows(nodes->out) : nlohmann::json::array();
+    doc["kubeconfig"] = have_kubeconfig ? nlohmann::json(kubeconfig.string()) : nlohmann::json();
+    doc["controlPlaneEndpoint"] = kube::control_plane_endpoint(ctx.cluster, ctx.first_control_plane);
+    if (platform) {
+      nlohmann::json p{{"url", render::ui_url(*ctx.render)}, {"domain", ctx.render->domain}};
+      p["caFile"] = ctx.cert->ca_file.empty() ? nlohmann::json() : nlohmann::json(ctx.cert->ca_file.string());
+      p["ingressAddress"] = ctx.render->ingress_address.empty() ? nlohmann::json() : nlohmann::json(ctx.render->ingress_address);
+      doc["pipelines"] = p;
+    }
+    std::cout << doc.dump(2) << "\n";
+    return k_exit_ok;
+  }
   std::cout << fmt::format("\nsummary of cluster {} (profile {}, row {}: Kubernetes {})\n", ctx.cluster.name, ctx.cluster.profile, ctx.row->id,
                            ctx.row->kubernetes.str());
-  if (nodes && !text::trim(nodes->out).empty()) {
+  if (have_nodes) {
     std::cout << text::indent(std::string(text::trim(nodes->out)), "  ") << "\n";
   } else {
     std::cout << "  no nodes yet (kubeadm init has not run)\n";
   }
-  const auto kubeconfig = ctx.state_dir / "kubeconfig";
-  if (std::filesystem::exists(kubeconfig)) {
+  if (have_kubeconfig) {
     std::cout << fmt::format("kubeconfig: {} (0600; the administrator's credentials: keep it safe)\n"
                              "  kubectl --kubeconfig {} get nodes   (from a machine that reaches {})\n",
                              kubeconfig.string(), kubeconfig.string(), kube::control_plane_endpoint(ctx.cluster, ctx.first_control_plane));
   }
   std::cout << fmt::format("time: {:.1f} s\n", seconds);
-  const bool smoke_ran = std::any_of(summary.steps.begin(), summary.steps.end(), [](const auto& s) { return s.phase == "smoke"; });
-  if (ctx.render && ctx.cert && smoke_ran) {
+  if (platform) {
     std::cout << fmt::format("Kubeflow Pipelines: {}\n", render::ui_url(*ctx.render));
     if (!ctx.cert->ca_file.empty()) {
       std::cout << fmt::format("  trust the ingress CA {} (e.g. curl --cacert {} ...)\n", ctx.cert->ca_file.string(), ctx.cert->ca_file.string());

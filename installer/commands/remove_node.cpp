@@ -68,7 +68,7 @@ int after_remove(workflow::Context& ctx, const workflow::Summary& summary, doubl
     return k_exit_ok;
   }
   if (ctx.dry_run) {
-    print_planned_hosts(ctx);
+    print_planned_hosts(ctx, summary);
   }
   std::cout << fmt::format("{} {} from cluster {} ({} step{} {}, {} already in place, {:.1f} s); {} still list{} {}\n",
                            ctx.dry_run ? "would remove" : "removed", text::join(removed, ", "), ctx.cluster.name, summary.applied(),

@@ -67,7 +67,7 @@ int after_reset(workflow::Context& ctx, const workflow::Summary& summary, double
                            summary.applied() == 1 ? "" : "s", ctx.dry_run ? "would change" : "applied",
                            summary.steps.size() - summary.applied(), seconds);
   if (ctx.dry_run) {
-    print_planned_hosts(ctx);
+    print_planned_hosts(ctx, summary);
   }
   if (ctx.purge_data) {
     std::cout << "the volumes' directories were removed (--purge-data)\n";

@@ -229,7 +229,7 @@ std::string setting_path(const Cluster& c, size_t host_index, const std::string&
   return c.positions.count(own) != 0 ? own : "spec.ssh." + key;
 }
 
-void validate(const Cluster& c, Problems& p)
+void validate(const Cluster& c, Problems& p, KeyFiles key_files)
 {
   // The cluster's name names the state directory, kubeadm's clusterName and the default ingress domain.
   if (!c.name.empty()) {
@@ -345,10 +345,10 @@ void validate(const Cluster& c, Problems& p)
       p.add(c.where(c.positions.count(path + ".ssh") ? path + ".ssh" : (c.positions.count("spec.ssh") ? "spec.ssh" : path)),
             fmt::format("{}: no SSH key for host '{}'", path, h.name), "set spec.ssh.keyPath, or 'agent: true' to use ssh-agent");
     }
-    if (!h.ssh.key_path.empty()) {
+    if (!h.ssh.key_path.empty() && key_files == KeyFiles::check) {
       check_file(c, p, setting_path(c, i, "keyPath"), h.ssh.key_path, "SSH key file", reported_files);
     }
-    if (h.ssh.bastion && !h.ssh.bastion->key_path.empty()) {
+    if (h.ssh.bastion && !h.ssh.bastion->key_path.empty() && key_files == KeyFiles::check) {
       check_file(c, p, setting_path(c, i, "bastion") + ".keyPath", h.ssh.bastion->key_path, "bastion key file", reported_files);
     }
   }
@@ -445,7 +445,7 @@ void validate_bundle(const Cluster& c, Problems& p)
   }
 }
 
-Result<Cluster> load_text(std::string_view text, const std::string& file_name)
+Result<Cluster> load_text(std::string_view text, const std::string& file_name, KeyFiles key_files)
 {
   Problems problems{file_name, {}};
   Cluster cluster;
@@ -454,7 +454,7 @@ Result<Cluster> load_text(std::string_view text, const std::string& file_name)
   if (root.IsDefined() && !root.IsNull()) {
     decode(root, cluster, problems);
     if (problems.list.empty()) {
-      validate(cluster, problems); // cross-field checks only on a well-formed structure
+      validate(cluster, problems, key_files); // cross-field checks only on a well-formed structure
       validate_bundle(cluster, problems);
     }
   }
@@ -462,7 +462,7 @@ Result<Cluster> load_text(std::string_view text, const std::string& file_name)
   return cluster;
 }
 
-Result<Cluster> load_file(const std::string& path)
+Result<Cluster> load_file(const std::string& path, KeyFiles key_files)
 {
   auto text = fs::read_file(path);
   if (!text) {
@@ -471,7 +471,7 @@ Result<Cluster> load_file(const std::string& path)
     e.fix = "pass the cluster file with -c/--config, or create one with 'mlplat init --profile=onprem'";
     return tl::unexpected(std::move(e));
   }
-  return load_text(*text, path);
+  return load_text(*text, path, key_files);
 }
 
 } // namespace mlplat::config

@@ -53,11 +53,13 @@ private:
 };
 
 // The matrix gate on the cluster file, before any connection. Prints refusals (exit 3).
-Result<const compat::Row*> config_gate(const compat::Matrix& matrix, const config::Cluster& cluster, bool allow_preview)
+Result<const compat::Row*> config_gate(const compat::Matrix& matrix, const config::Cluster& cluster, bool allow_preview, bool json)
 {
   const auto gate = compat::check_config(matrix, cluster, compat::GateOptions{allow_preview});
   if (!gate.passed()) {
-    std::cout << compat::render(gate, false);
+    if (!json) {
+      std::cout << compat::render(gate, false); // with --output json the error's children carry the verdicts
+    }
     return tl::unexpected(gate.to_status().error());
   }
   for (const auto& f : gate.findings) {
@@ -69,6 +71,26 @@ Result<const compat::Row*> config_gate(const compat::Matrix& matrix, const confi
   return gate.row;
 }
 
+// The `mlplat bundle create` command line for `row`, runnable as printed: the row, this run's data
+// flags, the artifacts the row has no checksum for named in --accept-unpinned, an archive named after the row.
+std::string bundle_create_command(const Request& request, const compat::Row& row)
+{
+  std::vector<std::string> argv{"mlplat"};
+  argv.insert(argv.end(), request.global_args.begin(), request.global_args.end());
+  argv.insert(argv.end(), {"bundle", "create", "--row", row.id});
+  std::vector<std::string> unpinned;
+  for (const auto& a : row.artifacts) {
+    if (a.verification == compat::Verification::unpinned) {
+      unpinned.push_back(a.name);
+    }
+  }
+  if (!unpinned.empty()) {
+    argv.insert(argv.end(), {"--accept-unpinned", text::join(unpinned, ",")});
+  }
+  argv.insert(argv.end(), {"-o", row.id + ".tar.zst"});
+  return text::shell_join(argv);
+}
+
 // The bundle given with --bundle, checked against the row: opened (an archive is extracted into
 // `extract_to`), its bill of materials checked against the matrix and its signature against the
 // cluster file's spec.bundle, every file re-hashed. Before any connection.
@@ -78,9 +100,10 @@ Result<bundle::Bom> open_bundle(const Request& request, const config::Cluster& c
   log::debug("the bundle is needed by {}", needed_by);
   if (request.bundle.empty()) {
     return fail(ErrorCode::usage, fmt::format("the phases after 'prepare' install from a bundle of row {}, and none was given", row.id),
-                fmt::format("create one where the internet is reachable (mlplat bundle create --row {} -o {}.tar.zst) and "
-                            "pass it with --bundle; or run only the first phase (--only prepare)",
-                            row.id, row.id));
+                fmt::format("create one with mlplat bundle create where the internet is reachable (--accept-unpinned takes the "
+                            "first download of the artifacts the matrix has no checksum for: docs/bundle.md), then pass it "
+                            "with --bundle {}.tar.zst; or run only the first phase (--only prepare):\n  {}",
+                            row.id, bundle_create_command(request, row)));
   }
   TRY_ASSIGN(dir, bundle::open_dir(request.bundle, extract_to / "bundle"));
   // Trusted only as the matrix in use, the cluster file's allowed signers (or the operator's
@@ -93,7 +116,7 @@ Result<bundle::Bom> open_bundle(const Request& request, const config::Cluster& c
   TRY_ASSIGN(const bundle::Bom bom, bundle::verify(dir, trust));
   if (bom.row != row.id) {
     return fail(ErrorCode::usage, fmt::format("--bundle {} is for row {}, the cluster file selects row {}", request.bundle, bom.row, row.id),
-                fmt::format("mlplat bundle create --row {}", row.id));
+                fmt::format("create the bundle of row {}:\n  {}", row.id, bundle_create_command(request, row)));
   }
   log::info("bundle {}: row {}, {} artifacts verified", request.bundle, bom.row, bom.artifacts.size());
   return bom;
@@ -173,6 +196,51 @@ Result<doctor::Report> preflight(const CommandSpec& spec, const Request& request
   return doctor::run(ctx.cluster, *ctx.matrix, *ctx.row, ctx.fleet, catalogue, options);
 }
 
+// The cluster lock on the first control plane while this value holds it: released by release(), or
+// when the run ends early however it ends (an error after it was taken).
+class RemoteLock {
+public:
+  RemoteLock(transport::Fleet& fleet, std::string cluster, std::string holder, bool only_if_present)
+    : m_fleet(fleet), m_cluster(std::move(cluster)), m_holder(std::move(holder)), m_only_if_present(only_if_present)
+  {
+  }
+  ~RemoteLock() { release(); }
+  RemoteLock(const RemoteLock&) = delete;
+  RemoteLock& operator=(const RemoteLock&) = delete;
+
+  // Takes it on `host` (the first control plane the run works from, known once discovery ran);
+  // with only_if_present, a host without mlplat's directory is left alone (held() stays false).
+  Status acquire(size_t host)
+  {
+    m_host = host;
+    m_host_name = m_fleet.endpoint(host).name;
+    TRY_ASSIGN(m_held, acquire_remote_lock(m_fleet, m_host, m_cluster, m_holder, {}, m_only_if_present));
+    m_tried = true;
+    return {};
+  }
+  bool held() const { return m_held; }
+  bool tried() const { return m_tried; }
+  void release()
+  {
+    if (!m_held) {
+      return;
+    }
+    m_held = false;
+    if (auto released = release_remote_lock(m_fleet, m_host, m_cluster, m_holder, m_only_if_present); !released) {
+      log::warn("the cluster lock on {} was not released ({}); the next run takes it over once its heartbeat is 30 s old", m_host_name,
+                released.error().message);
+    }
+  }
+
+private:
+  transport::Fleet& m_fleet;
+  size_t m_host = 0;
+  std::string m_cluster, m_holder, m_host_name;
+  bool m_only_if_present = false;
+  bool m_held = false;
+  bool m_tried = false;
+};
+
 } // namespace
 
 // The phases as the engine takes them: a phase left out by its run_if or by the selection is
@@ -249,10 +317,9 @@ int run_command(const CommandSpec& spec, const Request& request, const Ui& ui)
       return ui.error(loaded.error());
     }
     matrix = std::move(*loaded);
-    auto gated = config_gate(*matrix, *cluster, request.allow_preview);
+    auto gated = config_gate(*matrix, *cluster, request.allow_preview, ui.json);
     if (!gated) {
-      log::write(log::Level::error, {}, gated.error().render());
-      return k_exit_preflight;
+      return ui.error(gated.error()); // exit 3
     }
     row = *gated;
   }
@@ -354,6 +421,17 @@ int run_command(const CommandSpec& spec, const Request& request, const Ui& ui)
     found = *discovered;
     adopt_discovered(ctx, found);
   }
+  // The cluster lock on the first control plane (runs from other operator machines), held until the
+  // phases end however they end; a dry run takes none. A command whose operator-side work must not
+  // happen while another run holds the cluster (certs rotate issues a certificate) takes it first.
+  const bool remote_lock = spec.cluster_lock && !spec.dry_run;
+  const std::string holder = remote_lock ? lock->holder() + " on machine " + machine_id() : std::string();
+  RemoteLock cluster_lock(fleet, cluster->name, holder, spec.lock_if_present);
+  if (spec.before_hosts_under_lock && remote_lock) {
+    if (auto locked = cluster_lock.acquire(ctx.first_control_plane); !locked) {
+      return ui.error(locked.error());
+    }
+  }
   if (spec.before_hosts) {
     if (auto done = spec.before_hosts(ctx); !done) {
       return ui.error(done.error());
@@ -409,6 +487,9 @@ int run_command(const CommandSpec& spec, const Request& request, const Ui& ui)
     }
     std::set<std::string> fixed_ids;
     for (const auto& f : report->findings) {
+      if (f.ignored) {
+        ctx.ignored.push_back(f);
+      }
       if (f.status == "fixed-by-install") {
         fixed_ids.insert(f.id);
       }
@@ -421,25 +502,13 @@ int run_command(const CommandSpec& spec, const Request& request, const Ui& ui)
                                        text::join(std::vector<std::string>(fixed_ids.begin(), fixed_ids.end()), ", ")));
   }
 
-  // The cluster lock on the first control plane (runs from other operator machines), held until the
-  // phases end however they end; a dry run takes none.
-  const bool remote_lock = spec.cluster_lock && !spec.dry_run;
-  const std::string holder = remote_lock ? lock->holder() + " on machine " + machine_id() : std::string();
-  bool locked_there = false;
-  if (remote_lock) {
-    auto locked = acquire_remote_lock(fleet, ctx.first_control_plane, cluster->name, holder, {}, spec.lock_if_present);
-    if (!locked) {
+  if (remote_lock && !cluster_lock.tried()) {
+    if (auto locked = cluster_lock.acquire(ctx.first_control_plane); !locked) {
       return ui.error(locked.error());
     }
-    locked_there = *locked;
   }
   auto summary = run(*phases, *journal, fleet, selection);
-  if (locked_there) {
-    if (auto released = release_remote_lock(fleet, ctx.first_control_plane, cluster->name, holder, spec.lock_if_present); !released) {
-      log::warn("the cluster lock on {} was not released ({}); the next run takes it over once its heartbeat is 30 s old",
-                cluster->hosts[ctx.first_control_plane].name, released.error().message);
-    }
-  }
+  cluster_lock.release();
   if (!summary) {
     const int rc = ui.error(summary.error());
     log::info("the journal in {} keeps every finished step: run the command again to continue", dir.string());

@@ -7,6 +7,8 @@
 //   opened and re-hashed when a phase that runs needs it -> the command's operator-side work (render,
 //   certificates) -> fleet -> doctor on every host (errors refuse, nothing changed) -> the cluster
 //   lock on the first control plane -> the phases (workflow::run) -> lock released -> the report.
+// A spec with before_hosts_under_lock takes the cluster lock on the first control plane before its
+// operator-side work instead (the local locks are always taken before it).
 #pragma once
 
 #include "doctor/report.hpp"
@@ -37,13 +39,16 @@ struct Request {
   std::vector<std::string> hosts;      // reset --hosts, remove-node: the hosts worked on, by name (empty: all)
   bool purge_data = false;             // reset, remove-node: the volumes' directories go too
   int drain_seconds = 300;             // remove-node: how long each drain may take
+  // The global flags a command printed for the operator must repeat to mean the same data
+  // (--data-dir DIR, --matrix FILE, absolute), e.g. the `bundle create` of a missing bundle.
+  std::vector<std::string> global_args;
 };
 
 // How the command talks to the user (the CLI's: text or JSON).
 struct Ui {
   std::function<int(const Error&)> error;             // prints an error; returns its exit code
   std::function<void(const doctor::Report&)> report;  // prints a doctor report
-  bool json = false;                                  // --output json: results on stdout as one JSON document
+  bool json = false;                                  // --output json: stdout carries JSON only
 };
 
 struct CommandSpec {
@@ -54,6 +59,10 @@ struct CommandSpec {
   bool cluster_lock = true;   // the lock on the first control plane (never in dry-run)
   bool discover = true;       // ask the hosts whether a cluster runs already (workflow/discover.hpp) before the rest
   bool lock_if_present = false;  // reset: only where mlplat's directory is, which goes with the lock (a reset host keeps nothing)
+  // before_hosts runs only once the cluster lock on the first control plane is held too (certs
+  // rotate: no certificate is issued while another run holds the cluster); otherwise it runs before
+  // any connection and the lock is taken after the preflight (install).
+  bool before_hosts_under_lock = false;
   std::vector<PhaseSpec> phases;
   // Work on the operator machine once the bundle is open, before any host: rendering, certificates.
   std::function<Status(Context&)> before_hosts;

@@ -8,6 +8,7 @@
 #include "compat/matrix.hpp"
 #include "config/model.hpp"
 #include "config/profile.hpp"
+#include "doctor/engine.hpp"
 #include "kube/kubeadm.hpp"
 #include "render/platform.hpp"
 #include "state/state.hpp"
@@ -56,6 +57,7 @@ struct Context {
   bool dry_run = false;                                 // plan: the fleet records mutating commands
   std::optional<render::PlatformRender> render;         // the rendered platform (or only the ingress's names)
   std::optional<tls::IngressCertificate> cert;          // the ingress certificate the run installs
+  std::vector<doctor::Finding> ignored;                 // the preflight's errors --ignore let pass (plan lists them)
   Recheck recheck;                                      // prepare's last step; empty: nothing to judge again
   std::shared_ptr<kube::JoinMaterial> join;             // tokens and keys, shared by the join phases
   std::vector<size_t> targets;                          // the hosts reset or remove-node works on (empty: every host)

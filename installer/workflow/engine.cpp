@@ -164,7 +164,17 @@ Result<Summary> run(const std::vector<Phase>& phases, state::Journal& journal, t
       Progress progress(phase.name, names, phase.deadline, options.progress);
       auto one = [&](size_t k) {
         auto s = run_host(phase, phase.hosts[k], journal, fleet, options, mutex, summary);
-        progress.done(k, s ? "done" : "failed");
+        std::string outcome = s ? "done" : "failed";
+        if (s && options.dry_run) {
+          // A plan did nothing: it says what would change on the host, never "done".
+          std::lock_guard lock(mutex);
+          const std::string& host = fleet.endpoint(phase.hosts[k]).name;
+          const auto n = std::count_if(summary.steps.begin(), summary.steps.end(), [&](const StepOutcome& o) {
+            return o.phase == phase.name && o.host == host && o.what == StepOutcome::What::planned;
+          });
+          outcome = n == 0 ? "nothing would change" : fmt::format("{} step{} would change", n, n == 1 ? "" : "s");
+        }
+        progress.done(k, outcome);
         if (!s) {
           std::lock_guard lock(mutex);
           failures.push_back(s.error());

@@ -9,8 +9,12 @@
 #include <sys/stat.h>
 
 #include <cctype>
+#include <filesystem>
 #include <fstream>
+#include <regex>
 #include <set>
+
+#include <unistd.h>
 
 using namespace mlplat;
 using namespace std::chrono_literals;
@@ -365,4 +369,270 @@ TEST_CASE("every 'mlplat <command>' the binary's messages and fixes name is a co
   INFO("named but not a built command: " << text::join(std::vector<std::string>(unknown.begin(), unknown.end()), "; "));
   CHECK(unknown.empty());
   CHECK(named >= 10); // the fixes name commands: bundle create, certs rotate, doctor, install, plan, ...
+}
+
+// --- The operator's experience across commands (no testbed host is needed by these) ---
+
+namespace {
+
+// A cluster file whose one host refuses connections at once (127.0.0.1, port 1), with a real key file.
+std::string refusing_cluster(const std::string& dir, const std::string& name)
+{
+  if (!std::filesystem::exists(dir + "/key")) {
+    REQUIRE(fs::write_file_atomic(dir + "/key", "not a key: only needs to exist\n", 0600));
+  }
+  const std::string text = "apiVersion: mlplat.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: " + name + "\nspec:\n  ssh:\n    keyPath: " + dir +
+                           "/key\n    port: 1\n    connectTimeoutSeconds: 2\n  hosts:\n    - {name: cp, address: 127.0.0.1, role: control-plane}\n";
+  const std::string path = dir + "/" + name + ".yaml";
+  REQUIRE(fs::write_file_atomic(path, text, 0644));
+  return path;
+}
+
+// "valid", or why `json` does not match docs/schemas/<schema> (Debian's python3-jsonschema).
+std::string schema_check(const std::string& dir, const std::string& json, const std::string& schema)
+{
+  REQUIRE(fs::write_file_atomic(dir + "/doc.json", json, 0600));
+  const auto v = run_process({"/usr/bin/python3", "-c",
+                              "import json, sys, jsonschema\n"
+                              "jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))\n"
+                              "print('valid')",
+                              dir + "/doc.json", std::string(MLPLAT_SOURCE_DIR) + "/docs/schemas/" + schema},
+                             60s);
+  REQUIRE(v);
+  return v->exit_code == 0 ? std::string(text::trim(v->out)) : v->err;
+}
+
+} // namespace
+
+TEST_CASE("--version prints what the version command prints", "[cli][ux]")
+{
+  const auto flag = mlplat_run({"--version"});
+  const auto command = mlplat_run({"version"});
+  CHECK(flag.exit_code == 0);
+  CHECK(flag.out == command.out);
+  CHECK(contains(flag.out, "mlplat "));
+}
+
+TEST_CASE("an unknown command, subcommand or flag exits 2 and names the closest one", "[cli][ux]")
+{
+  const auto cmd = mlplat_run({"instal"});
+  CHECK(cmd.exit_code == 2);
+  CHECK(contains(cmd.err, "unknown command 'instal' for 'mlplat': did you mean 'install'?"));
+  const auto sub = mlplat_run({"certs", "rotat"});
+  CHECK(sub.exit_code == 2);
+  CHECK(contains(sub.err, "unknown command 'rotat' for 'mlplat certs': did you mean 'rotate'?"));
+  const auto flag = mlplat_run({"plan", "--bundel", "b.tar.zst"});
+  CHECK(flag.exit_code == 2);
+  CHECK(contains(flag.err, "unknown flag '--bundel' for 'mlplat plan': did you mean '--bundle'?"));
+  const auto global = mlplat_run({"--verson"});
+  CHECK(global.exit_code == 2);
+  CHECK(contains(global.err, "did you mean '--version'?"));
+  const auto far = mlplat_run({"frobnicate"});
+  CHECK(far.exit_code == 2);
+  CHECK(contains(far.err, "unknown command 'frobnicate' for 'mlplat'; 'mlplat --help' lists them"));
+}
+
+TEST_CASE("completion bash is sourced by bash, registers mlplat and completes a prefix, and zsh -n accepts the zsh script", "[cli][ux]")
+{
+  const std::string dir = testbed::temp_dir("cli-completion");
+  const auto bash = mlplat_run({"completion", "bash"});
+  REQUIRE(bash.exit_code == 0);
+  REQUIRE(fs::write_file_atomic(dir + "/mlplat.bash", bash.out, 0644));
+  // The words typed so far in COMP_WORDS, the word being completed last; prints COMPREPLY.
+  const std::string complete = "source \"$1\" || exit 9\ncomplete -p mlplat\nshift\nCOMP_WORDS=(\"$@\")\nCOMP_CWORD=$(($# - 1))\n"
+                               "_mlplat_complete\necho \"reply: ${COMPREPLY[*]}\"\n";
+  auto run = [&](std::vector<std::string> words) {
+    std::vector<std::string> argv{"/bin/bash", "-c", complete, "bash", dir + "/mlplat.bash"};
+    argv.insert(argv.end(), words.begin(), words.end());
+    auto r = run_process(argv, 30s);
+    REQUIRE(r);
+    INFO(r->err);
+    CHECK(r->exit_code == 0);
+    return r->out;
+  };
+  const auto top = run({"mlplat", "cer"});
+  CHECK(contains(top, "complete -F _mlplat_complete mlplat"));
+  CHECK(contains(top, "reply: certs\n"));
+  CHECK(contains(run({"mlplat", "certs", "r"}), "reply: rotate\n"));
+  CHECK(contains(run({"mlplat", "install", "--bun"}), "reply: --bundle --bundle-url\n"));
+  CHECK(contains(run({"mlplat", "-c", "x.yaml", "matrix", "--output", "json", "ch"}), "reply: check\n"));
+  CHECK(contains(run({"mlplat", "--ou"}), "reply: --output\n"));
+  CHECK(contains(run({"mlplat", "comp"}), "reply: completion\n"));
+
+  const auto zsh = mlplat_run({"completion", "zsh"});
+  REQUIRE(zsh.exit_code == 0);
+  CHECK(zsh.out.rfind("#compdef mlplat\n", 0) == 0);
+  CHECK(contains(zsh.out, "['mlplat certs']='show rotate'"));
+  if (::access("/usr/bin/zsh", X_OK) == 0 || ::access("/bin/zsh", X_OK) == 0) {
+    REQUIRE(fs::write_file_atomic(dir + "/_mlplat", zsh.out, 0644));
+    const auto n = run_process({"zsh", "-n", dir + "/_mlplat"}, 30s);
+    REQUIRE(n);
+    INFO(n->err);
+    CHECK(n->exit_code == 0);
+  } else {
+    WARN("zsh is not installed: the zsh script's syntax (zsh -n) is not checked");
+  }
+  CHECK(mlplat_run({"completion", "fish"}).exit_code == 2);
+}
+
+TEST_CASE("matrix check judges versions without the SSH key file, and install still refuses the missing key", "[cli][ux][matrix]")
+{
+  const std::string dir = testbed::temp_dir("cli-nokey");
+  const std::string file = dir + "/mlplat.yaml";
+  REQUIRE(fs::write_file_atomic(file, "apiVersion: mlplat.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: nokey\nspec:\n  ssh:\n"
+                                      "    keyPath: " + dir + "/absent_ed25519\n  hosts:\n    - {name: cp, address: 192.0.2.10, role: control-plane}\n",
+                                0644));
+  const auto check = mlplat_run({"matrix", "check", "-c", file});
+  INFO(check.out << check.err);
+  CHECK(check.exit_code == 0);
+  CHECK(contains(check.out, "row k8s-1.36"));
+  const auto install = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state"});
+  CHECK(install.exit_code == 2);
+  CHECK(contains(install.err, "SSH key file '" + dir + "/absent_ed25519' does not exist"));
+}
+
+TEST_CASE("install writes a log file per run in the state directory (0600 in 0700, ISO 8601 UTC lines) and a run record, and "
+          "--log-file replaces the file", "[cli][ux]")
+{
+  const std::string dir = testbed::temp_dir("cli-runlog");
+  const auto file = refusing_cluster(dir, "runlog");
+  const std::string state = dir + "/state";
+  // No bundle: refused (exit 2) after the state directory and the locks, before any connection.
+  const auto r = mlplat_run({"install", "-c", file, "--state-dir", state});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 2);
+  std::vector<std::filesystem::path> logs;
+  for (const auto& e : std::filesystem::directory_iterator(state + "/logs")) {
+    logs.push_back(e.path());
+  }
+  REQUIRE(logs.size() == 1);
+  const std::string name = logs[0].filename().string();
+  CHECK(std::regex_match(name, std::regex("[0-9]{8}T[0-9]{6}\\.[0-9]{3}Z-install\\.log")));
+  struct stat st{};
+  REQUIRE(::stat(logs[0].c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  REQUIRE(::stat((state + "/logs").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+  const auto log = fs::read_file(logs[0]);
+  REQUIRE(log);
+  CHECK(contains(*log, "none was given"));
+  for (const auto& line : text::split(std::string(text::trim(*log)), '\n')) {
+    if (line.rfind("  ", 0) != 0) { // a message's continuation lines (its fix) carry no stamp
+      CHECK(std::regex_search(line, std::regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z ")));
+    }
+  }
+  CHECK(contains(r.err, "log file: " + logs[0].string()));
+  auto runs = nlohmann::json::parse(*fs::read_file(state + "/runs.json"))["runs"];
+  REQUIRE(runs.size() == 1);
+  CHECK(runs[0]["command"] == "install");
+  CHECK(runs[0]["exit_code"] == 2);
+  CHECK(runs[0]["log_file"] == logs[0].string());
+  CHECK(std::regex_match(runs[0]["started"].get<std::string>(), std::regex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")));
+
+  const auto own = mlplat_run({"install", "-c", file, "--state-dir", state, "--log-file", dir + "/mine.log"});
+  CHECK(own.exit_code == 2);
+  CHECK(contains(*fs::read_file(dir + "/mine.log"), "none was given"));
+  CHECK(std::distance(std::filesystem::directory_iterator(state + "/logs"), std::filesystem::directory_iterator()) == 1);
+  runs = nlohmann::json::parse(*fs::read_file(state + "/runs.json"))["runs"];
+  REQUIRE(runs.size() == 2);
+  CHECK(runs[1]["log_file"] == dir + "/mine.log");
+  CHECK(contains(own.err, "log file: " + dir + "/mine.log"));
+}
+
+TEST_CASE("certs rotate issues no certificate before it holds the cluster lock on the first control plane", "[cli][ux]")
+{
+  const std::string dir = testbed::temp_dir("cli-rotate-lock");
+  const auto file = refusing_cluster(dir, "rotatelock");
+  // The first control plane refuses connections: its lock cannot be taken, so nothing may be issued.
+  const auto r = mlplat_run({"certs", "rotate", "-c", file, "--state-dir", dir + "/state", "--wait", "0"});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 4);
+  CHECK(contains(r.err, "cannot connect to 127.0.0.1:1"));
+  CHECK_FALSE(std::filesystem::exists(dir + "/state/tls"));
+  CHECK(r.out.empty());
+  const auto runs = nlohmann::json::parse(*fs::read_file(dir + "/state/runs.json"))["runs"];
+  REQUIRE(runs.size() == 1);
+  CHECK(runs[0]["command"] == "certs rotate");
+  CHECK(runs[0]["exit_code"] == 4);
+}
+
+TEST_CASE("the missing-bundle error prints a bundle create command that runs as printed, with this run's --data-dir and --matrix",
+          "[cli][ux]")
+{
+  const std::string dir = testbed::temp_dir("cli-bundle-hint");
+  const auto file = refusing_cluster(dir, "bundlehint");
+  REQUIRE(fs::ensure_private_dir(dir + "/data"));
+  const std::string matrix = std::string(MLPLAT_SOURCE_DIR) + "/manifests/matrix.yaml";
+  const auto r = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state", "--data-dir", dir + "/data", "--matrix", matrix});
+  CHECK(r.exit_code == 2);
+  std::string printed;
+  for (const auto& line : text::split(r.err, '\n')) {
+    if (line.rfind("  mlplat ", 0) == 0 && contains(line, " bundle create ")) {
+      printed = std::string(text::trim(line));
+    }
+  }
+  INFO(r.err);
+  REQUIRE(!printed.empty());
+  CHECK(contains(printed, "--data-dir " + dir + "/data"));
+  CHECK(contains(printed, "--matrix " + matrix));
+  CHECK(contains(printed, "--row k8s-1.36"));
+  CHECK(contains(printed, " -o k8s-1.36.tar.zst"));
+  // Run as printed (the binary for 'mlplat', a base URL where nothing listens): it must fail in the
+  // download, not in parsing (exit 2) or in the refusal of an unpinned artifact (exit 2).
+  const std::string command = std::string(MLPLAT_BINARY) + printed.substr(6) + " --base-url http://127.0.0.1:1 --deadline 5";
+  const auto ran = run_process({"/bin/sh", "-c", "cd \"$1\" && " + command, "sh", dir}, 120s);
+  REQUIRE(ran);
+  INFO(command << "\n" << ran->err);
+  CHECK(ran->exit_code != 2);
+  CHECK(ran->exit_code != 0);
+  CHECK(contains(ran->err, "http://127.0.0.1:1/"));
+  CHECK_FALSE(contains(ran->err, "Run with --help"));
+}
+
+TEST_CASE("with --output json an error is one JSON object on stdout matching docs/schemas/error.schema.json", "[cli][ux]")
+{
+  const std::string dir = testbed::temp_dir("cli-json-error");
+  REQUIRE(fs::write_file_atomic(dir + "/bad.yaml", "apiVersion: mlplat.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: x\nspec:\n  hots: []\n", 0644));
+  const auto config = mlplat_run({"plan", "-c", dir + "/bad.yaml", "--output", "json"});
+  CHECK(config.exit_code == 2);
+  CHECK(schema_check(dir, config.out, "error.schema.json") == "valid");
+  CHECK(nlohmann::json::parse(config.out)["error"]["errors"][0]["line"] == 6);
+  const auto file = refusing_cluster(dir, "jsonerror");
+  const auto bundle = mlplat_run({"install", "-c", file, "--state-dir", dir + "/state", "--output", "json"});
+  CHECK(bundle.exit_code == 2);
+  CHECK(schema_check(dir, bundle.out, "error.schema.json") == "valid");
+  // The gate's refusal (exit 3) is JSON too: its verdicts are the error's children, no text table.
+  REQUIRE(fs::write_file_atomic(dir + "/istio.yaml", *fs::read_file(file) + "  versions:\n    istio: \"1.30.2\"\n", 0644));
+  const auto gate = mlplat_run({"plan", "-c", dir + "/istio.yaml", "--output", "json"});
+  CHECK(gate.exit_code == 3);
+  CHECK(schema_check(dir, gate.out, "error.schema.json") == "valid");
+  CHECK(contains(nlohmann::json::parse(gate.out)["error"]["errors"][0]["message"].get<std::string>(), "MAT-002"));
+  auto broken = nlohmann::json::parse(gate.out);
+  broken["error"]["exitCode"] = 9;
+  CHECK(schema_check(dir, broken.dump(), "error.schema.json") != "valid");
+}
+
+TEST_CASE("certs show --output json matches docs/schemas/certs-show.schema.json", "[cli][ux]")
+{
+  const std::string dir = testbed::temp_dir("cli-certs-json");
+  const auto file = refusing_cluster(dir, "certsjson");
+  REQUIRE(fs::ensure_private_dir(dir + "/state/tls"));
+  const auto made = run_process({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30",
+                                 "-subj", "/CN=test CA", "-addext", "subjectAltName=DNS:pipelines.example.com,IP:192.0.2.7", "-keyout",
+                                 dir + "/state/tls/ca.key", "-out", dir + "/state/tls/server.crt"},
+                                60s);
+  REQUIRE(made);
+  REQUIRE(made->exit_code == 0);
+  REQUIRE(fs::write_file_atomic(dir + "/state/tls/ca.crt", *fs::read_file(dir + "/state/tls/server.crt"), 0644));
+  // No SSH key is needed to read local certificates.
+  std::filesystem::remove(dir + "/key");
+  const auto r = mlplat_run({"certs", "show", "-c", file, "--state-dir", dir + "/state", "--output", "json"});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(schema_check(dir, r.out, "certs-show.schema.json") == "valid");
+  const auto doc = nlohmann::json::parse(r.out);
+  CHECK(doc["mode"] == "self-signed");
+  CHECK(doc["certificate"]["names"] == nlohmann::json::array({"pipelines.example.com", "192.0.2.7"}));
+  CHECK(doc["certificate"]["daysLeft"].get<int>() >= 29);
+  CHECK(doc["ca"]["subject"].get<std::string>().find("test CA") != std::string::npos);
 }

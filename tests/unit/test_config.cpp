@@ -200,6 +200,22 @@ TEST_CASE("missing key file is refused where keyPath is written", "[config]")
                {9, 14, "SSH key file '/nonexistent/mlplat/id_ed25519' does not exist", "ssh-keygen"});
 }
 
+TEST_CASE("a missing SSH key file is the connecting commands' problem: KeyFiles::skip loads the file without it", "[config]")
+{
+  const std::string text = replace_all(good_with("keyPath: KEY", "keyPath: /nonexistent/mlplat/id_ed25519"), "KEY", key_file());
+  const auto checked = config::load_text(text, "cluster.yaml");
+  REQUIRE_FALSE(checked.has_value());
+  CHECK(checked.error().render().find("/nonexistent/mlplat/id_ed25519' does not exist") != std::string::npos);
+  const auto skipped = config::load_text(text, "cluster.yaml", config::KeyFiles::skip);
+  INFO((skipped ? std::string() : skipped.error().render()));
+  REQUIRE(skipped.has_value());
+  CHECK(skipped->hosts.front().ssh.key_path == "/nonexistent/mlplat/id_ed25519");
+  // The path's grammar still holds: a path OpenSSH would expand ('%') is refused either way.
+  const auto bad = config::load_text(replace_all(text, "/nonexistent/mlplat/id_ed25519", "/tmp/key-%h"), "cluster.yaml",
+                                     config::KeyFiles::skip);
+  CHECK_FALSE(bad.has_value());
+}
+
 TEST_CASE("missing required key is reported at the enclosing mapping", "[config]")
 {
   expect_error(good_with("      address: 10.0.0.2\n", ""),

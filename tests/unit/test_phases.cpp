@@ -4,6 +4,9 @@
 // platform out when Pipelines is off, with --only/--skip still taking those paths; batches of
 // workers; a multi-host failure's exit code.
 #include "support/catch.hpp"
+#include <sstream>
+#include <iostream>
+#include "util/process.hpp"
 
 #include "kube/etcd.hpp"
 #include "phases/footprint.hpp"
@@ -728,4 +731,117 @@ TEST_CASE("install gives the volumes a reset recorded back, pre-bound, once; a v
   CHECK_FALSE(any_label(cp, "volumes/restore-pvc-2"));
   CHECK(index_of(cp, "volumes/restore-pvc-1") < index_of(cp, "pipelines/"));
   CHECK(script_of(fleet, "cp-1", "volumes/restore-pvc-1").find("\"persistentVolumeReclaimPolicy\":\"Retain\"") != std::string::npos);
+}
+
+namespace {
+
+// `f`'s output on stdout.
+std::string stdout_of(const std::function<void()>& f)
+{
+  std::ostringstream captured;
+  auto* old = std::cout.rdbuf(captured.rdbuf());
+  f();
+  std::cout.rdbuf(old);
+  return captured.str();
+}
+
+// Validates `json` against docs/schemas/<schema> with Debian's python3-jsonschema; "valid" or why not.
+std::string validate(const std::string& json, const std::string& schema)
+{
+  const auto file = sfs::temp_directory_path() / ("mlplat-unit-" + std::to_string(::getpid()) + "-" + schema);
+  REQUIRE(fs::write_file_atomic(file, json, 0600));
+  const auto r = run_process({"/usr/bin/python3", "-c",
+                              "import json, sys, jsonschema\n"
+                              "jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))\n"
+                              "print('valid')",
+                              file.string(), std::string(MLPLAT_SOURCE_DIR) + "/docs/schemas/" + schema},
+                             std::chrono::seconds(60));
+  sfs::remove(file);
+  REQUIRE(r);
+  return r->exit_code == 0 ? std::string(text::trim(r->out)) : r->err;
+}
+
+} // namespace
+
+TEST_CASE("plan's report says per host how many steps would change (never done), lists what --ignore let pass, and its JSON matches "
+          "docs/schemas/plan.schema.json", "[phases][plan]")
+{
+  Fixture fx(false);
+  transport::FleetOptions options;
+  options.dry_run = transport::DryRun::yes;
+  testing::FakeFleet fleet({"cp-1", "worker-1", "worker-2"}, options);
+  fleet.answer("pki/ca.crt", "");
+  auto ctx = fx.context(fleet);
+  auto summary = run_install(*ctx, {});
+  if (!summary) {
+    FAIL(summary.error().render());
+  }
+  doctor::Finding ignored;
+  ignored.id = "NET-003";
+  ignored.title = "ports free";
+  ignored.host = "worker-2";
+  ignored.status = "warning";
+  ignored.observed = "port 10250 in use";
+  ignored.ignored = true;
+  ctx->ignored = {ignored};
+  size_t cp_steps = 0;
+  for (const auto& s : summary->steps) {
+    cp_steps += s.host == "cp-1" && s.what == workflow::StepOutcome::What::planned ? 1 : 0;
+  }
+  REQUIRE(cp_steps > 0);
+  workflow::Ui ui;
+  const auto spec = commands::plan();
+  const auto out = stdout_of([&] { CHECK(spec.after(*ctx, *summary, 0.0, ui) == k_exit_ok); });
+  INFO(out);
+  CHECK(out.find("plan for cluster demo (3 hosts): " + std::to_string(summary->applied()) + " steps would change something\n") == 0);
+  CHECK(out.find("\ncp-1 (" + fleet.endpoint(0).address + "): " + std::to_string(cp_steps) + " steps would change\n") != std::string::npos);
+  for (const auto& line : text::split(out, '\n')) {
+    if (line.rfind("      ", 0) != 0) { // the plan's own lines, not the scripts it shows
+      CHECK(line.find("done") == std::string::npos);
+    }
+  }
+  CHECK(out.find("\nleft out:\n  platform/pipelines: ") != std::string::npos); // Pipelines off
+  CHECK(out.find("\nignored with --ignore (preflight errors install would not stop at):\n  worker-2: NET-003 ports free: port 10250 in use\n") !=
+        std::string::npos);
+
+  ui.json = true;
+  const auto json = stdout_of([&] { CHECK(spec.after(*ctx, *summary, 0.0, ui) == k_exit_ok); });
+  CHECK(validate(json, "plan.schema.json") == "valid");
+  const auto doc = nlohmann::json::parse(json);
+  CHECK(doc["wouldChange"] == summary->applied());
+  CHECK(doc["hosts"][0]["name"] == "cp-1");
+  CHECK(doc["hosts"][0]["wouldChange"] == cp_steps);
+  CHECK(doc["ignored"][0]["id"] == "NET-003");
+  CHECK(doc["leftOut"][0]["path"] == "platform/pipelines");
+  // The schema is strict enough to catch a wrong document.
+  auto broken = doc;
+  broken["hosts"][0]["commands"][0]["step"] = "no slash";
+  CHECK(validate(broken.dump(), "plan.schema.json") != "valid");
+}
+
+TEST_CASE("install's summary as JSON matches docs/schemas/install.schema.json, nodes keyed by kubectl's columns", "[phases]")
+{
+  Fixture fx(false);
+  testing::FakeFleet fleet({"cp-1", "worker-1", "worker-2"});
+  fleet.answer("get nodes", "NAME       STATUS   ROLES           AGE   VERSION\ncp-1       Ready    control-plane   5m    v1.36.4\n"
+                            "worker-1   Ready    <none>          4m    v1.36.4\n");
+  auto ctx = fx.context(fleet);
+  workflow::Summary summary;
+  summary.steps.push_back({"prepare", "sysctl", "cp-1", workflow::StepOutcome::What::applied});
+  summary.steps.push_back({"prepare", "swap-off", "cp-1", workflow::StepOutcome::What::already});
+  workflow::Ui ui;
+  ui.json = true;
+  const auto json = stdout_of([&] { CHECK(commands::install().after(*ctx, summary, 12.5, ui) == k_exit_ok); });
+  INFO(json);
+  CHECK(validate(json, "install.schema.json") == "valid");
+  const auto doc = nlohmann::json::parse(json);
+  CHECK(doc["applied"] == 1);
+  CHECK(doc["alreadyInPlace"] == 1);
+  CHECK(doc["nodes"].size() == 2);
+  CHECK(doc["nodes"][1]["name"] == "worker-1");
+  CHECK(doc["nodes"][1]["roles"] == "<none>");
+  CHECK(doc["kubeconfig"].is_null());
+  auto broken = doc;
+  broken["applied"] = -1;
+  CHECK(validate(broken.dump(), "install.schema.json") != "valid");
 }
