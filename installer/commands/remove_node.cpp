@@ -24,9 +24,13 @@ Status check_targets(workflow::Context& ctx)
     return fail(ErrorCode::usage, "remove-node needs the names of the nodes to remove", "mlplat remove-node NAME...");
   }
   std::set<size_t> leaving(ctx.targets.begin(), ctx.targets.end());
+  // The control planes that run the cluster now (a host of the file removed before no longer does);
+  // the file's when none was found running.
   std::optional<size_t> staying;
   for (size_t h = 0; h < ctx.cluster.hosts.size(); ++h) {
-    if (ctx.cluster.hosts[h].role == config::Role::control_plane && leaving.count(h) == 0) {
+    const bool control_plane = ctx.running_control_planes.empty() ? ctx.cluster.hosts[h].role == config::Role::control_plane
+                                                                  : ctx.running_control_planes.count(h) != 0;
+    if (control_plane && leaving.count(h) == 0) {
       staying = staying ? staying : h;
     }
   }

@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,7 @@ struct Context {
   std::shared_ptr<kube::JoinMaterial> join;             // tokens and keys, shared by the join phases
   std::vector<size_t> targets;                          // the hosts reset or remove-node works on (empty: every host)
   bool purge_data = false;                              // reset, remove-node: the volumes' directories go too
+  std::set<size_t> running_control_planes;              // the control planes that run the cluster now (workflow/discover)
   std::chrono::seconds drain_deadline{300};             // remove-node: how long a node's drain may take
 
   // The channel to the first control plane for steps running on another host.

@@ -66,6 +66,9 @@ Result<Discovered> discover_cluster(Context& ctx)
   for (size_t h = 0; h < views.size(); ++h) {
     if (views[h] && views[h]->ca == found.ca_sha256) {
       found.members.insert(h);
+      if (runs_cluster(h)) {
+        found.control_planes.insert(h);
+      }
     }
   }
   return found;
@@ -76,6 +79,7 @@ void adopt_discovered(Context& ctx, const Discovered& found)
   if (!found.control_plane) {
     return;
   }
+  ctx.running_control_planes = found.control_planes;
   if (*found.control_plane != ctx.first_control_plane) {
     log::info("{} runs the cluster's control plane ({} has none yet): this run works from {}", ctx.cluster.hosts[*found.control_plane].name,
               ctx.cluster.hosts[ctx.first_control_plane].name, ctx.cluster.hosts[*found.control_plane].name);

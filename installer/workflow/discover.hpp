@@ -19,6 +19,7 @@ struct Discovered {
   std::optional<size_t> control_plane;  // a control plane of the cluster file that runs the cluster
   std::string ca_sha256;                // the cluster CA's certificate, hashed ("" when none runs)
   std::set<size_t> members;             // hosts whose cluster CA is that one (the control plane too)
+  std::set<size_t> control_planes;      // the control planes of the file that run it
 };
 
 // One read-only command per host (unreachable hosts are left to the preflight). The file's first
@@ -26,7 +27,8 @@ struct Discovered {
 Result<Discovered> discover_cluster(Context& ctx);
 
 // Applies `found` to `ctx`: a control plane that runs the cluster becomes the one the run works from
-// (with a line saying so when it is not the file's first); warns when the state directory lacks the
+// (with a line saying so when it is not the file's first), and the control planes that run it are
+// ctx.running_control_planes; warns when the state directory lacks the
 // ingress CA of a cluster that runs (a new CA would replace the gateway's certificate).
 void adopt_discovered(Context& ctx, const Discovered& found);
 

@@ -68,7 +68,7 @@ inline std::string mutation_of_exec(const std::vector<std::string>& argv)
     "wc", "printf", "echo", "test", "[", "basename", "dirname", "uname", "getconf", "id", "stat", "df", "ls",
     "readlink", "realpath", "ss", "getent", "nproc", "true", "false", "od", "expr", "wc", "awk", "mawk", "sleep",
     "diff",   // diff compares and prints, it writes no file (kubectl diff runs it)
-    "iptables-save", "ip6tables-save",  // print the rules (reset's check); restoring them is iptables-restore
+    "iptables-save", "ip6tables-save", "base64",  // print; base64 decodes stdin to stdout  // print the rules (reset's check); restoring them is iptables-restore
     "sudo"};  // runs the next program as root; what that and sudo itself do is traced like the rest
   if (read_only.count(prog) != 0) {
     return "";
@@ -83,8 +83,11 @@ inline std::string mutation_of_exec(const std::vector<std::string>& argv)
     return operands(argv).empty() ? "" : "hostname setting a name";
   }
   if (prog == "date") {
-    for (const auto& a : args) {
-      if (a == "-s" || a.rfind("--set", 0) == 0 || (a[0] != '-' && a[0] != '+')) {
+    for (size_t i = 0; i < args.size(); ++i) {
+      const auto& a = args[i];
+      if (a == "-d" || a == "--date" || a == "-r" || a == "--reference") {
+        ++i;  // the date (or file) to print, not one to set
+      } else if (a == "-s" || a.rfind("--set", 0) == 0 || (a[0] != '-' && a[0] != '+')) {
         return "date setting the clock";
       }
     }

@@ -11,6 +11,7 @@
 //   node-81, 82 install (prepare, rerun audited)   node-83 plan (audited)   node-84 install with swap in fstab
 //   node-99, 100 the real control plane without mlplat (test_kube.cpp)
 //   node-101, 102 install's cluster layer on the real control plane (rerun audited)   node-103..105 HA on it   node-106, 107 kill -9 on it
+//   node-108..110 reset and reinstall with the volumes kept   node-111..113 nodes added and removed   node-114, 115 status and kubeconfig
 #pragma once
 
 #include "transport/session.hpp"

@@ -845,3 +845,45 @@ TEST_CASE("install's summary as JSON matches docs/schemas/install.schema.json, n
   broken["applied"] = -1;
   CHECK(validate(broken.dump(), "install.schema.json") != "valid");
 }
+
+TEST_CASE("reset's and remove-node's JSON results match docs/schemas/reset.schema.json and remove-node.schema.json", "[phases][reset]")
+{
+  Fixture fx(true);
+  phases::VolumeRecord kept{"pvc-1", "kubeflow", "mysql-pv-claim", "worker-1", "/var/openebs/local/pvc-1", "20Gi", "openebs-hostpath",
+                            {"ReadWriteOnce"}, "Filesystem"};
+  REQUIRE(phases::write_volume_records(fx.dir, {kept}));
+  transport::FleetOptions options;
+  options.dry_run = transport::DryRun::yes;
+  testing::FakeFleet fleet({"cp-1", "worker-1", "worker-2"}, options);
+  fleet.answer("get pv -o json", R"({"items": []})");
+  auto ctx = fx.context(fleet);
+  ctx->targets = {1};
+  workflow::RunOptions run_options;
+  run_options.progress = Terminal::no;
+  run_options.dry_run = true;
+  workflow::Ui ui;
+  ui.json = true;
+  ui.error = [](const Error& e) -> int { FAIL(e.render()); return 1; };
+  for (const auto& spec : {commands::reset(true), commands::remove_node(true)}) {
+    auto phases = workflow::build_phases(spec.phases, *ctx, run_options);
+    REQUIRE(phases);
+    auto summary = workflow::run(*phases, ctx->journal, fleet, run_options);
+    if (!summary) {
+      FAIL(spec.name << ": " << summary.error().render());
+    }
+    const std::string out = stdout_of([&] { CHECK(spec.after(*ctx, *summary, 1.5, ui) == 0); });
+    INFO(out);
+    CHECK(validate(out, spec.name + ".schema.json") == "valid");
+    const auto doc = nlohmann::json::parse(out);
+    CHECK(doc["dryRun"] == true);
+    if (spec.name == "reset") {
+      CHECK(doc["hosts"] == nlohmann::json::array({"worker-1"}));
+      REQUIRE(doc["keptVolumes"].size() == 1);
+      CHECK(doc["keptVolumes"][0]["claim"] == "kubeflow/mysql-pv-claim");
+    } else {
+      CHECK(doc["removed"] == nlohmann::json::array({"worker-1"}));
+    }
+  }
+  // A broken document is refused by the schema (the check can fail).
+  CHECK(validate("{\"cluster\": 1}", "reset.schema.json") != "valid");
+}

@@ -57,8 +57,19 @@ Result<Phase> init_phase(transport::Fleet& fleet, const config::Cluster& cluster
   p.steps = [&fleet, config, init_check, init_apply, api_deadline](size_t) {
     std::vector<Step> steps;
     // The config (0600: it names the cluster's addresses), checked by kubeadm itself once written.
-    steps.push_back(files_step(fleet, "kubeadm-config", {{k_kubeadm_init_config, config, 0600}},
-                               fmt::format("kubeadm config validate --config {}", k_kubeadm_init_config)));
+    Step written = files_step(fleet, "kubeadm-config", {{k_kubeadm_init_config, config, 0600}},
+                              fmt::format("kubeadm config validate --config {}", k_kubeadm_init_config));
+    // Once the cluster is initialised the file is what init ran with: a cluster file changed since
+    // (hosts added) does not rewrite it on a control plane that must see no change.
+    auto compare = written.check;
+    written.check = [&fleet, compare](size_t h) -> Result<bool> {
+      TRY_ASSIGN(const bool initialized,
+                 converged(fleet, h, read_only("check whether kubeadm init ran here (admin.conf, the API server's manifest)",
+                                               fmt::format("[ -f {} ] && [ -f /etc/kubernetes/manifests/kube-apiserver.yaml ] && exit 0\nexit 1\n",
+                                                           k_admin_kubeconfig))));
+      return initialized ? true : compare(h);
+    };
+    steps.push_back(std::move(written));
     Step init = script_step(fleet, "kubeadm-init", sha256_hex(config), "check whether kubeadm init already ran", init_check,
                             "kubeadm init, as a service of the host (the token and the certificate key are not printed)", init_apply,
                             {.apply_deadline = api_deadline + std::chrono::seconds(90)});

@@ -38,7 +38,21 @@ PhaseSpec node_check()
       s.name = "quorum";
       s.digest = text::join(leaving, ",");
       s.check = [&fleet, leaving](size_t h) -> Result<bool> {
-        TRY_ASSIGN(const auto r, fleet.run(h, read_only("list etcd's members and their health", kube::etcd_members_script())));
+        auto fix = [] {
+          return std::string("bring the unhealthy members back first (their hosts up, etcd running), or add a control plane (mlplat install) "
+                             "before removing this one; docs/runbooks/remove-node.md");
+        };
+        TRY_ASSIGN(const auto r, fleet.exec(h, read_only("list etcd's members and their health", kube::etcd_members_script())));
+        if (!r.ok()) {
+          // etcd without a leader does not answer its member list: no removal could commit either.
+          Error e;
+          e.code = ErrorCode::preflight_failed;
+          e.host = fleet.endpoint(h).name;
+          e.message = fmt::format("removing {} is refused: etcd does not answer its member list ({}): without a quorum no member can "
+                                  "be removed", text::join(leaving, ", "), text::trim(r.err));
+          e.fix = fix();
+          return tl::unexpected(std::move(e));
+        }
         TRY_ASSIGN(const auto members, kube::parse_etcd_members(r.out));
         std::vector<std::string> still;
         for (const auto& m : members) {
@@ -58,8 +72,7 @@ PhaseSpec node_check()
           e.code = ErrorCode::preflight_failed;
           e.host = fleet.endpoint(h).name;
           e.message = fmt::format("removing {} is refused: {} (members: {})", text::join(still, ", "), why, text::join(health, ", "));
-          e.fix = "bring the unhealthy members back first (their hosts up, etcd running), or add a control plane (mlplat install) "
-                  "before removing this one; docs/runbooks/remove-node.md";
+          e.fix = fix();
           return tl::unexpected(std::move(e));
         }
         return true;
