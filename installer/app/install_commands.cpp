@@ -78,14 +78,27 @@ int cmd_certs_rotate(const GlobalOptions& global, const CertsOptions& options)
   return workflow::run_command(commands::certs_rotate(options.wait_seconds), r, ui_for(global));
 }
 
-int cmd_reset(const GlobalOptions& global, const ResetOptions& options)
+namespace {
+
+// reset's and remove-node's request: the hosts, the data, the drain's deadline.
+workflow::Request removal_request(const GlobalOptions& global, const ResetOptions& options)
 {
   workflow::Request r;
   r.config_file = global.config;
   r.state_dir = options.state_dir;
   r.concurrency = global.concurrency;
+  r.global_args = global_args(global);
   r.hosts = options.hosts;
   r.purge_data = options.purge_data;
+  r.drain_seconds = options.drain_seconds;
+  return r;
+}
+
+} // namespace
+
+int cmd_reset(const GlobalOptions& global, const ResetOptions& options)
+{
+  const auto r = removal_request(global, options);
   if (!options.dry_run) {
     const std::string which = options.hosts.empty() ? std::string("every host of ") + global.config : text::join(options.hosts, ", ");
     const auto asked = confirm(global, fmt::format("reset {}: kubeadm reset and remove everything mlplat installed{}?", which,
@@ -99,13 +112,7 @@ int cmd_reset(const GlobalOptions& global, const ResetOptions& options)
 
 int cmd_remove_node(const GlobalOptions& global, const ResetOptions& options)
 {
-  workflow::Request r;
-  r.config_file = global.config;
-  r.state_dir = options.state_dir;
-  r.concurrency = global.concurrency;
-  r.hosts = options.hosts;
-  r.purge_data = options.purge_data;
-  r.drain_seconds = options.drain_seconds;
+  const auto r = removal_request(global, options);
   if (!options.dry_run) {
     const auto asked = confirm(global, fmt::format("remove {} from the cluster: drain, remove from etcd, kubeadm reset and remove what mlplat "
                                                    "installed{}?", text::join(options.hosts, ", "),

@@ -156,4 +156,15 @@ std::string platform_left_out(const workflow::Context& ctx)
   return ctx.cluster.pipelines.enabled ? std::string() : "spec.pipelines.enabled is false";
 }
 
+std::vector<std::string> target_names(const workflow::Context& ctx, bool control_planes_only)
+{
+  std::vector<std::string> out;
+  for (size_t h : ctx.target_hosts()) {
+    if (!control_planes_only || ctx.cluster.hosts[h].role == config::Role::control_plane) {
+      out.push_back(ctx.cluster.hosts[h].name);
+    }
+  }
+  return out;
+}
+
 } // namespace mlplat::phases

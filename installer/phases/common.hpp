@@ -38,4 +38,8 @@ workflow::Step tls_secret_step(transport::Fleet& fleet, const tls::IngressCertif
 Result<workflow::Phase> join_phase(workflow::Context& ctx, std::string name, std::string summary_format, std::vector<size_t> hosts,
                                    bool control_plane);
 
+// The names of the hosts a day-2 command works on (ctx.target_hosts()), in file order; with
+// `control_planes_only`, only those whose role is control-plane.
+std::vector<std::string> target_names(const workflow::Context& ctx, bool control_planes_only = false);
+
 } // namespace mlplat::phases

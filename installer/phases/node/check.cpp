@@ -2,6 +2,8 @@
 // control planes must leave etcd a quorum (kube::quorum_refusal); a refusal names the reason and the fix.
 #include "phases/phases.hpp"
 
+#include "phases/common.hpp"
+
 #include "kube/etcd.hpp"
 #include "util/text.hpp"
 
@@ -18,12 +20,7 @@ PhaseSpec node_check()
   spec.summary = "etcd keeps its quorum without the control planes removed (refused otherwise, nothing changed)";
   spec.needs_bundle = false;
   spec.build = [](Context& ctx) -> Result<Phase> {
-    std::vector<std::string> leaving;
-    for (size_t h : ctx.target_hosts()) {
-      if (ctx.cluster.hosts[h].role == config::Role::control_plane) {
-        leaving.push_back(ctx.cluster.hosts[h].name);
-      }
-    }
+    const auto leaving = target_names(ctx, true);
     Phase p;
     p.name = "check";
     p.summary = "etcd's quorum without the control planes removed";

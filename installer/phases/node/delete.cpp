@@ -2,6 +2,8 @@
 // would register it again).
 #include "phases/phases.hpp"
 
+#include "phases/common.hpp"
+
 #include "util/text.hpp"
 
 #include <fmt/core.h>
@@ -17,10 +19,7 @@ PhaseSpec node_delete()
   spec.summary = "each node removed deleted from the cluster (after its host is reset)";
   spec.needs_bundle = false;
   spec.build = [](Context& ctx) -> Result<Phase> {
-    std::vector<std::string> names;
-    for (size_t h : ctx.target_hosts()) {
-      names.push_back(ctx.cluster.hosts[h].name);
-    }
+    const auto names = target_names(ctx);
     Phase p;
     p.name = "delete";
     p.summary = "delete node " + text::join(names, ", ");

@@ -2,6 +2,8 @@
 // PodDisruptionBudgets are respected), within ctx's drain deadline.
 #include "phases/phases.hpp"
 
+#include "phases/common.hpp"
+
 #include "util/text.hpp"
 
 #include <fmt/core.h>
@@ -17,10 +19,7 @@ PhaseSpec node_drain()
   spec.summary = "each node removed cordoned and drained (PodDisruptionBudgets respected, bounded)";
   spec.needs_bundle = false;
   spec.build = [](Context& ctx) -> Result<Phase> {
-    std::vector<std::string> names;
-    for (size_t h : ctx.target_hosts()) {
-      names.push_back(ctx.cluster.hosts[h].name);
-    }
+    const auto names = target_names(ctx);
     Phase p;
     p.name = "drain";
     p.summary = "cordon and drain " + text::join(names, ", ");

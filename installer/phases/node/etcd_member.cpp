@@ -2,6 +2,8 @@
 // before its host is reset (kubeadm reset is told to leave etcd's membership alone).
 #include "phases/phases.hpp"
 
+#include "phases/common.hpp"
+
 #include "kube/etcd.hpp"
 
 #include <fmt/core.h>
@@ -17,12 +19,7 @@ PhaseSpec node_etcd_member()
   spec.summary = "the etcd member of each control plane removed";
   spec.needs_bundle = false;
   spec.build = [](Context& ctx) -> Result<Phase> {
-    std::vector<std::string> leaving;
-    for (size_t h : ctx.target_hosts()) {
-      if (ctx.cluster.hosts[h].role == config::Role::control_plane) {
-        leaving.push_back(ctx.cluster.hosts[h].name);
-      }
-    }
+    const auto leaving = target_names(ctx, true);
     Phase p;
     p.name = "etcd-member";
     p.summary = "etcd members removed";

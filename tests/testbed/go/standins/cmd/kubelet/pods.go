@@ -485,9 +485,25 @@ func (s *staticPods) syncMirror(ctx context.Context, ps *podState, bound map[str
 	}
 }
 
+// sameStatus tells whether the API's status `a` already says what the kubelet would write, `b`: the
+// phase, the containers and each condition's status. A condition another component changed (the
+// node lifecycle controller marks the pods of a NotReady node not Ready) is written back, as the
+// kubelet's status manager reconciles a status that differs from its own (kubernetes v1.36.3
+// pkg/kubelet/status/status_manager.go, needsReconcile).
 func sameStatus(a, b v1.PodStatus) bool {
 	if a.Phase != b.Phase || len(a.ContainerStatuses) != len(b.ContainerStatuses) || a.PodIP != b.PodIP {
 		return false
+	}
+	for _, want := range b.Conditions {
+		found := false
+		for _, have := range a.Conditions {
+			if have.Type == want.Type {
+				found = have.Status == want.Status
+			}
+		}
+		if !found {
+			return false
+		}
 	}
 	for i := range a.ContainerStatuses {
 		x, y := a.ContainerStatuses[i], b.ContainerStatuses[i]
