@@ -10,6 +10,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <iostream>
 #include <set>
 
@@ -81,6 +82,33 @@ int after_reset(workflow::Context& ctx, const workflow::Summary& summary, double
   return k_exit_ok;
 }
 
+// Some control planes of a cluster that runs, not all: their etcd members would stay in the cluster
+// (kubeadm reset leaves membership to remove-node), which costs the quorum. Refused, naming remove-node.
+Status check_partial(workflow::Context& ctx)
+{
+  if (ctx.targets.empty()) {
+    return {};
+  }
+  std::vector<std::string> leaving;
+  bool one_stays = false;
+  for (size_t h : ctx.running_control_planes) {
+    if (std::find(ctx.targets.begin(), ctx.targets.end(), h) != ctx.targets.end()) {
+      leaving.push_back(ctx.cluster.hosts[h].name);
+    } else {
+      one_stays = true;
+    }
+  }
+  if (leaving.empty() || !one_stays) {
+    return {};
+  }
+  Error e;
+  e.code = ErrorCode::usage;
+  e.message = fmt::format("{} {} a control plane of the running cluster: reset would leave {} etcd member{} behind", text::join(leaving, ", "),
+                          leaving.size() == 1 ? "is" : "are", leaving.size() == 1 ? "its" : "their", leaving.size() == 1 ? "" : "s");
+  e.fix = "take it out with mlplat remove-node " + text::join(leaving, " ") + " (which removes the member first), or reset every host";
+  return tl::unexpected(std::move(e));
+}
+
 } // namespace
 
 std::vector<workflow::PhaseSpec> reset_phases()
@@ -97,6 +125,7 @@ workflow::CommandSpec reset(bool dry_run)
   spec.doctor = false;
   spec.lock_if_present = true;
   spec.phases = reset_phases();
+  spec.before_hosts = check_partial;
   spec.after = after_reset;
   return spec;
 }

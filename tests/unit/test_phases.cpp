@@ -887,3 +887,28 @@ TEST_CASE("reset's and remove-node's JSON results match docs/schemas/reset.schem
   // A broken document is refused by the schema (the check can fail).
   CHECK(validate("{\"cluster\": 1}", "reset.schema.json") != "valid");
 }
+
+TEST_CASE("reset of some control planes of a running cluster is refused, naming remove-node; of all hosts or workers it goes ahead",
+          "[phases][reset]")
+{
+  Fixture fx(false);
+  testing::FakeFleet fleet({"cp-1", "worker-1", "worker-2"});
+  auto ctx = fx.context(fleet);
+  // A second control plane for this case: cp-1 and worker-1 run the cluster's control plane.
+  config::Cluster two = fx.cluster;
+  two.hosts[1].role = config::Role::control_plane;
+  workflow::Context c2(fleet, two, *fx.journal);
+  c2.running_control_planes = {0, 1};
+  c2.targets = {1};
+  const auto refused = commands::reset(false).before_hosts(c2);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == ErrorCode::usage);
+  CHECK(refused.error().message == "worker-1 is a control plane of the running cluster: reset would leave its etcd member behind");
+  CHECK(refused.error().fix.find("mlplat remove-node worker-1") != std::string::npos);
+  c2.targets = {0, 1, 2};
+  CHECK(commands::reset(false).before_hosts(c2));
+  c2.targets = {2};
+  CHECK(commands::reset(false).before_hosts(c2));
+  c2.targets = {};
+  CHECK(commands::reset(false).before_hosts(c2));
+}
