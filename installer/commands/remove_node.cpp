@@ -21,7 +21,7 @@ namespace {
 Status check_targets(workflow::Context& ctx)
 {
   if (ctx.targets.empty()) {
-    return fail(ErrorCode::usage, "remove-node needs the names of the nodes to remove", "mlplat remove-node NAME...");
+    return fail(ErrorCode::usage, "remove-node needs the names of the nodes to remove", "name them after the command");
   }
   std::set<size_t> leaving(ctx.targets.begin(), ctx.targets.end());
   // The control planes that run the cluster now (a host of the file removed before no longer does);

@@ -51,7 +51,7 @@ std::string write_cluster(const std::string& dir, const std::vector<int>& nodes,
 
 } // namespace
 
-TEST_CASE("--help lists every command and the exit codes", "[cli]")
+TEST_CASE("mlplat --help lists every command and the exit codes", "[cli]")
 {
   const auto r = mlplat_run({"--help"});
   CHECK(r.exit_code == 0);
@@ -343,7 +343,7 @@ TEST_CASE("every 'mlplat <command>' the binary's messages and fixes name is a co
   const std::set<std::string> prose{"will", "reads", "never", "builds", "writes", "rewrites", "ran", "put", "only", "on", "installed",
                                     "can", "sets", "fills", "from", "prepends", "manages", "interprets", "installs", "host", "does",
                                     "compatibility", "as", "cluster", "release", "releasemlplat", "join", "ingress", "set", "is", "itself",
-                                    "keeps", "makes", "takes", "checks", "asks", "knows", "uses", "refuses", "and", "run", "runs", "with"};
+                                    "keeps", "makes", "takes", "checks", "asks", "knows", "uses", "refuses", "and", "run", "runs", "with", "issues"};
   std::set<std::string> unknown;
   size_t named = 0;
   for (const auto& line : text::split(strings->out, '\n')) {
@@ -404,7 +404,7 @@ std::string schema_check(const std::string& dir, const std::string& json, const 
 
 } // namespace
 
-TEST_CASE("--version prints what the version command prints", "[cli][ux]")
+TEST_CASE("mlplat --version prints what the version command prints", "[cli][ux]")
 {
   const auto flag = mlplat_run({"--version"});
   const auto command = mlplat_run({"version"});

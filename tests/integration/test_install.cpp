@@ -845,7 +845,8 @@ TEST_CASE("the phases after prepare need a bundle of the selected row, checked b
   const auto none = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", dir + "/state"});
   CHECK(none.exit_code == 2);
   CHECK(contains(none.err, "install from a bundle of row k8s-1.36, and none was given"));
-  CHECK(contains(none.err, "mlplat bundle create --row k8s-1.36"));
+  // The command to make it, as it runs (this run's --data-dir repeated, absolute).
+  CHECK(contains(none.err, "mlplat --data-dir " + k_real_data + " bundle create --row k8s-1.36 "));
   // Two control planes without an endpoint: warned (with the place in the cluster file and the fix)
   // before anything else, at plan as at install.
   const auto ha = cluster_file(dir, {}, "    - {name: nowhere, address: " + testbed::net() + ".254, role: control-plane}\n"
@@ -1884,7 +1885,7 @@ std::string can_i(int first, const std::string& kubeconfig, const std::string& v
 
 } // namespace
 
-TEST_CASE("status on the real control plane: healthy exits 0 with valid JSON; a stopped node and an expired ingress certificate exit 8, named",
+TEST_CASE("status on the real control plane: healthy exits 0 with valid JSON, a stopped node and an expired ingress certificate exit 8, named",
           "[install][real][day2]")
 {
   const std::string dir = testbed::temp_dir("day2-status");
@@ -1971,7 +1972,7 @@ TEST_CASE("status on the real control plane: healthy exits 0 with valid JSON; a 
   }
 }
 
-TEST_CASE("kubeconfig on the real control plane: the admin's 0600 and never overwritten without --force; a user's with the asked lifetime and "
+TEST_CASE("kubeconfig on the real control plane: the admin's 0600 and never overwritten without --force, a user's with the asked lifetime and "
           "group gets exactly that group's permissions",
           "[install][real][day2]")
 {

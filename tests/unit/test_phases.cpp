@@ -706,7 +706,7 @@ TEST_CASE("remove-node's phases: volumes recorded, quorum checked, drained, etcd
   CHECK(reset_paths == std::vector<std::string>{"reset/volumes", "reset/kubeadm", "reset/host", "reset/data"});
 }
 
-TEST_CASE("install gives the volumes a reset recorded back, pre-bound, once; a volume of a node not in the file is left alone",
+TEST_CASE("install gives the volumes a reset recorded back, pre-bound, once, and leaves alone a volume of a node not in the file",
           "[phases][reset]")
 {
   Fixture fx(true);
@@ -888,7 +888,7 @@ TEST_CASE("reset's and remove-node's JSON results match docs/schemas/reset.schem
   CHECK(validate("{\"cluster\": 1}", "reset.schema.json") != "valid");
 }
 
-TEST_CASE("reset of some control planes of a running cluster is refused, naming remove-node; of all hosts or workers it goes ahead",
+TEST_CASE("reset of some control planes of a running cluster is refused, naming remove-node, and of all hosts or workers goes ahead",
           "[phases][reset]")
 {
   Fixture fx(false);
