@@ -1885,8 +1885,9 @@ std::string can_i(int first, const std::string& kubeconfig, const std::string& v
 
 } // namespace
 
-TEST_CASE("status on the real control plane: healthy exits 0 with valid JSON, a stopped node and an expired ingress certificate exit 8, named",
-          "[install][real][day2]")
+TEST_CASE("status and kubeconfig on the real control plane: healthy exits 0 with valid JSON, the admin's kubeconfig and a user's with "
+          "the asked lifetime and group, which gets exactly that group's permissions, then an expired ingress certificate and a stopped "
+          "node exit 8, named", "[install][real][day2]")
 {
   const std::string dir = testbed::temp_dir("day2-status");
   const std::string state = dir + "/state";
@@ -1926,71 +1927,8 @@ TEST_CASE("status on the real control plane: healthy exits 0 with valid JSON, a 
   CHECK(contains(text.out, "healthy"));
   CHECK(fs::read_file(state + "/journal.json").value() == journal_before.value());
 
-  SECTION("an expired ingress certificate: degraded, named")
+  // The kubeconfigs, while the cluster is healthy.
   {
-    // Pipelines on in the file (the platform was not installed: pipelines and gateway are absent,
-    // which is degraded too); the Secret holds a certificate that expired.
-    const auto with_platform = cluster_file(dir, nodes);
-    const auto expired = tls::issue_ca("expired ingress", 0);
-    REQUIRE(expired);
-    std::this_thread::sleep_for(2s);
-    REQUIRE(on_host(114, "umask 077; mkdir -p /tmp/day2-tls && cat > /tmp/day2-tls/tls.crt <<'EOF'\n" + expired->cert_pem +
-                             "EOF\ncat > /tmp/day2-tls/tls.key <<'EOF'\n" + expired->key_pem + "EOF\n"
-                             "k='kubectl --kubeconfig /etc/kubernetes/admin.conf'; $k create namespace istio-system 2>/dev/null; "
-                             "$k -n istio-system create secret tls mlplat-ingress-tls --cert /tmp/day2-tls/tls.crt --key /tmp/day2-tls/tls.key; "
-                             "rc=$?; rm -rf /tmp/day2-tls; exit $rc")
-              .ok());
-    j = status_json(dir, with_platform, state, 8);
-    CHECK(j["status"] == "degraded");
-    const auto* ingress = find_named(j["certificates"], "ingress");
-    REQUIRE(ingress != nullptr);
-    CHECK((*ingress)["state"] == "expired");
-    CHECK((*ingress)["daysLeft"].get<long>() <= 0);
-    bool named = false;
-    for (const auto& p : j["problems"]) {
-      named = named || (p["subject"] == "ingress certificate" && p["severity"] == "degraded");
-    }
-    CHECK(named);
-    kubectl_on(114, "-n istio-system delete secret mlplat-ingress-tls");
-  }
-  SECTION("a stopped node: unreachable and NotReady, the rest still shown, degraded")
-  {
-    // The kubelet stopped (the stand-in under the systemd stand-in), then sshd killed: the host is down.
-    on_host(115, "systemctl stop kubelet");
-    testbed::script({"kill-sshd", "node-115"});
-    wait_for_ready(114, "node-115", "Unknown");
-    j = status_json(dir, file, state, 8);
-    CHECK(j["status"] == "degraded");
-    const auto* down = find_named(j["nodes"], "node-115");
-    REQUIRE(down != nullptr);
-    CHECK((*down)["reachable"] == false);
-    CHECK((*down)["ready"] != "True");
-    CHECK((*down).contains("error"));
-    CHECK((*find_named(j["nodes"], "node-114"))["ready"] == "True");
-    testbed::script({"restart", "node-115"});
-    wait_for_ready(114, "node-115", "True");
-  }
-}
-
-TEST_CASE("kubeconfig on the real control plane: the admin's 0600 and never overwritten without --force, a user's with the asked lifetime and "
-          "group gets exactly that group's permissions",
-          "[install][real][day2]")
-{
-  const std::string dir = testbed::temp_dir("day2-kubeconfig");
-  const std::string state = dir + "/state";
-  const std::vector<int> nodes{114, 115};
-  const auto file = cluster_file(dir, nodes, "", 1, "  pipelines:\n    enabled: false\n");
-  // The cluster of the status test when it ran first in this binary; else installed here.
-  if (!on_host(114, "test -f /etc/kubernetes/admin.conf").ok()) {
-    for (int n : nodes) {
-      fresh_host(n);
-    }
-    const auto bundle = real_bundle(dir);
-    REQUIRE(mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", state, "--bundle", bundle, "--only", k_real_cluster},
-                       900s)
-              .exit_code == 0);
-  }
-
   // The admin's: the control plane's admin.conf, 0600; an existing file is refused before any connection.
   const std::string admin = dir + "/admin.conf";
   auto r = mlplat_run({"--data-dir", k_real_data, "kubeconfig", "-c", file, "--file", admin});
@@ -2041,4 +1979,50 @@ TEST_CASE("kubeconfig on the real control plane: the admin's 0600 and never over
   // Refused before any connection: a reserved group, a lifetime out of bounds.
   CHECK(mlplat_run({"kubeconfig", "-c", file, "--user", "eve", "--group", "system:masters"}).exit_code == 2);
   CHECK(mlplat_run({"kubeconfig", "-c", file, "--user", "eve", "--ttl", "400d"}).exit_code == 2);
+  }
+
+  // An expired ingress certificate: degraded, named.
+  {
+    // Pipelines on in the file (the platform was not installed: pipelines and gateway are absent,
+    // which is degraded too); the Secret holds a certificate that expired.
+    const auto with_platform = cluster_file(dir, nodes);
+    const auto expired = tls::issue_ca("expired ingress", 0);
+    REQUIRE(expired);
+    std::this_thread::sleep_for(2s);
+    REQUIRE(on_host(114, "umask 077; mkdir -p /tmp/day2-tls && cat > /tmp/day2-tls/tls.crt <<'EOF'\n" + expired->cert_pem +
+                             "EOF\ncat > /tmp/day2-tls/tls.key <<'EOF'\n" + expired->key_pem + "EOF\n"
+                             "k='kubectl --kubeconfig /etc/kubernetes/admin.conf'; $k create namespace istio-system 2>/dev/null; "
+                             "$k -n istio-system create secret tls mlplat-ingress-tls --cert /tmp/day2-tls/tls.crt --key /tmp/day2-tls/tls.key; "
+                             "rc=$?; rm -rf /tmp/day2-tls; exit $rc")
+              .ok());
+    j = status_json(dir, with_platform, state, 8);
+    CHECK(j["status"] == "degraded");
+    const auto* ingress = find_named(j["certificates"], "ingress");
+    REQUIRE(ingress != nullptr);
+    CHECK((*ingress)["state"] == "expired");
+    CHECK((*ingress)["daysLeft"].get<long>() <= 0);
+    bool named = false;
+    for (const auto& p : j["problems"]) {
+      named = named || (p["subject"] == "ingress certificate" && p["severity"] == "degraded");
+    }
+    CHECK(named);
+    kubectl_on(114, "-n istio-system delete secret mlplat-ingress-tls");
+  }
+  // A stopped node: unreachable and NotReady, the rest still shown, degraded.
+  {
+    // The kubelet stopped (the stand-in under the systemd stand-in), then sshd killed: the host is down.
+    on_host(115, "systemctl stop kubelet");
+    testbed::script({"kill-sshd", "node-115"});
+    wait_for_ready(114, "node-115", "Unknown");
+    j = status_json(dir, file, state, 8);
+    CHECK(j["status"] == "degraded");
+    const auto* down = find_named(j["nodes"], "node-115");
+    REQUIRE(down != nullptr);
+    CHECK((*down)["reachable"] == false);
+    CHECK((*down)["ready"] != "True");
+    CHECK((*down).contains("error"));
+    CHECK((*find_named(j["nodes"], "node-114"))["ready"] == "True");
+    testbed::script({"restart", "node-115"});
+    wait_for_ready(114, "node-115", "True");
+  }
 }
