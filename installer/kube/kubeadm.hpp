@@ -27,6 +27,10 @@ inline constexpr const char* k_kubeadm_init_config = "/etc/kubernetes/mlplat/kub
 inline constexpr const char* k_join_config = "/etc/kubernetes/mlplat/kubeadm-join.yaml";
 // Where the programs mlplat runs as services of a host keep their output and exit status (0700).
 inline constexpr const char* k_remote_run_dir = "/var/lib/mlplat/run";
+// The shell test that holds on a host where kubeadm init ran: what it leaves at its end (the admin
+// kubeconfig and the API server's static pod manifest).
+inline constexpr const char* k_initialized_test =
+  "[ -f /etc/kubernetes/admin.conf ] && [ -f /etc/kubernetes/manifests/kube-apiserver.yaml ]";
 
 // The kubeadm configuration for the first control plane `host` of `cluster`.
 Result<std::string> render_init_config(const config::Cluster& cluster, const compat::Row& row, const config::Host& host);

@@ -1,5 +1,6 @@
 #include "workflow/discover.hpp"
 
+#include "kube/kubeadm.hpp"
 #include "workflow/steps.hpp"
 #include "util/log.hpp"
 #include "util/text.hpp"
@@ -13,10 +14,10 @@ namespace {
 transport::Command discovery_command()
 {
   auto c = read_only("look for a cluster on the host (its CA, kubeadm init's files)",
-                     "if [ -f /etc/kubernetes/pki/ca.crt ]; then printf 'ca=%s\\n' \"$(sha256sum < /etc/kubernetes/pki/ca.crt | cut -c1-64)\"; "
-                     "else echo ca=; fi\n"
-                     "if [ -f /etc/kubernetes/admin.conf ] && [ -f /etc/kubernetes/manifests/kube-apiserver.yaml ]; then echo initialized=yes; "
-                     "else echo initialized=no; fi\n");
+                     fmt::format("if [ -f /etc/kubernetes/pki/ca.crt ]; then printf 'ca=%s\\n' \"$(sha256sum < /etc/kubernetes/pki/ca.crt | cut -c1-64)\"; "
+                                 "else echo ca=; fi\n"
+                                 "if {}; then echo initialized=yes; else echo initialized=no; fi\n",
+                                 kube::k_initialized_test));
   c.deadline = std::chrono::seconds(20);
   return c;
 }

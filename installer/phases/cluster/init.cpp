@@ -30,8 +30,8 @@ Result<Phase> init_phase(transport::Fleet& fleet, const config::Cluster& cluster
     "if [ -f {0}.rc ]; then [ \"$(cat {0}.rc)\" = 0 ] && exit 0; exit 1; fi\n"
     "systemctl is-active --quiet {1}.service && exit 1\n"
     // Initialized before mlplat ran kubeadm as a service (or by hand): what kubeadm leaves at its end.
-    "[ -f {2} ] && [ -f /etc/kubernetes/manifests/kube-apiserver.yaml ] || exit 1\nexit 0\n",
-    files, unit, k_admin_kubeconfig);
+    "{2} || exit 1\nexit 0\n",
+    files, unit, kube::k_initialized_test);
   const std::string init_command =
     fmt::format("/usr/local/bin/kubeadm init --config {} --skip-token-print --skip-certificate-key-print", k_kubeadm_init_config);
   const std::string init_apply = fmt::format(
@@ -65,8 +65,7 @@ Result<Phase> init_phase(transport::Fleet& fleet, const config::Cluster& cluster
     written.check = [&fleet, compare](size_t h) -> Result<bool> {
       TRY_ASSIGN(const bool initialized,
                  converged(fleet, h, read_only("check whether kubeadm init ran here (admin.conf, the API server's manifest)",
-                                               fmt::format("[ -f {} ] && [ -f /etc/kubernetes/manifests/kube-apiserver.yaml ] && exit 0\nexit 1\n",
-                                                           k_admin_kubeconfig))));
+                                               fmt::format("{} && exit 0\nexit 1\n", kube::k_initialized_test))));
       return initialized ? true : compare(h);
     };
     steps.push_back(std::move(written));
