@@ -13,8 +13,9 @@ packages=(
   socat ethtool ebtables strace
   # the doctor JSON schema test; the local HTTP server of the download and bundle tests
   python3 python3-jsonschema
-  # bundles: tar with gzip and zstd
-  tar gzip zstd
+  # bundles: tar with gzip and zstd; container images copied by skopeo; the site registry of the
+  # air-gapped tests (Debian's docker-registry, htpasswd from apache2-utils for its bcrypt users)
+  tar gzip zstd skopeo docker-registry apache2-utils
   # the kubeadm and kubectl stand-ins on test hosts (Debian's python3 with PyYAML; a real CA by openssl)
   python3-yaml openssl
   # the fuzz targets (tests/fuzz/run.sh): clang with libFuzzer and the sanitizers' runtimes

@@ -1,5 +1,7 @@
 #include "render/platform.hpp"
 
+#include "render/references.hpp"
+
 #include "assets/assets.hpp"
 #include "bundle/kustomize.hpp"
 #include "compat/gate.hpp"
@@ -22,68 +24,6 @@ namespace mlplat::render {
 namespace sfs = std::filesystem;
 
 namespace {
-
-// registry and path of an image reference without its tag ("docker.io", "library/mysql").
-std::pair<std::string, std::string> split_image(const std::string& image)
-{
-  std::string name = image;
-  if (const auto at = name.find('@'); at != std::string::npos) {
-    name = name.substr(0, at);
-  }
-  const auto slash = name.find('/');
-  const auto colon = name.rfind(':');
-  if (colon != std::string::npos && (slash == std::string::npos || colon > name.rfind('/'))) {
-    name = name.substr(0, colon);
-  }
-  const std::string first = slash == std::string::npos ? std::string() : name.substr(0, slash);
-  if (!first.empty() && (first.find('.') != std::string::npos || first.find(':') != std::string::npos || first == "localhost")) {
-    return {first, name.substr(slash + 1)};
-  }
-  return {"docker.io", slash == std::string::npos ? "library/" + name : name};
-}
-
-std::string mirror_host(const std::string& url)
-{
-  std::string host = url;
-  if (const auto scheme = host.find("://"); scheme != std::string::npos) {
-    host = host.substr(scheme + 3);
-  }
-  while (!host.empty() && host.back() == '/') {
-    host.pop_back();
-  }
-  return host;
-}
-
-// The images: block of the Pipelines overlay: every image of the row whose registry has a mirror,
-// under each name a manifest may spell it with.
-// kustomize's `images:` list: each mirrored image of the row under every name the upstream
-// manifests may write it with, renamed to the mirror.
-YAML::Node images_block(const compat::Row& row, const std::map<std::string, std::string>& mirrors)
-{
-  YAML::Node out(YAML::NodeType::Sequence);
-  for (const auto& image : row.images) {
-    const auto [registry, path] = split_image(image);
-    const auto it = mirrors.find(registry);
-    if (it == mirrors.end()) {
-      continue;
-    }
-    const std::string new_name = mirror_host(it->second) + "/" + path;
-    std::vector<std::string> names{registry + "/" + path};
-    if (registry == "docker.io") {
-      names.push_back(path);
-      if (path.rfind("library/", 0) == 0) {
-        names.push_back(path.substr(8));
-      }
-    }
-    for (const auto& n : names) {
-      YAML::Node entry;
-      entry["name"] = yamlio::string_value(n);
-      entry["newName"] = yamlio::string_value(new_name);
-      out.push_back(entry);
-    }
-  }
-  return out;
-}
 
 Result<std::string> kustomize_build(const std::string& kubectl, const sfs::path& dir)
 {
@@ -133,8 +73,8 @@ Result<std::pair<std::string, compat::Version>> local_kubectl(const Inputs& in, 
               "run mlplat on a linux/amd64 machine (the bundle's kubectl runs there) or put a kubectl on PATH");
 }
 
-// Every Deployment name, CRD name and container image of rendered YAML.
-Status scan(const std::string& yaml, std::vector<std::string>* crds, std::vector<std::string>* deployments, std::vector<std::string>* images)
+// Every Deployment name and CRD name of rendered YAML.
+Status scan(const std::string& yaml, std::vector<std::string>* crds, std::vector<std::string>* deployments)
 {
   try {
     for (const auto& doc : YAML::LoadAll(yaml)) {
@@ -149,21 +89,89 @@ Status scan(const std::string& yaml, std::vector<std::string>* crds, std::vector
       if (kind == "Deployment" && deployments) {
         deployments->push_back(name);
       }
-      const auto pod = doc["spec"] && doc["spec"]["template"] ? doc["spec"]["template"]["spec"] : YAML::Node();
-      if (images && pod && pod.IsMap()) {
-        for (const char* list : {"initContainers", "containers"}) {
-          if (pod[list] && pod[list].IsSequence()) {
-            for (const auto& c : pod[list]) {
-              if (c["image"]) {
-                images->push_back(c["image"].as<std::string>());
-              }
-            }
-          }
-        }
-      }
     }
   } catch (const YAML::Exception& e) {
     return fail(ErrorCode::failed, fmt::format("the rendered overlay is not valid YAML: {}", e.what()));
+  }
+  return {};
+}
+
+// The namespace upstream's platform-agnostic environment puts Pipelines in ("kubeflow"): the one its
+// addresses name before mlplat's namespace replaces it.
+std::string upstream_namespace(const sfs::path& upstream_top)
+{
+  const sfs::path file = upstream_top / "manifests" / "kustomize" / "env" / "platform-agnostic" / "kustomization.yaml";
+  try {
+    const YAML::Node k = YAML::LoadFile(file.string());
+    if (k["namespace"] && k["namespace"].IsScalar()) {
+      return k["namespace"].Scalar();
+    }
+  } catch (const YAML::Exception&) {
+  }
+  return "kubeflow";
+}
+
+// Every image reference of the rendered platform (image fields, env values, arguments, ConfigMap
+// data) to its mirror, every service address to the configured namespace; then the checks: a
+// reference still naming a mirrored registry, an address still in upstream's namespace, or (with
+// mirrors) an image the row does not list, so that neither its bundle nor a mirror stocked from it
+// has it, is an error naming each.
+Status rewrite_platform(const compat::Row& row, const std::map<std::string, std::string>& mirrors, const std::string& from_namespace,
+                        PlatformRender& r)
+{
+  RewriteRules rules;
+  rules.mirrors = mirrors;
+  rules.registries = known_registries();
+  std::set<std::string> listed;
+  for (const auto& image : row.images) {
+    if (const auto ref = parse_image(image)) {
+      rules.registries.insert(ref->registry);
+      listed.insert(ref->full());
+    }
+  }
+  for (const auto& [registry, url] : mirrors) {
+    rules.registries.insert(registry);
+  }
+  rules.from_namespace = from_namespace;
+  rules.to_namespace = r.name_space;
+  std::vector<FoundImage> found;
+  std::vector<std::string> leftovers;
+  for (auto* part : {&r.cluster_scoped, &r.pipelines, &r.gateway}) {
+    TRY_ASSIGN(auto rewritten, rewrite_documents(*part, "the rendered platform", rules));
+    *part = std::move(rewritten.yaml);
+    found.insert(found.end(), rewritten.images.begin(), rewritten.images.end());
+    leftovers.insert(leftovers.end(), rewritten.leftovers.begin(), rewritten.leftovers.end());
+  }
+  std::vector<std::string> unlisted;
+  std::set<std::string> seen;
+  for (const auto& f : found) {
+    if (seen.insert(f.rendered).second) {
+      r.images.push_back(f.rendered);
+    }
+    if (listed.count(f.original) == 0) {
+      unlisted.push_back(fmt::format("{} ({})", f.original, f.where));
+    }
+  }
+  if (const auto missed = unmirrored(found, mirrors); !missed.empty()) {
+    return fail(ErrorCode::config_invalid,
+                fmt::format("these image references would still be pulled from their registry, not the mirror: {}", text::join(missed, ", ")),
+                "report it: mlplat rewrites every reference of a mirrored registry");
+  }
+  if (!leftovers.empty()) {
+    return fail(ErrorCode::config_invalid,
+                fmt::format("these addresses still name upstream's namespace {}, not {}: {}", from_namespace, r.name_space, text::join(leftovers, ", ")),
+                "report it, or install into the namespace upstream uses (spec.pipelines.namespace: " + from_namespace + ")");
+  }
+  if (!unlisted.empty()) {
+    if (!mirrors.empty()) {
+      return fail(ErrorCode::config_invalid,
+                  fmt::format("these images are not in row {}'s image list, so no bundle or mirror stocked from it has them: {}", row.id,
+                              text::join(unlisted, ", ")),
+                  "add them to the row's images in manifests/matrix.yaml (or the --matrix file)");
+    }
+    for (const auto& u : unlisted) {
+      log::warn("image {} is not in row {}'s image list (manifests/matrix.yaml): an air-gapped site's mirror may not have it", u, row.id);
+    }
   }
   return {};
 }
@@ -181,7 +189,7 @@ Result<std::string> istio_config(const config::Cluster& cluster, const config::E
   }
   std::string pilot = "docker.io/istio/pilot";
   for (const auto& image : in.row->images) {
-    if (split_image(image).second == "istio/pilot") {
+    if (const auto ref = parse_image(image); ref && ref->path == "istio/pilot") {
       pilot = image.substr(0, image.rfind(':'));
     }
   }
@@ -251,18 +259,15 @@ Result<std::string> row_image(const compat::Row& row, const std::string& reposit
 
 std::string mirrored_image(const std::string& image, const std::map<std::string, std::string>& mirrors)
 {
-  const auto [registry, path] = split_image(image);
-  const auto it = mirrors.find(registry);
+  const auto ref = parse_image(image);
+  if (!ref) {
+    return image;
+  }
+  const auto it = mirrors.find(ref->registry);
   if (it == mirrors.end()) {
     return image;
   }
-  std::string suffix;  // ":tag" or "@digest"
-  if (const auto at = image.find('@'); at != std::string::npos) {
-    suffix = image.substr(at);
-  } else if (const auto colon = image.rfind(':'); colon != std::string::npos && (image.rfind('/') == std::string::npos || colon > image.rfind('/'))) {
-    suffix = image.substr(colon);
-  }
-  return mirror_host(it->second) + "/" + path + suffix;
+  return mirror_host(it->second) + "/" + ref->path + ref->suffix;
 }
 
 PlatformRender ingress_endpoint(const config::Cluster& cluster, const config::Effective& effective, size_t first_control_plane)
@@ -344,13 +349,12 @@ Result<PlatformRender> render_platform(const config::Cluster& cluster, const con
     {"@STORAGE_CLASS@", std::string("openebs-hostpath")},
     {"@CPU@", effective.pipelines_cpu},
     {"@MEMORY@", effective.pipelines_memory},
-    {"@IMAGES@", images_block(*in.row, in.registry_mirrors)},
     {"@HOSTS@", yamlio::string_list(r.hosts)},
     {"@SECRET@", std::string(k_tls_secret)},
     {"@GATEWAY_NAMESPACE@", std::string(k_gateway_namespace)}};
   for (const auto& [overlay, files] : std::vector<std::pair<std::string, std::vector<std::string>>>{
          {"cluster-scoped", {"kustomization.yaml"}},
-         {"pipelines", {"kustomization.yaml"}},
+         {"pipelines", {"kustomization.yaml", "kfp-launcher.yaml"}},
          {"gateway", {"kustomization.yaml", "gateway.yaml", "virtualservice.yaml"}}}) {
     sfs::create_directories(work_dir / "mlplat" / overlay, ec);
     for (const auto& f : files) {
@@ -363,31 +367,9 @@ Result<PlatformRender> render_platform(const config::Cluster& cluster, const con
   TRY_ASSIGN(r.cluster_scoped, kustomize_build(tool.first, work_dir / "mlplat" / "cluster-scoped"));
   TRY_ASSIGN(r.pipelines, kustomize_build(tool.first, work_dir / "mlplat" / "pipelines"));
   TRY_ASSIGN(r.gateway, kustomize_build(tool.first, work_dir / "mlplat" / "gateway"));
-  TRY(scan(r.cluster_scoped, &r.crds, nullptr, nullptr));
-  TRY(scan(r.pipelines, nullptr, &r.deployments, &r.images));
-
-  // With mirrors, no image may still name a mirrored registry: it would not be pulled on an
-  // air-gapped site. Images the row does not list are not in the bundle's bill of materials.
-  std::vector<std::string> unrewritten;
-  std::set<std::pair<std::string, std::string>> listed;
-  for (const auto& image : in.row->images) {
-    listed.insert(split_image(image));
-  }
-  for (const auto& image : r.images) {
-    if (mirrored_image(image, in.registry_mirrors) != image) {
-      unrewritten.push_back(image);
-    }
-    if (in.registry_mirrors.empty() && listed.count(split_image(image)) == 0) {
-      log::warn("Kubeflow Pipelines image {} is not in row {}'s image list (manifests/matrix.yaml): an air-gapped site's mirror "
-                "may not have it", image, in.row->id);
-    }
-  }
-  if (!unrewritten.empty()) {
-    return fail(ErrorCode::config_invalid,
-                fmt::format("these Kubeflow Pipelines images would still be pulled from their registry, not the mirror: {}",
-                            text::join(unrewritten, ", ")),
-                "add them to the row's images in manifests/matrix.yaml (mlplat rewrites the images the row lists)");
-  }
+  TRY(scan(r.cluster_scoped, &r.crds, nullptr));
+  TRY(scan(r.pipelines, nullptr, &r.deployments));
+  TRY(rewrite_platform(*in.row, in.registry_mirrors, upstream_namespace(work_dir / "upstream" / top), r));
   TRY_ASSIGN(r.istio_config, istio_config(cluster, effective, in, ingress.size()));
   return r;
 }

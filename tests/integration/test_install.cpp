@@ -481,6 +481,7 @@ TEST_CASE("the platform overlays build with a real kubectl kustomize: namespace,
                                  "  profile: gcp\n"
                                  "  registry:\n    mirrors:\n      docker.io: https://mirror.example.test:5000\n"
                                  "      ghcr.io: https://mirror.example.test:5000\n      quay.io: http://mirror.example.test:5000/\n"
+                                 "      gcr.io: https://mirror.example.test:5000\n"
                                  "  ingress:\n    domain: ml.example.test\n    altNames: [kfp.example.test, 192.0.2.50]\n"
                                  "  pipelines:\n    namespace: ml-pipelines\n");
   const auto bundle = real_bundle(dir);
@@ -550,18 +551,37 @@ TEST_CASE("the platform overlays build with a real kubectl kustomize: namespace,
     }
   }
   CHECK(claims == 2);
-  CHECK(deployments == 6);
-  // Every image from the mirror, whatever registry (or none) the upstream manifest wrote.
-  REQUIRE(r->images.size() == 6);
+  CHECK(deployments == 9);
+  // Every image reference from the mirror, wherever upstream wrote it and whatever registry (or none):
+  // image fields, Docker Hub's short forms (mysql:8.4, docker.io/alpine:3.23), environment values
+  // (V2_DRIVER_IMAGE), arguments (--executor-image), ConfigMap data (cacheImage).
+  REQUIRE(r->images.size() == 14);
   for (const auto& image : r->images) {
     CHECK(image.rfind("mirror.example.test:5000/", 0) == 0);
   }
-  CHECK(std::find(r->images.begin(), r->images.end(), "mirror.example.test:5000/library/mysql:8.4") != r->images.end());
-  CHECK(std::find(r->images.begin(), r->images.end(), "mirror.example.test:5000/argoproj/workflow-controller:v4.0.5") != r->images.end());
+  for (const auto* wanted : {"mirror.example.test:5000/library/mysql:8.4", "mirror.example.test:5000/argoproj/workflow-controller:v4.0.5",
+                             "mirror.example.test:5000/library/alpine:3.23", "mirror.example.test:5000/kubeflow/kfp-driver:2.17.0",
+                             "mirror.example.test:5000/kubeflow/kfp-launcher:2.17.0", "mirror.example.test:5000/argoproj/argoexec:v4.0.5",
+                             "mirror.example.test:5000/containerd/busybox:latest", "mirror.example.test:5000/tfx-oss-public/ml_metadata_store_server:1.14.0",
+                             "mirror.example.test:5000/kubeflow/kfp-cache-deployer:2.17.0"}) {
+    CHECK(std::find(r->images.begin(), r->images.end(), wanted) != r->images.end());
+  }
+  CHECK(contains(r->pipelines, "- \"mirror.example.test:5000/argoproj/argoexec:v4.0.5\"\n"));
+  CHECK(contains(r->pipelines, "cacheImage: \"mirror.example.test:5000/containerd/busybox\"\n"));
+  CHECK_FALSE(contains(r->pipelines + r->gateway, "ghcr.io"));
+  CHECK_FALSE(contains(r->pipelines + r->gateway, "docker.io"));
+  CHECK_FALSE(contains(r->pipelines + r->gateway, "quay.io"));
+  // The namespace everywhere: the object store addresses upstream's replacements and defaults write.
+  CHECK(contains(r->pipelines, "endpoint: \\\"seaweedfs.ml-pipelines.svc:9000\\\""));
+  CHECK(contains(r->pipelines, "value: \"seaweedfs.ml-pipelines\"\n"));
+  CHECK(contains(r->pipelines, "endpoint: seaweedfs.ml-pipelines:9000\\n"));
+  CHECK_FALSE(contains(r->pipelines + r->gateway, ".kubeflow.svc"));
+  CHECK_FALSE(contains(r->pipelines + r->gateway, "seaweedfs.kubeflow"));
   CHECK(contains(r->istio_config, "hub: \"mirror.example.test:5000/istio\"\n"));
   CHECK(contains(r->istio_config, "nodePort: 30443"));
   // Gateway: HTTPS on 443 with the Secret as credential, HTTP redirected; the VirtualService sends
-  // the API to ml-pipeline and the rest to the UI service, in the Pipelines namespace.
+  // every path to the UI server (which proxies /apis/ itself and refuses the internal endpoints),
+  // never /apis/ straight to ml-pipeline, in the Pipelines namespace.
   bool https = false, redirect = false, ui = false, api = false;
   for (const auto& d : docs(r->gateway)) {
     const auto kind = d["kind"].as<std::string>();
@@ -585,14 +605,14 @@ TEST_CASE("the platform overlays build with a real kubectl kustomize: namespace,
       for (const auto& route : d["spec"]["http"]) {
         const auto host = route["route"][0]["destination"]["host"].as<std::string>();
         ui = ui || (host == "ml-pipeline-ui.ml-pipelines.svc.cluster.local" && route["route"][0]["destination"]["port"]["number"].as<int>() == 80);
-        api = api || (host == "ml-pipeline.ml-pipelines.svc.cluster.local" && route["match"][0]["uri"]["prefix"].as<std::string>() == "/apis/");
+        api = api || host.rfind("ml-pipeline.", 0) == 0 || route["match"];
       }
     }
   }
   CHECK(https);
   CHECK(redirect);
   CHECK(ui);
-  CHECK(api);
+  CHECK_FALSE(api);
   CHECK(r->san_dns == std::vector<std::string>{"ml.example.test", "kfp.example.test"});
   CHECK(r->san_ips == std::vector<std::string>{"192.0.2.50"});
 
@@ -632,7 +652,80 @@ TEST_CASE("the platform overlays build with a real kubectl kustomize: namespace,
   in.row = &row;
   const auto refused = render::render_platform(*cluster, effective, in, dir + "/work");
   REQUIRE_FALSE(refused);
-  CHECK(contains(refused.error().message, "would still be pulled from their registry, not the mirror: ghcr.io/kubeflow/kfp-frontend:2.17.0"));
+  CHECK(contains(refused.error().message, "not in row k8s-1.36's image list, so no bundle or mirror stocked from it has them: "
+                                          "ghcr.io/kubeflow/kfp-frontend:2.17.0 (Deployment/ml-pipeline-ui: spec.template.spec.containers[0].image)"));
+  // Nor one named only in an environment value.
+  row = matrix->default_();
+  row.images.erase(std::remove(row.images.begin(), row.images.end(), "ghcr.io/kubeflow/kfp-launcher:2.17.0"), row.images.end());
+  const auto launcher = render::render_platform(*cluster, effective, in, dir + "/work");
+  REQUIRE_FALSE(launcher);
+  CHECK(contains(launcher.error().message, "ghcr.io/kubeflow/kfp-launcher:2.17.0 (Deployment/ml-pipeline: spec.template.spec.containers[0].env["));
+}
+
+// The shipped matrix's default row rendered with every registry mirrored into namespace ml-pipelines:
+// on the test fixture by default, or on the real upstream trees when MLPLAT_UPSTREAM_PIPELINES and
+// MLPLAT_UPSTREAM_ARGO name them (kubeflow/pipelines 2.17.0 and argoproj/argo-workflows v4.0.5, the
+// directories holding manifests/; docs/bundle.md, "Checking against the upstream sources").
+TEST_CASE("every image reference and every address of the rendered platform comes from the mirror and names the namespace", "[install][platform][upstream]")
+{
+  const char* upstream = std::getenv("MLPLAT_UPSTREAM_PIPELINES");
+  const bool real = upstream != nullptr && *upstream != '\0';
+  INFO((real ? std::string("rendering the upstream tree ") + upstream : std::string("rendering the test fixture")));
+  const std::string dir = testbed::temp_dir("install-upstream");
+  const std::string mirror = "https://mirror.example.test:5000";
+  std::string mirrors;
+  for (const auto* registry : {"docker.io", "ghcr.io", "gcr.io", "quay.io", "registry.k8s.io"}) {
+    mirrors += fmt::format("      {}: {}\n", registry, mirror);
+  }
+  const auto file = cluster_file(dir, {83}, "", 1, "  profile: gcp\n  registry:\n    mirrors:\n" + mirrors + "  pipelines:\n    namespace: ml-pipelines\n");
+  const auto bundle = real_bundle(dir);
+  const RealData data;
+  auto cluster = config::load_file(file);
+  REQUIRE(cluster);
+  auto bundle_dir = bundle::open_dir(bundle, dir + "/opened");
+  REQUIRE(bundle_dir);
+  auto matrix = compat::load_active_matrix();
+  REQUIRE(matrix);
+  bundle::Trust trust;
+  trust.matrix = &*matrix;
+  trust.allowed_signers = bundle_signer(dir).allowed;
+  trust.signer = k_bundle_signer;
+  auto bom = bundle::verify(*bundle_dir, trust);
+  REQUIRE(bom);
+  render::Inputs in;
+  in.row = &matrix->default_();
+  in.bom = &*bom;
+  in.bundle_dir = *bundle_dir;
+  in.registry_mirrors = cluster->registry.mirrors;
+  auto profile = config::load_profile("gcp");
+  REQUIRE(profile);
+  const auto r = render::render_platform(*cluster, config::effective(*cluster, *profile), in, dir + "/work");
+  if (!r) {
+    FAIL(r.error().render());
+  }
+  REQUIRE(r->images.size() >= 14);
+  for (const auto& image : r->images) {
+    CHECK(image.rfind("mirror.example.test:5000/", 0) == 0);
+  }
+  // Nothing else names a public registry or upstream's namespace, in any value.
+  const std::string all = r->cluster_scoped + r->pipelines + r->gateway;
+  for (const auto* registry : {"docker.io/", "ghcr.io/", "gcr.io/", "quay.io/", "registry.k8s.io/"}) {
+    CHECK_FALSE(contains(all, std::string(" ") + registry));
+    CHECK_FALSE(contains(all, std::string("\"") + registry));
+  }
+  size_t namespaced = 0;
+  for (const auto& d : YAML::LoadAll(r->pipelines)) {
+    if (d["metadata"] && d["metadata"]["namespace"]) {
+      CHECK(d["metadata"]["namespace"].as<std::string>() == "ml-pipelines");
+      ++namespaced;
+    }
+  }
+  CHECK(namespaced >= 12);
+  for (const auto* form : {".kubeflow.svc", ".kubeflow:", ".kubeflow\"", ".kubeflow\\n", "namespace: kubeflow", "namespace: \"kubeflow\""}) {
+    INFO(form);
+    CHECK_FALSE(contains(all, form));
+  }
+  CHECK(contains(r->pipelines, "seaweedfs.ml-pipelines"));
 }
 
 TEST_CASE("plan shows per host the commands install would run, and changes nothing (audited)", "[install]")

@@ -9,6 +9,11 @@ verifies them for real. kubeadm and kubectl are the real upstream programs the t
 kubelet and containerd are the testbed's Go stand-ins (PROGRAMS/standins) marked with the row's
 version; the rest are the stand-ins of tests/testbed/standins/bin with the row's versions filled in.
 The archives have the real ones' layout.
+
+MLPLAT_UPSTREAM_PIPELINES and MLPLAT_UPSTREAM_ARGO, when set, name the directories of the real upstream
+source trees (kubeflow/pipelines and argoproj/argo-workflows at the row's tags, the directory that holds
+manifests/) served instead of the fixture trees: the upstream render test (test_install.cpp, [upstream])
+builds the real manifests with them (docs/bundle.md, "Checking against the upstream sources").
 """
 import argparse
 import hashlib
@@ -96,10 +101,10 @@ def content(artifact, row):
         return tar_gz([("istio-%s/bin/istioctl" % v, standin("istioctl", v), 0o755)])
     if name == "pipelines-source":
         v = comp["pipelines"]["version"]
-        return tar_gz(tree(os.path.join(FIXTURES, "pipelines-standin"), "pipelines-" + v))
+        return tar_gz(tree(os.environ.get("MLPLAT_UPSTREAM_PIPELINES") or os.path.join(FIXTURES, "pipelines-standin"), "pipelines-" + v))
     if name == "argo-workflows-source":
         v = comp["argoWorkflows"]["version"]
-        return tar_gz(tree(os.path.join(FIXTURES, "argo-workflows-standin"), "argo-workflows-" + v))
+        return tar_gz(tree(os.environ.get("MLPLAT_UPSTREAM_ARGO") or os.path.join(FIXTURES, "argo-workflows-standin"), "argo-workflows-" + v))
     if name in ("calico-crds", "calico-operator", "flannel-manifest"):
         return cni_fixture(name, row)
     # other manifests (cert-manager): a recognisable stand-in document
