@@ -304,6 +304,7 @@ Report run(const config::Cluster& cluster, const compat::Matrix& matrix, const c
            const Catalogue& catalogue, const Options& options)
 {
   Context ctx = context_for(cluster, matrix, row);
+  ctx.platform = options.platform;
   ctx.hosts = gather(cluster, fleet, catalogue, options);
   return evaluate(ctx, catalogue, options);
 }

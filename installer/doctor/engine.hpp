@@ -65,6 +65,9 @@ struct Options {
   // The command whose preflight this is ("install", "plan"): only the checks that run for it
   // (CheckSpec::runs_for). Empty: `mlplat doctor`, every check.
   std::string command;
+  // The rendered platform's requests: PLT-001/PLT-002 judge the cluster's capacity against them (plus
+  // Kubernetes' own, the checks' system figures) instead of their fixed figures.
+  std::optional<PlatformDemand> platform;
 };
 
 // Checks `ignore` against the catalogue: unknown ids (with a suggestion) and ids that may never be

@@ -503,7 +503,10 @@ Outcome no_leftover_state(const Context& ctx, size_t i, const Params&)
   return found.empty() ? pass() : fail(text::join(found, ", "));
 }
 
-Outcome platform_total(const Context& ctx, const std::string& key, double needed, double divisor, const std::string& unit)
+// The cluster's total of `key` (divided by `divisor`) against what the platform needs: the rendered
+// platform's requests plus Kubernetes' own (`system`) when known, else the check's fixed figure.
+Outcome platform_total(const Context& ctx, const std::string& key, double fixed, double system, std::optional<double> rendered, double divisor,
+                       const std::string& unit)
 {
   double total = 0;
   size_t counted = 0;
@@ -513,21 +516,29 @@ Outcome platform_total(const Context& ctx, const std::string& key, double needed
       ++counted;
     }
   }
-  const std::string observed = fmt::format("{:.0f} {} across {} host{}", total, unit, counted, counted == 1 ? "" : "s");
+  const std::string observed = fmt::format("{:.1f} {} across {} host{}", total, unit, counted, counted == 1 ? "" : "s");
   if (counted == 0) {
     return skip("no host answered");
   }
-  return total < needed ? fail(fmt::format("{}; the platform needs about {:.0f}", observed, needed)) : pass(observed);
+  if (rendered) {
+    const double needed = *rendered + system;
+    const std::string demand = fmt::format("{:.1f} {} requested by {} plus about {:.2f} for Kubernetes itself", *rendered, unit,
+                                           ctx.platform->source, system);
+    return total < needed ? fail(fmt::format("{}; {} need {:.2f}", observed, demand, needed)) : pass(fmt::format("{}; {}", observed, demand));
+  }
+  return total < fixed ? fail(fmt::format("{}; the platform needs about {:.0f}", observed, fixed)) : pass(observed);
 }
 
 Outcome platform_cpus(const Context& ctx, const Params& params)
 {
-  return platform_total(ctx, "cpus", params.number("cpus"), 1.0, "CPUs");
+  return platform_total(ctx, "cpus", params.number("cpus"), params.number("systemCpus"),
+                        ctx.platform ? std::optional<double>(ctx.platform->cpus) : std::nullopt, 1.0, "CPUs");
 }
 
 Outcome platform_memory(const Context& ctx, const Params& params)
 {
-  return platform_total(ctx, "memory.kib", params.number("memoryGiB"), 1024.0 * 1024.0, "GiB");
+  return platform_total(ctx, "memory.kib", params.number("memoryGiB"), params.number("systemMemoryGiB"),
+                        ctx.platform ? std::optional<double>(ctx.platform->memory_gib) : std::nullopt, 1024.0 * 1024.0, "GiB");
 }
 
 // --- Kernel and network --------------------------------------------------------------------------
@@ -848,8 +859,8 @@ const std::vector<ProbeInfo>& registry()
     {"firewall_inactive", firewall_inactive, nullptr, nullptr, true, {}},
     {"installed_versions", installed_versions, nullptr, nullptr, true, {}},
     {"no_leftover_state", no_leftover_state, nullptr, nullptr, true, {}},
-    {"platform_cpus", nullptr, nullptr, platform_cpus, true, {{"cpus", K::number}}},
-    {"platform_memory", nullptr, nullptr, platform_memory, true, {{"memoryGiB", K::number}}},
+    {"platform_cpus", nullptr, nullptr, platform_cpus, true, {{"cpus", K::number}, {"systemCpus", K::number}}},
+    {"platform_memory", nullptr, nullptr, platform_memory, true, {{"memoryGiB", K::number}, {"systemMemoryGiB", K::number}}},
     {"ip_forward", ip_forward, nullptr, nullptr, true, {}, true},
     {"bridge_netfilter", bridge_netfilter, nullptr, nullptr, true, {}, true},
     {"modules_available", modules_available, nullptr, nullptr, true, {{"modules", K::list}}, true},

@@ -43,8 +43,17 @@ struct HostState {
   bool connected() const { return !connect_error.has_value(); }
 };
 
+// What the rendered platform requests (the sum of its pods' resource requests), when doctor runs as
+// install's or plan's preflight after the platform was rendered.
+struct PlatformDemand {
+  double cpus = 0;
+  double memory_gib = 0;
+  std::string source;  // what was summed ("Kubeflow Pipelines and Istio, as rendered for profile gcp")
+};
+
 struct Context {
   const config::Cluster* cluster = nullptr;
+  std::optional<PlatformDemand> platform;  // empty: the checks' own figures (`mlplat doctor`)
   const compat::Matrix* matrix = nullptr;  // supported OS, kernel floor
   const compat::Row* row = nullptr;        // the row the cluster file selects
   std::string kubernetes;                  // the row's Kubernetes minor, e.g. "1.36"

@@ -17,6 +17,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 namespace mlplat::render {
@@ -94,6 +95,70 @@ Status scan(const std::string& yaml, std::vector<std::string>* crds, std::vector
     return fail(ErrorCode::failed, fmt::format("the rendered overlay is not valid YAML: {}", e.what()));
   }
   return {};
+}
+
+// The requests of one pod template: max(sum of its containers, its largest init container), per
+// resource, as the scheduler counts them.
+std::pair<double, double> pod_requests(const YAML::Node& pod)
+{
+  auto of = [](const YAML::Node& c, const char* what) {
+    const YAML::Node q = c["resources"] && c["resources"]["requests"] ? c["resources"]["requests"][what] : YAML::Node();
+    return q && q.IsScalar() ? quantity(q.Scalar()).value_or(0) : 0.0;
+  };
+  double cpu = 0, memory = 0, init_cpu = 0, init_memory = 0;
+  if (pod["containers"] && pod["containers"].IsSequence()) {
+    for (const auto& c : pod["containers"]) {
+      cpu += of(c, "cpu");
+      memory += of(c, "memory");
+    }
+  }
+  if (pod["initContainers"] && pod["initContainers"].IsSequence()) {
+    for (const auto& c : pod["initContainers"]) {
+      init_cpu = std::max(init_cpu, of(c, "cpu"));
+      init_memory = std::max(init_memory, of(c, "memory"));
+    }
+  }
+  return {std::max(cpu, init_cpu), std::max(memory, init_memory)};
+}
+
+// The rendered platform's requests: its Deployments and StatefulSets times their replicas, and the
+// IstioOperator's istiod and ingress gateway (the requests its components' k8s.resources name).
+void sum_requests(PlatformRender& r)
+{
+  constexpr double gib = 1024.0 * 1024.0 * 1024.0;
+  for (const auto& doc : YAML::LoadAll(r.pipelines)) {
+    const std::string kind = doc["kind"] ? doc["kind"].as<std::string>() : "";
+    if ((kind != "Deployment" && kind != "StatefulSet") || !doc["spec"] || !doc["spec"]["template"]) {
+      continue;
+    }
+    const double replicas = doc["spec"]["replicas"] ? doc["spec"]["replicas"].as<double>() : 1.0;
+    const auto [cpu, memory] = pod_requests(doc["spec"]["template"]["spec"]);
+    r.requested_cpus += replicas * cpu;
+    r.requested_memory_gib += replicas * memory / gib;
+  }
+  const YAML::Node op = YAML::Load(r.istio_config);
+  const YAML::Node components = op["spec"] ? op["spec"]["components"] : YAML::Node();
+  auto add = [&](const YAML::Node& k8s) {
+    if (!k8s || !k8s["resources"]) {
+      return;
+    }
+    YAML::Node pod;
+    YAML::Node c;
+    c["resources"] = k8s["resources"];
+    pod["containers"].push_back(c);
+    const double replicas = k8s["replicaCount"] ? k8s["replicaCount"].as<double>() : 1.0;
+    const auto [cpu, memory] = pod_requests(pod);
+    r.requested_cpus += replicas * cpu;
+    r.requested_memory_gib += replicas * memory / gib;
+  };
+  if (components && components["pilot"]) {
+    add(components["pilot"]["k8s"]);
+  }
+  if (components && components["ingressGateways"]) {
+    for (const auto& g : components["ingressGateways"]) {
+      add(g["k8s"]);
+    }
+  }
 }
 
 // The namespace upstream's platform-agnostic environment puts Pipelines in ("kubeflow"): the one its
@@ -371,7 +436,39 @@ Result<PlatformRender> render_platform(const config::Cluster& cluster, const con
   TRY(scan(r.pipelines, nullptr, &r.deployments));
   TRY(rewrite_platform(*in.row, in.registry_mirrors, upstream_namespace(work_dir / "upstream" / top), r));
   TRY_ASSIGN(r.istio_config, istio_config(cluster, effective, in, ingress.size()));
+  try {
+    sum_requests(r);
+  } catch (const YAML::Exception& e) {
+    return fail(ErrorCode::failed, fmt::format("the rendered platform's resource requests cannot be read: {}", e.what()));
+  }
   return r;
+}
+
+std::optional<double> quantity(const std::string& text)
+{
+  static const std::vector<std::pair<std::string, double>> suffixes{
+    {"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}, {"Ti", 1099511627776.0},
+    {"k", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}, {"m", 1e-3}};
+  if (text.empty()) {
+    return std::nullopt;
+  }
+  double factor = 1.0;
+  std::string number = text;
+  for (const auto& [suffix, f] : suffixes) {
+    if (number.size() > suffix.size() && number.compare(number.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      factor = f;
+      number.resize(number.size() - suffix.size());
+      break;
+    }
+  }
+  if (number.empty() || !std::all_of(number.begin(), number.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0 || c == '.'; })) {
+    return std::nullopt;
+  }
+  try {
+    return std::stod(number) * factor;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
 }
 
 std::string ui_url(const PlatformRender& render)

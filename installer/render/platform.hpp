@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,10 @@ struct PlatformRender {
   std::vector<std::string> deployments;  // Deployment names in pipelines
   std::vector<std::string> images;       // every image in pipelines, as rendered
   std::string kustomize_version;         // of the kubectl that rendered them
+  // What the platform's pods request in all (Pipelines' workloads and Istio's control plane and
+  // gateway, each pod's max(sum of containers, largest init container) times its replicas).
+  double requested_cpus = 0;
+  double requested_memory_gib = 0;
   // Where the smoke test reaches the gateway: address and ports (HTTPS, HTTP). Empty address for a
   // load balancer: read from the Service when the smoke test runs.
   std::string ingress_address;
@@ -70,6 +75,10 @@ struct Inputs {
 // against the row (MAT-011) and, with registry mirrors, that every rendered image was rewritten.
 Result<PlatformRender> render_platform(const config::Cluster& cluster, const config::Effective& effective, const Inputs& in,
                                        const std::filesystem::path& work_dir);
+
+// A Kubernetes quantity as a number: CPU in cores ("250m" -> 0.25, "2" -> 2), memory in bytes
+// ("500Mi", "1G", "128974848"); nothing when it is not one.
+std::optional<double> quantity(const std::string& text);
 
 // The hosts the ingress gateway answers on, in order (hostNetwork: the ingress nodes; NodePort: every
 // node, the first control plane first; LoadBalancer: none).

@@ -190,6 +190,10 @@ Result<doctor::Report> preflight(const CommandSpec& spec, const Request& request
     }
   }
   options.command = spec.name;
+  if (ctx.render && ctx.render->requested_cpus > 0) {
+    options.platform = doctor::PlatformDemand{ctx.render->requested_cpus, ctx.render->requested_memory_gib,
+                                              fmt::format("Kubeflow Pipelines and Istio as rendered for profile {}", ctx.cluster.profile)};
+  }
   TRY(doctor::validate_ignore(catalogue, options.ignore));
   log::info("checking {} host{} (read-only, at most {} at once, {} s deadline each)", ctx.fleet.size(), ctx.fleet.size() == 1 ? "" : "s",
             std::min(ctx.fleet.size(), request.concurrency), request.deadline_seconds);

@@ -552,6 +552,10 @@ TEST_CASE("the platform overlays build with a real kubectl kustomize: namespace,
   }
   CHECK(claims == 2);
   CHECK(deployments == 9);
+  // What doctor's capacity checks judge: 9 deployments' main containers at the gcp profile's 250m and
+  // 512Mi, istiod's 500m and 2048Mi, the gateway's 100m and 128Mi.
+  CHECK(r->requested_cpus == Approx(9 * 0.25 + 0.5 + 0.1));
+  CHECK(r->requested_memory_gib == Approx(9 * 0.5 + 2.0 + 0.125));
   // Every image reference from the mirror, wherever upstream wrote it and whatever registry (or none):
   // image fields, Docker Hub's short forms (mysql:8.4, docker.io/alpine:3.23), environment values
   // (V2_DRIVER_IMAGE), arguments (--executor-image), ConfigMap data (cacheImage).

@@ -237,7 +237,32 @@ TEST_CASE("platform totals are judged across the cluster", "[doctor]")
   fx.facts(1).values["memory.kib"] = {"2097152"};
   const auto r = fx.report();
   CHECK(fx.errors(r, "warning") == std::set<std::string>{"PLT-002@cluster"});
-  CHECK(contains(fx.finding(r, "PLT-002", "").observed, "4 GiB across 2 hosts; the platform needs about 8"));
+  CHECK(contains(fx.finding(r, "PLT-002", "").observed, "4.0 GiB across 2 hosts; the platform needs about 8"));
+}
+
+TEST_CASE("with the platform rendered, capacity is judged against its requests plus Kubernetes' own", "[doctor]")
+{
+  // The gcp profile renders about 4.1 CPUs and 9.1 GiB of requests: 4 vCPUs and 8 GiB, which pass the
+  // fixed figures, are not enough.
+  Fixture fx(1);
+  fx.facts(0).values["cpus"] = {"4"};
+  fx.facts(0).values["memory.kib"] = {"8388608"};
+  auto r = fx.report();
+  CHECK(fx.errors(r, "warning").count("PLT-001@cluster") == 0);
+  CHECK(fx.errors(r, "warning").count("PLT-002@cluster") == 0);
+  fx.ctx.platform = PlatformDemand{4.1, 9.125, "Kubeflow Pipelines and Istio as rendered for profile gcp"};
+  r = fx.report();
+  CHECK(fx.errors(r, "warning") == std::set<std::string>{"PLT-001@cluster", "PLT-002@cluster"});
+  INFO(fx.finding(r, "PLT-001", "").observed);
+  CHECK(contains(fx.finding(r, "PLT-001", "").observed,
+                 "4.0 CPUs across 1 host; 4.1 CPUs requested by Kubeflow Pipelines and Istio as rendered for profile gcp plus about 0.85 for Kubernetes itself need 4.95"));
+  CHECK(contains(fx.finding(r, "PLT-002", "").observed, "8.0 GiB across 1 host; 9.1 GiB requested by"));
+  // Enough: passes, saying what it summed.
+  fx.facts(0).values["cpus"] = {"6"};
+  fx.facts(0).values["memory.kib"] = {"12582912"};
+  r = fx.report();
+  CHECK(fx.errors(r, "warning").empty());
+  CHECK(contains(fx.finding(r, "PLT-001", "").observed, "6.0 CPUs across 1 host; 4.1 CPUs requested by"));
 }
 
 TEST_CASE("kernel and version thresholds", "[doctor]")

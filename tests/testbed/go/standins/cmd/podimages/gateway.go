@@ -11,8 +11,9 @@ package main
 //   - plain HTTP: a server with tls.httpsRedirect answers 301 to https;
 //   - routes: the first VirtualService bound to the Gateway whose hosts match, its first http route
 //     whose uri prefix (or exact) matches; the destination Service with a ready endpoint answers as its
-//     image does (the Pipelines UI's page, ml-pipeline's /apis/v2beta1/healthz: the pods of those
-//     images are kwok's and run nothing), else 503 "no healthy upstream", and 404 with no route.
+//     image does (the Pipelines UI's page, and for /apis/ the UI server's 403 on internal endpoints or
+//     its proxying to ml-pipeline; ml-pipeline's /apis/v2beta1/healthz: the pods of those images are
+//     kwok's and run nothing), else 503 "no healthy upstream", and 404 with no route.
 // What it reads (Gateways, VirtualServices, Secrets, Services, EndpointSlices, Pods) is read under the
 // gateway's service account; istiod reads the same in a real mesh.
 
@@ -321,6 +322,23 @@ func (g *gateway) backend(w http.ResponseWriter, r *http.Request, dest string) {
 	case image == "":
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprint(w, "no healthy upstream")
+	case strings.Contains(image, "kfp-frontend") && strings.HasPrefix(r.URL.Path, "/apis/"):
+		// The UI server (kubeflow/pipelines 2.17.0 frontend/server/app.ts): 403 for the endpoints not
+		// meant for external use, every other /apis/v1beta1/ and /apis/v2beta1/ path proxied to the API
+		// server, ml-pipeline in its own namespace.
+		for _, internal := range []string{"/apis/v1beta1/workflows", "/apis/v1beta1/scheduledworkflows", "/apis/v2beta1/workflows", "/apis/v2beta1/scheduledworkflows"} {
+			if r.URL.Path == internal || strings.HasPrefix(r.URL.Path, internal+"/") {
+				w.WriteHeader(http.StatusForbidden)
+				fmt.Fprintf(w, "%s endpoint is not meant for external usage.", r.URL.RequestURI())
+				return
+			}
+		}
+		if strings.HasPrefix(r.URL.Path, "/apis/v1beta1/runs/") && strings.HasSuffix(r.URL.Path, "reportMetrics") {
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprintf(w, "%s endpoint is not meant for external usage.", r.URL.RequestURI())
+			return
+		}
+		g.backend(w, r, "ml-pipeline."+ns+".svc.cluster.local")
 	case strings.Contains(image, "kfp-frontend"):
 		w.Header().Set("Content-Type", "text/html")
 		fmt.Fprintf(w, "<!doctype html><html><head><title>Kubeflow Pipelines</title></head><body>mlplat testbed stand-in for the "+
