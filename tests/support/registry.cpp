@@ -9,7 +9,11 @@
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
+#include <boost/process/extend.hpp>
+
 #include <arpa/inet.h>
+#include <csignal>
+#include <sys/prctl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -59,6 +63,11 @@ std::string base64(const std::string& data)
   return out;
 }
 
+// The registry dies with the test process, also when the test is killed before its destructor runs.
+struct DieWithParent : boost::process::extend::handler {
+  template<typename Executor> void on_exec_setup(Executor&) const { ::prctl(PR_SET_PDEATHSIG, SIGKILL); }
+};
+
 } // namespace
 
 Registry::Registry(const std::string& dir, const std::string& address, int port, std::string user, std::string password)
@@ -92,7 +101,7 @@ Registry::Registry(const std::string& dir, const std::string& address, int port,
     REQUIRE(fs::write_file_atomic(m_dir + "/config.yml", config, 0600));
     namespace bp = boost::process;
     m_child = bp::child(bp::search_path("docker-registry"), "serve", m_dir + "/config.yml", (bp::std_out & bp::std_err) > (m_dir + "/registry.log"),
-                        bp::std_in < bp::null);
+                        bp::std_in < bp::null, DieWithParent{});
     const auto deadline = std::chrono::steady_clock::now() + 30s;
     while (std::chrono::steady_clock::now() < deadline && m_child.running()) {
       auto r = run_process({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", "--cacert", ca_file(), url() + "/v2/"}, 5s);
