@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <iostream>
 
 namespace mlplat::app {
@@ -22,9 +23,18 @@ void print_bom(const GlobalOptions& global, const bundle::Bom& bom, const std::s
       artifacts.push_back({{"name", a.name}, {"file", a.file}, {"url", a.url}, {"sha256", a.sha256}, {"size", a.size},
                            {"verification", a.verification}});
     }
+    nlohmann::json images = nlohmann::json::array();
+    for (const auto& i : bom.images) {
+      nlohmann::json j{{"ref", i.ref}};
+      if (i.carried()) {
+        j.update({{"digest", i.digest}, {"sourceDigest", i.source_digest}, {"file", i.file}, {"sha256", i.sha256}, {"size", i.size},
+                  {"fetchedFrom", i.fetched_from}});
+      }
+      images.push_back(j);
+    }
     std::cout << nlohmann::json{{"row", bom.row},           {"kubernetes", bom.kubernetes}, {"created", bom.created},
-                                {"mlplatVersion", bom.mlplat_version}, {"artifacts", artifacts}, {"images", bom.images},
-                                {"bomSha256", bom_sha256}}
+                                {"mlplatVersion", bom.mlplat_version}, {"artifacts", artifacts}, {"images", images},
+                                {"imagesIncluded", bom.images_included}, {"bomSha256", bom_sha256}}
                    .dump(2)
               << "\n";
     return;
@@ -38,9 +48,18 @@ void print_bom(const GlobalOptions& global, const bundle::Bom& bom, const std::s
   for (const auto& a : bom.artifacts) {
     std::cout << fmt::format("{:<24} {:>12}  {:<18} {}\n", a.name, a.size, a.verification, a.sha256);
   }
-  std::cout << fmt::format("\nimages the row pulls ({}; pre-load them into your registry mirror):\n", bom.images.size());
+  if (bom.images_included) {
+    std::cout << fmt::format("\nimages in the bundle ({}, OCI archives):\n", bom.images.size());
+    std::cout << fmt::format("{:<56} {:>12}  {}\n", "IMAGE", "BYTES", "DIGEST");
+    for (const auto& i : bom.images) {
+      std::cout << fmt::format("{:<56} {:>12}  {}\n", i.ref, i.size, i.digest);
+    }
+    return;
+  }
+  std::cout << fmt::format("\nimages the row pulls ({}; not in the bundle: pre-load them into your registry mirror, or create it with --images):\n",
+                           bom.images.size());
   for (const auto& i : bom.images) {
-    std::cout << "  " << i << "\n";
+    std::cout << "  " << i.ref << "\n";
   }
 }
 
@@ -61,14 +80,54 @@ int cmd_bundle_create(const GlobalOptions& global, const BundleOptions& options)
   create.fetch.stall = std::chrono::seconds(options.stall_seconds);
   create.accept_unpinned = {options.accept_unpinned.begin(), options.accept_unpinned.end()};
   create.sign_key = options.sign_key;
+  create.images.include = options.images;
+  create.images.upstream = !options.no_upstream_images;
+  create.images.mirror_ca = options.image_mirror_ca;
+  create.images.deadline = std::chrono::seconds(options.deadline_seconds);
+  create.images.auth_file = options.registry_auth;
+  if (create.images.auth_file.empty()) {
+    if (const char* env = std::getenv("MLPLAT_REGISTRY_AUTH"); env != nullptr && *env != '\0' && options.images) {
+      create.images.auth_file = env;
+    }
+  }
+  for (const auto& m : options.image_mirrors) {
+    const auto eq = m.find('=');
+    const std::string registry = eq == std::string::npos ? std::string() : m.substr(0, eq);
+    if (registry.empty() || registry.find_first_of("/ ") != std::string::npos) {
+      Error e;
+      e.code = ErrorCode::usage;
+      e.message = fmt::format("--image-mirror '{}' is not REGISTRY=URL", m);
+      e.fix = "name the registry the row's images are from and its mirror, e.g. --image-mirror docker.io=https://10.0.0.5:5000";
+      return report_error(global, e);
+    }
+    auto location = bundle::registry_location(m.substr(eq + 1), "--image-mirror " + registry);
+    if (!location) {
+      return report_error(global, location.error());
+    }
+    if (!create.images.mirrors.emplace(registry, *location).second) {
+      Error e;
+      e.code = ErrorCode::usage;
+      e.message = fmt::format("--image-mirror names a mirror for {} twice", registry);
+      e.fix = "give one mirror per registry";
+      return report_error(global, e);
+    }
+  }
+  if (options.no_upstream_images && options.image_mirrors.empty()) {
+    Error e;
+    e.code = ErrorCode::usage;
+    e.message = "--no-upstream-images without an --image-mirror: there is nowhere to copy the images from";
+    e.fix = "give --image-mirror REGISTRY=URL for each registry of the row's images";
+    return report_error(global, e);
+  }
   log::info("creating a bundle of row {} in {}", options.row.empty() ? matrix->default_row : options.row, options.output);
   auto bom = bundle::create(*matrix, create);
   if (!bom) {
     return report_error(global, bom.error());
   }
   auto sha = bundle::bom_sha256(options.output);
-  log::info("bundle {} complete: {} artifacts verified; bill of materials sha256 {}, {}", options.output, bom->artifacts.size(),
-            sha ? *sha : std::string("?"), options.sign_key.empty() ? "not signed (--sign-key signs it)" : "signed");
+  log::info("bundle {} complete: {} artifacts verified{}; bill of materials sha256 {}, {}", options.output, bom->artifacts.size(),
+            bom->images_included ? fmt::format(", {} images", bom->images.size()) : std::string(), sha ? *sha : std::string("?"),
+            options.sign_key.empty() ? "not signed (--sign-key signs it)" : "signed");
   if (global.output == Output::json) {
     print_bom(global, *bom);
   }
@@ -97,8 +156,9 @@ int cmd_bundle_verify(const GlobalOptions& global, const BundleOptions& options)
   if (!bom) {
     return report_error(global, bom.error());
   }
-  log::info("bundle {} (row {}): all {} files match the bill of materials, which the matrix in use ({}) agrees with", options.path, bom->row,
-            bom->artifacts.size(), matrix->source);
+  log::info("bundle {} (row {}): all {} files{} match the bill of materials, which the matrix in use ({}) agrees with", options.path, bom->row,
+            bom->artifacts.size(), bom->images_included ? fmt::format(" and {} image archives (every blob)", bom->images.size()) : std::string(),
+            matrix->source);
   return k_exit_ok;
 }
 

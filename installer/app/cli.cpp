@@ -140,6 +140,23 @@ int run_cli(int argc, char** argv)
   bundle_create_cmd->add_option("--sign-key", bundle_options.sign_key,
                                 "Sign bundle.json with this SSH private key (ssh-keygen -Y sign; a key with a passphrase is not supported)")
     ->check(CLI::ExistingFile);
+  auto* images_flag = bundle_create_cmd->add_flag("--images", bundle_options.images,
+                                                 "Copy every image of the row into the bundle as an OCI archive (skopeo)");
+  bundle_create_cmd->add_option("--image-mirror", bundle_options.image_mirrors,
+                                "REGISTRY=URL: copy REGISTRY's images from this mirror first, which keeps the repository path "
+                                "(e.g. docker.io=https://10.0.0.5:5000; repeatable)")
+    ->needs(images_flag);
+  bundle_create_cmd->add_option("--image-mirror-ca", bundle_options.image_mirror_ca, "PEM CA of the image mirrors' certificates")
+    ->check(CLI::ExistingFile)
+    ->needs(images_flag);
+  bundle_create_cmd->add_option("--registry-auth", bundle_options.registry_auth,
+                                "Registry credentials: a containers-auth.json (skopeo login --authfile FILE writes one; "
+                                "default: the file $MLPLAT_REGISTRY_AUTH names)")
+    ->check(CLI::ExistingFile)
+    ->needs(images_flag);
+  bundle_create_cmd->add_flag("--no-upstream-images", bundle_options.no_upstream_images,
+                              "Copy images only from the --image-mirror mirrors, never from their upstream registries")
+    ->needs(images_flag);
   auto* bundle_verify_cmd = bundle_cmd->add_subcommand("verify", "Re-check every file of a bundle against its bill of materials");
   bundle_verify_cmd->add_option("bundle", bundle_options.path, "Bundle directory or archive")->required();
   bundle_verify_cmd->add_option("--allowed-signers", bundle_options.allowed_signers, "ssh-keygen allowed signers file to check the signature against")

@@ -71,6 +71,11 @@ struct BundleOptions {
   std::string allowed_signers;               // verify: ssh-keygen allowed signers file
   std::string signer;                        // verify: the identity in it
   std::string accept_unsigned;               // verify: the sha256 of a bundle.json taken without a good signature
+  bool images = false;                       // create: copy the row's images into the bundle (skopeo)
+  std::vector<std::string> image_mirrors;    // create: REGISTRY=URL, tried before upstream
+  std::string image_mirror_ca;               // create: PEM CA of the image mirrors
+  std::string registry_auth;                 // create: a containers-auth.json (default: $MLPLAT_REGISTRY_AUTH)
+  bool no_upstream_images = false;           // create: images only from the mirrors
 };
 
 struct ResetOptions {

@@ -1,5 +1,6 @@
 #include "bundle/bundle.hpp"
 
+#include "config/grammar.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
 #include "util/process.hpp"
@@ -44,6 +45,16 @@ const BomArtifact* Bom::find(const std::string& name) const
   return nullptr;
 }
 
+const BomImage* Bom::find_image(const std::string& ref) const
+{
+  for (const auto& i : images) {
+    if (i.ref == ref) {
+      return &i;
+    }
+  }
+  return nullptr;
+}
+
 namespace {
 
 constexpr const char* k_bom = "bundle.json";
@@ -82,6 +93,15 @@ nlohmann::json to_json(const Bom& b)
     }
     artifacts.push_back(j);
   }
+  nlohmann::json images = nlohmann::json::array();
+  for (const auto& i : b.images) {
+    nlohmann::json j{{"ref", i.ref}};
+    if (i.carried()) {
+      j.update({{"digest", i.digest}, {"sourceDigest", i.source_digest}, {"file", i.file}, {"sha256", i.sha256}, {"size", i.size},
+                {"fetchedFrom", i.fetched_from}});
+    }
+    images.push_back(j);
+  }
   nlohmann::json sources = nlohmann::json::array();
   for (const auto& s : b.kustomize_sources) {
     sources.push_back({{"repo", s.repo}, {"ref", s.ref}, {"artifact", s.artifact}, {"root", s.root}});
@@ -90,7 +110,8 @@ nlohmann::json to_json(const Bom& b)
           {"kubernetes", b.kubernetes},  {"created", b.created},
           {"mlplatVersion", b.mlplat_version},
           {"matrix", {{"source", b.matrix_source}, {"verified", b.matrix_verified}}},
-          {"artifacts", artifacts},      {"images", b.images},
+          {"artifacts", artifacts},      {"images", images},
+          {"imagesIncluded", b.images_included},
           {"kustomizeSources", sources}};
 }
 
@@ -129,6 +150,37 @@ std::string layout_problem(const std::string& name, const std::string& file)
   return {};
 }
 
+bool is_digest(const std::string& s)
+{
+  return s.size() == 71 && s.compare(0, 7, "sha256:") == 0 && is_hex64(s.substr(7));
+}
+
+// Why an image entry is not of the bundle's layout: its reference of the grammar, its archive at
+// images/<its layout name>.tar with digests and a sha256, or no archive in a bundle without images.
+std::string image_problem(const BomImage& img, bool included)
+{
+  if (auto ok = config::grammar::image_reference(img.ref); !ok) {
+    return ok.error().message;
+  }
+  if (!img.carried()) {
+    return included ? "the bundle carries its images (imagesIncluded), and this one has no archive" : std::string();
+  }
+  if (!included) {
+    return "an archive in a bundle without images (imagesIncluded is false)";
+  }
+  auto file = image_file(img.ref);
+  if (!file || img.file != *file) {
+    return fmt::format("file '{}' is not the image's archive '{}'", img.file, file ? *file : std::string("?"));
+  }
+  if (!is_hex64(img.sha256)) {
+    return fmt::format("sha256 '{}' is not 64 lowercase hex digits", img.sha256);
+  }
+  if (!is_digest(img.digest) || !is_digest(img.source_digest)) {
+    return "digest and sourceDigest must be sha256:<64 lowercase hex digits>";
+  }
+  return {};
+}
+
 Error problem(std::string message, std::string fix = {})
 {
   return Error{ErrorCode::failed, std::move(message), std::move(fix), {}, {}, Retryable::no, {}};
@@ -140,7 +192,7 @@ Result<Bom> from_json(const std::string& text, const std::string& where)
   try {
     const auto j = nlohmann::json::parse(text);
     b.format = j.at("format").get<int>();
-    if (b.format != 1) {
+    if (b.format != 1 && b.format != 2) {
       return fail(ErrorCode::config_invalid, fmt::format("{}: bundle format {} is not one this mlplat reads", where, b.format),
                   "create the bundle with this version of mlplat");
     }
@@ -162,7 +214,26 @@ Result<Bom> from_json(const std::string& text, const std::string& where)
       x.checksum_url = a.value("checksumUrl", "");
       b.artifacts.push_back(std::move(x));
     }
-    b.images = j.at("images").get<std::vector<std::string>>();
+    // Format 1 lists the row's images as strings; format 2 as objects, with the archive's record when
+    // the bundle carries the image.
+    for (const auto& i : j.at("images")) {
+      BomImage x;
+      if (i.is_string()) {
+        x.ref = i.get<std::string>();
+      } else {
+        x.ref = i.at("ref");
+        if (i.contains("file")) {
+          x.file = i.at("file");
+          x.digest = i.at("digest");
+          x.source_digest = i.at("sourceDigest");
+          x.sha256 = i.at("sha256");
+          x.size = i.at("size");
+          x.fetched_from = i.at("fetchedFrom");
+        }
+      }
+      b.images.push_back(std::move(x));
+    }
+    b.images_included = j.value("imagesIncluded", false);
     for (const auto& s : j.at("kustomizeSources")) {
       b.kustomize_sources.push_back({s.at("repo"), s.at("ref"), s.at("artifact"), s.at("root")});
     }
@@ -194,6 +265,18 @@ Result<Bom> from_json(const std::string& text, const std::string& where)
                   fix);
     }
   }
+  std::set<std::string> refs;
+  for (size_t i = 0; i < b.images.size(); ++i) {
+    const auto& img = b.images[i];
+    std::string why = image_problem(img, b.images_included);
+    if (why.empty() && !refs.insert(img.ref).second) {
+      why = "the image is listed twice";
+    }
+    if (!why.empty()) {
+      const int line = line_of(text, "ref", img.ref);
+      return fail(ErrorCode::failed, fmt::format("{}{}: images[{}] ('{}'): {}", where, line ? fmt::format(":{}", line) : "", i, img.ref, why), fix);
+    }
+  }
   for (size_t i = 0; i < b.kustomize_sources.size(); ++i) {
     const auto& s = b.kustomize_sources[i];
     if (!is_layout_name(s.artifact) || !is_layout_name(s.root) || !is_layout_name(s.ref) ||
@@ -206,9 +289,16 @@ Result<Bom> from_json(const std::string& text, const std::string& where)
   return b;
 }
 
+// The bundle's SHA256SUMS: its artifacts, then its image archives.
 std::string sums_text(const Bom& b)
 {
-  return sums_for(b, {});
+  std::string out = sums_for(b, {});
+  for (const auto& i : b.images) {
+    if (i.carried()) {
+      out += i.sha256 + "  " + i.file + "\n";
+    }
+  }
+  return out;
 }
 
 Status run_tar(const std::vector<std::string>& argv, const std::string& what)
@@ -284,7 +374,14 @@ Result<Bom> create(const compat::Matrix& matrix, const CreateOptions& options)
   bom.mlplat_version = MLPLAT_VERSION;
   bom.matrix_source = matrix.source;
   bom.matrix_verified = matrix.verified;
-  bom.images = row->images;
+  if (options.images.include) {
+    TRY_ASSIGN(bom.images, fetch_images(*row, matrix.arch, options.images, staging, options.fetch.progress));
+    bom.images_included = true;
+  } else {
+    for (const auto& ref : row->images) {
+      bom.images.push_back(BomImage{ref, {}, {}, {}, {}, 0, {}});
+    }
+  }
   bom.kustomize_sources = row->kustomize_sources;
   size_t index = 0;
   for (const auto& a : row->artifacts) {
@@ -349,6 +446,7 @@ Result<Bom> create(const compat::Matrix& matrix, const CreateOptions& options)
   } else {
     sfs::remove(staging / k_sig, ec);  // an earlier run's signature is not this bill of materials'
   }
+  sfs::remove_all(staging / k_image_state_dir, ec);  // the image copies' records: the bundle is complete
   if (kind == Kind::dir) {
     sfs::rename(staging, output, ec);
     if (ec) {
@@ -486,8 +584,10 @@ std::vector<Error> check_sums(const std::string& sums, const Bom& bom)
     const std::string sha = sep == std::string::npos ? std::string() : l.substr(0, sep);
     const std::string file = sep == std::string::npos ? l : l.substr(sep + 2);
     const auto parts = text::split(file, '/');
+    const bool image = parts.size() == 2 && parts[0] == "images" && is_layout_name(parts[1]);
     const std::string why = !is_hex64(sha) ? "no sha256 of 64 lowercase hex digits"
-                            : parts.size() != 3 ? std::string("not files/<artifact>/<file name>")
+                            : image        ? std::string()
+                            : parts.size() != 3 ? std::string("not files/<artifact>/<file name> or images/<image>.tar")
                                                 : layout_problem(parts[1], file);
     if (!why.empty()) {
       out.push_back(problem(fmt::format("SHA256SUMS:{}: '{}': {}", i + 1, l, why)));
@@ -569,6 +669,23 @@ std::vector<Error> check_against_matrix(const Bom& bom, const compat::Matrix& ma
       !std::equal(bom.kustomize_sources.begin(), bom.kustomize_sources.end(), row->kustomize_sources.begin(), same_source)) {
     out.push_back(problem(fmt::format("bundle.json kustomizeSources are not those of row {} of {}", row->id, matrix.source), again));
   }
+  // Images: only the row's; with --images, every one of them.
+  const std::set<std::string> row_images(row->images.begin(), row->images.end());
+  for (size_t i = 0; i < bom.images.size(); ++i) {
+    if (row_images.count(bom.images[i].ref) == 0) {
+      out.push_back(problem(fmt::format("bundle.json images[{}] ('{}'): row {} of {} has no such image", i, bom.images[i].ref, row->id, matrix.source),
+                            again));
+    }
+  }
+  if (bom.images_included) {
+    for (const auto& ref : row->images) {
+      const BomImage* img = bom.find_image(ref);
+      if (img == nullptr || !img->carried()) {
+        out.push_back(problem(fmt::format("{}: the bundle carries its images, but not this one; row {} of {} lists it", ref, row->id, matrix.source),
+                              fmt::format("create the bundle again (mlplat bundle create --row {} --images); do not use this one", row->id)));
+      }
+    }
+  }
   return out;
 }
 
@@ -608,11 +725,53 @@ Result<Bom> verify(const sfs::path& bundle, const Trust& trust)
       problems.push_back(problem(fmt::format("{}: {} has sha256 {}, the bill of materials says {}", a.name, a.file, sha, a.sha256)));
     }
   }
-  for (const auto& entry : sfs::recursive_directory_iterator(dir / "files", ec)) {
-    if (entry.is_regular_file()) {
-      const std::string rel = sfs::relative(entry.path(), dir).string();
-      if (listed.count(rel) == 0) {
-        problems.push_back(problem(fmt::format("{} is not in the bill of materials", rel)));
+  // Image archives: the file's sha256 and size, then every blob inside (a blob changed with the
+  // archive's sha256 updated in bundle.json is still caught).
+  const sfs::path image_scratch = scratch.string() + "-image";
+  struct CleanupImage {
+    sfs::path p;
+    ~CleanupImage()
+    {
+      std::error_code e;
+      sfs::remove_all(p, e);
+    }
+  } cleanup_image{image_scratch};
+  for (const auto& img : bom.images) {
+    if (!img.carried()) {
+      continue;
+    }
+    listed.insert(img.file);
+    const sfs::path file = dir / img.file;
+    if (!sfs::is_regular_file(file, ec)) {
+      problems.push_back(problem(fmt::format("{}: {} is missing", img.ref, img.file)));
+      continue;
+    }
+    TRY_ASSIGN(const std::string sha, sha256_file_hex(file));
+    if (sha != img.sha256) {
+      problems.push_back(problem(fmt::format("{}: {} has sha256 {}, the bill of materials says {}", img.ref, img.file, sha, img.sha256)));
+    }
+    if (const auto size = sfs::file_size(file, ec); size != img.size) {
+      problems.push_back(problem(fmt::format("{}: {} has {} bytes, the bill of materials says {}", img.ref, img.file, size, img.size)));
+    }
+    std::vector<Error> inside;
+    TRY_ASSIGN(const ArchiveContents c, check_image_archive(file, img.ref, img.digest, image_scratch, inside));
+    if (inside.empty() && c.ref_name != img.ref) {
+      inside.push_back(problem(fmt::format("{}: {} names the image '{}'", img.ref, img.file, c.ref_name)));
+    }
+    if (inside.empty()) {
+      log::debug("{}: {} checked: manifest {}, {} blobs", img.ref, img.file, c.manifest_digest, c.blobs);
+    }
+    for (auto& e : inside) {
+      problems.push_back(std::move(e));
+    }
+  }
+  for (const char* top : {"files", "images"}) {
+    for (const auto& entry : sfs::recursive_directory_iterator(dir / top, ec)) {
+      if (!entry.is_directory()) {
+        const std::string rel = sfs::relative(entry.path(), dir).string();
+        if (listed.count(rel) == 0) {
+          problems.push_back(problem(fmt::format("{} is not in the bill of materials", rel)));
+        }
       }
     }
   }

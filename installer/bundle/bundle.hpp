@@ -1,6 +1,8 @@
 // Offline artifact bundles: every artifact of one matrix row, downloaded and verified, with a bill of
-// materials (bundle.json: each file's URL, sha256, how it was verified; the images the row needs;
-// the kustomize remote bases it carries) and a SHA256SUMS that `sha256sum -c` reads on any host.
+// materials (bundle.json: each file's URL, sha256, how it was verified; the images the row needs and,
+// with --images, each as an OCI archive with its digests; the kustomize remote bases it carries) and a
+// SHA256SUMS that `sha256sum -c` reads on any host. Images are copied by skopeo (a process with argv),
+// never by a registry client of mlplat's own.
 // A bundle is a directory or a .tar.gz / .tar.zst of one. Its bill of materials may be signed
 // (bundle.json.sig, an SSH signature made by `ssh-keygen -Y sign -n mlplat-bundle`); a bundle is
 // trusted when that signature verifies against the operator's allowed signers, or when the operator
@@ -13,7 +15,9 @@
 #include "util/error.hpp"
 
 #include <cstdint>
+#include <chrono>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -34,8 +38,21 @@ struct BomArtifact {
   std::string checksum_url;  // for upstream-checksum
 };
 
+// An image of the row. Only `ref` is set unless the bundle carries the image (create --images).
+struct BomImage {
+  std::string ref;             // as the row names it: registry/path:tag (or @sha256:...)
+  std::string digest;          // sha256:<hex> of the manifest as stored in the archive (index.json's)
+  std::string source_digest;   // sha256:<hex> the source registry resolved `ref` to (a list or a manifest)
+  std::string file;            // images/<layout name>.tar (image_file)
+  std::string sha256;          // of the archive file
+  std::uint64_t size = 0;      // bytes of the archive file
+  std::string fetched_from;    // the registry or mirror it was copied from (host[:port][/prefix])
+
+  bool carried() const { return !file.empty(); }
+};
+
 struct Bom {
-  int format = 1;
+  int format = 2;  // 2: images are objects (BomImage); 1 (read only): images are strings
   std::string row;
   std::string kubernetes;
   std::string created;        // UTC, ISO 8601
@@ -43,18 +60,34 @@ struct Bom {
   std::string matrix_source;
   std::string matrix_verified;
   std::vector<BomArtifact> artifacts;
-  std::vector<std::string> images;
+  std::vector<BomImage> images;
+  bool images_included = false;  // created with --images: every image of the row is carried
   std::vector<compat::KustomizeSource> kustomize_sources;
 
   const BomArtifact* find(const std::string& name) const;
+  const BomImage* find_image(const std::string& ref) const;
+};
+
+// Where the images of a bundle come from (bundle create --images).
+struct ImageOptions {
+  bool include = false;  // --images: copy every image of the row into the bundle
+  // Registry host of a reference (registry.k8s.io, docker.io, quay.io) -> a mirror location
+  // (registry_location): tried first; the mirror keeps the repository path.
+  std::map<std::string, std::string> mirrors;
+  std::string mirror_ca;   // a PEM CA the mirrors' certificates chain to (empty: the system's CAs)
+  std::string auth_file;   // a containers-auth.json (skopeo login / podman write it); empty: skopeo's default
+  bool upstream = true;    // false (--no-upstream-images): only mirrors; an image of a registry without one is refused
+  std::chrono::seconds deadline{1800};  // one image, all its sources together
 };
 
 struct CreateOptions {
+
   std::string row;                         // empty: the matrix's default row
   std::string output;                      // a directory, or a file ending .tar.gz / .tar.zst
   fetch::Options fetch;
   std::set<std::string> accept_unpinned;   // artifact names (or "all") taken on first download
   std::string sign_key;                    // an SSH private key (no passphrase): bundle.json is signed with it
+  ImageOptions images;                     // --images and where they come from
 };
 
 // What makes a bundle trusted, beyond its files matching its own bill of materials.
@@ -133,5 +166,91 @@ Status fetch_host(transport::Fleet& fleet, size_t host, const Bom& bom, const st
 // fetch_host on every host, the whole bundle. One result per host.
 std::vector<Result<bool>> fetch_on_hosts(transport::Fleet& fleet, const Bom& bom, const std::string& mirror_url,
                                          const std::string& remote_dir);
+
+// --- Images ---
+
+// The parts of an image reference: registry host (docker.io when the first component is not a host),
+// the repository path (docker.io's one-word names under library/), the tag and the digest (either may
+// be empty, not both for a row's image).
+struct ImageName {
+  std::string registry;
+  std::string path;
+  std::string tag;
+  std::string digest;  // sha256:<hex>
+};
+
+// `ref` split as a registry does (registry.k8s.io/pause:3.10.2 -> registry.k8s.io, pause, 3.10.2;
+// mysql:8.4 -> docker.io, library/mysql, 8.4).
+ImageName split_image(const std::string& ref);
+
+// The archive of `ref` in a bundle: images/<ref with '/', ':' and '@' as '_'>.tar, e.g.
+// images/registry.k8s.io_kube-apiserver_v1.36.4.tar. Errors when the name is not is_layout_name.
+Result<std::string> image_file(const std::string& ref);
+
+// A registry or mirror given as https://host[:port][/prefix] or host[:port][/prefix], as skopeo's
+// docker:// transport names it: host[:port][/prefix], no trailing '/'. http:// and other schemes,
+// credentials in the URL, queries and characters outside [A-Za-z0-9.-_:/] are usage errors naming `what`.
+Result<std::string> registry_location(const std::string& url, const std::string& what);
+
+// What an image archive holds, after check_image_archive.
+struct ArchiveContents {
+  std::string manifest_digest;  // index.json's one manifest
+  std::string ref_name;         // its org.opencontainers.image.ref.name
+  std::string os;               // from the image's config
+  std::string architecture;
+  std::uint64_t blobs = 0;      // blob files, all checked
+};
+
+// Opens the OCI archive `archive` (the tar program, into `scratch`, which is emptied before and
+// removed after) and checks it: members only oci-layout, index.json and blobs/sha256/<hex> (regular
+// files), every blob's sha256 its name, index.json one manifest (of `expect_digest` when given), the
+// manifest's config and layers present with their descriptors' sizes, no blob the manifest does not
+// name. Problems are listed, each naming `what` (the image) and the blob digest; a tar that cannot
+// be read is one problem.
+Result<ArchiveContents> check_image_archive(const std::filesystem::path& archive, const std::string& what,
+                                            const std::string& expect_digest, const std::filesystem::path& scratch,
+                                            std::vector<Error>& problems);
+
+// Where fetch_images keeps its records (and its scratch directory) under the staging directory.
+inline constexpr const char* k_image_state_dir = ".images-state";
+
+// Copies every image of `row` into `staging`/images (skopeo copy docker://SOURCE oci-archive:FILE:REF,
+// only `arch` of linux), from a mirror first and upstream unless options.upstream is false, checking
+// each archive (check_image_archive, its digest skopeo's --digestfile) before it takes its name; an
+// archive a former run left that still checks is kept (resume: each copied image's record is kept in
+// `staging`/k_image_state_dir, which the caller removes once the bundle is complete). Progress: a line per image (redrawn
+// in place on a terminal). An error names the image, every source tried, skopeo's reason and a fix.
+Result<std::vector<BomImage>> fetch_images(const compat::Row& row, const std::string& arch, const ImageOptions& options,
+                                           const std::filesystem::path& staging, Terminal progress = Terminal::detect);
+
+// A registry of the site that the cluster pulls from (push_images).
+struct SiteRegistry {
+  std::string url;      // https://host[:port][/prefix] or host[:port][/prefix] (registry_location)
+  std::string ca_file;  // PEM CA its certificate chains to (empty: the system's CAs)
+  // A file of two lines, "username: NAME" and "password: SECRET" ('#' comments and blank lines
+  // allowed; keep it 0600). Empty: the environment's MLPLAT_SITE_REGISTRY_USERNAME and
+  // MLPLAT_SITE_REGISTRY_PASSWORD, or anonymous when neither is set. mlplat writes skopeo's auth file
+  // from it (0600 in a 0700 temporary directory, removed after); the password is never on a command line.
+  std::string credentials_file;
+};
+
+// One image of push_images.
+struct PushedImage {
+  std::string ref;          // the row's reference
+  std::string destination;  // host[:port][/prefix]/path:tag at the site registry
+  std::string digest;       // what the site registry serves, equal to the bill of materials' digest
+  bool skipped = false;     // the registry had it at that digest already
+};
+
+// Copies the image archives of a bundle directory (those whose ref is in `only`; all when empty) to
+// the site registry: skopeo copy --preserve-digests oci-archive:FILE:REF docker://SITE/PATH:TAG, where
+// PATH is the reference's repository path without its registry (registry.k8s.io/kube-apiserver:v1.36.4
+// -> SITE/kube-apiserver:v1.36.4, docker.io/library/mysql:8.4 -> SITE/library/mysql:8.4). Each
+// archive's sha256 is checked against the bill of materials first; an image the registry already
+// serves at the bill of materials' digest is skipped; after a copy, skopeo inspect --raw must show
+// that digest. Errors name the image and the registry with skopeo's reason ("unauthorized: ..." for
+// wrong credentials) and a fix; a bundle without images is a usage error.
+Result<std::vector<PushedImage>> push_images(const Bom& bom, const std::filesystem::path& bundle_dir, const SiteRegistry& site,
+                                             const std::set<std::string>& only = {}, Terminal progress = Terminal::detect);
 
 } // namespace mlplat::bundle

@@ -10,6 +10,7 @@
 #include "util/text.hpp"
 
 #include <filesystem>
+#include <unistd.h>
 
 using namespace mlplat;
 
@@ -100,5 +101,64 @@ TEST_CASE("spec.bundle: allowedSigners and signer together, the file readable, r
   const auto spaced = load("  bundle:\n    allowedSigners: " + allowed + "\n    signer: 'a b'\n");
   REQUIRE_FALSE(spaced);
   CHECK(contains(spaced.error().render(), "cluster.yaml:12:13: spec.bundle.signer: 'a b' is not one identity"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("image references: split as a registry does, their archive names of the layout, registry locations https only", "[bundle][images]")
+{
+  const auto k = bundle::split_image("registry.k8s.io/kube-apiserver:v1.36.4");
+  CHECK(k.registry == "registry.k8s.io");
+  CHECK(k.path == "kube-apiserver");
+  CHECK(k.tag == "v1.36.4");
+  const auto m = bundle::split_image("mysql:8.4");
+  CHECK(m.registry == "docker.io");
+  CHECK(m.path == "library/mysql");
+  const auto p = bundle::split_image("localhost:5000/a/b@sha256:" + std::string(64, 'f'));
+  CHECK(p.registry == "localhost:5000");
+  CHECK(p.path == "a/b");
+  CHECK(p.tag.empty());
+  CHECK(p.digest == "sha256:" + std::string(64, 'f'));
+  CHECK(*bundle::image_file("registry.k8s.io/kube-apiserver:v1.36.4") == "images/registry.k8s.io_kube-apiserver_v1.36.4.tar");
+  CHECK_FALSE(bundle::image_file("a/b c:1"));
+  CHECK(*bundle::registry_location("https://10.0.0.5:5000/", "m") == "10.0.0.5:5000");
+  CHECK(*bundle::registry_location("site.example:5000/cache", "m") == "site.example:5000/cache");
+  CHECK_FALSE(bundle::registry_location("http://10.0.0.5:5000", "m"));
+  CHECK_FALSE(bundle::registry_location("https://user:pw@10.0.0.5", "m"));
+  CHECK_FALSE(bundle::registry_location("https://x/../y", "m"));
+}
+
+TEST_CASE("bundle.json: images as strings (format 1) still read, as objects (format 2), an archive outside the layout refused", "[bundle][images]")
+{
+  const auto dir = std::filesystem::temp_directory_path() / ("mlplat-unit-bom-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string head = R"({"row": "k8s-1.36", "kubernetes": "1.36.4", "created": "2026-01-01T00:00:00Z", "mlplatVersion": "0",
+    "matrix": {"source": "m", "verified": "2026-01-01"}, "artifacts": [], "kustomizeSources": [], )";
+  REQUIRE(fs::write_file_atomic(dir / "bundle.json", head + R"("format": 1, "images": ["registry.k8s.io/pause:3.10.2"]})", 0644));
+  auto old = bundle::read_bom(dir);
+  INFO((old ? "" : old.error().render()));
+  REQUIRE(old);
+  REQUIRE(old->images.size() == 1);
+  CHECK(old->images[0].ref == "registry.k8s.io/pause:3.10.2");
+  CHECK_FALSE(old->images[0].carried());
+  CHECK_FALSE(old->images_included);
+
+  const std::string d = "sha256:" + std::string(64, 'a');
+  const std::string image = R"({"ref": "registry.k8s.io/pause:3.10.2", "digest": ")" + d + R"(", "sourceDigest": ")" + d + R"(", "sha256": ")" +
+                            std::string(64, 'b') + R"(", "size": 10, "fetchedFrom": "registry.k8s.io", "file": )";
+  REQUIRE(fs::write_file_atomic(dir / "bundle.json",
+                                head + R"("format": 2, "imagesIncluded": true, "images": [)" + image + R"("images/registry.k8s.io_pause_3.10.2.tar"}]})",
+                                0644));
+  auto now = bundle::read_bom(dir);
+  INFO((now ? "" : now.error().render()));
+  REQUIRE(now);
+  CHECK(now->images_included);
+  CHECK(now->images[0].digest == d);
+  CHECK(now->images[0].file == "images/registry.k8s.io_pause_3.10.2.tar");
+
+  REQUIRE(fs::write_file_atomic(dir / "bundle.json", head + R"("format": 2, "imagesIncluded": true, "images": [)" + image + R"("../../etc/x.tar"}]})",
+                                0644));
+  auto bad = bundle::read_bom(dir);
+  REQUIRE_FALSE(bad);
+  CHECK(contains(bad.error().message, "images[0] ('registry.k8s.io/pause:3.10.2'): file '../../etc/x.tar' is not the image's archive"));
   std::filesystem::remove_all(dir);
 }
