@@ -6,6 +6,7 @@ go 1.26.0
 
 require (
 	github.com/cyphar/filepath-securejoin v0.7.0
+	github.com/pelletier/go-toml/v2 v2.3.0
 	github.com/spf13/pflag v1.1.0
 	go.opentelemetry.io/otel/trace v1.44.0
 	google.golang.org/grpc v1.82.1
