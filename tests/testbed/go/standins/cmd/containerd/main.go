@@ -6,8 +6,10 @@
 //   - serves the CRI (k8s.io/cri-api runtime/v1) on /run/containerd/containerd.sock: Version, Status
 //     (NetworkReady only once a CNI network config exists in /etc/cni/net.d, as the CRI plugin reports
 //     it: "cni plugin not initialized" before), RuntimeConfig (the cgroup driver of SystemdCgroup), and
-//     the image service against the testbed's registry (package images): an image the registry does
-//     not hold cannot be pulled, and ImageStatus knows only what was pulled;
+//     the image service (image.go): a pull follows the registry hosts of config_path's hosts.toml with
+//     real distribution requests (package registry) into the content store (package content); a
+//     public registry is the testbed's catalogue (package images), unreachable on an offline host;
+//     ImageStatus knows what was pulled or imported (ctr, cmd/ctr) into namespace k8s.io;
 //   - answers the pod sandbox calls kubeadm reset makes (ListPodSandbox, StopPodSandbox,
 //     RemovePodSandbox: sandbox.go) over the pods the kubelet stand-in runs as host processes.
 //
@@ -37,10 +39,10 @@ import (
 )
 
 const (
-	configPath = "/etc/containerd/config.toml"
-	socketPath = "/run/containerd/containerd.sock"
-	cniConfDir = "/etc/cni/net.d"
-	hostsFile  = "/etc/hosts"
+	configPath  = "/etc/containerd/config.toml"
+	socketPath  = "/run/containerd/containerd.sock"
+	cniConfDir  = "/etc/cni/net.d"
+	hostsFile   = "/etc/hosts"
 	defaultConf = "version = 3\nroot = \"/var/lib/containerd\"\nstate = \"/run/containerd\"\n\n[grpc]\n  address = \"/run/containerd/containerd.sock\"\n"
 )
 

@@ -21,7 +21,9 @@ import (
 	"mlplat.test/testbed/standins/internal/images"
 )
 
-type fakeRuntime struct{ criapi.UnimplementedRuntimeServiceServer }
+type fakeRuntime struct {
+	criapi.UnimplementedRuntimeServiceServer
+}
 
 func (fakeRuntime) Version(context.Context, *criapi.VersionRequest) (*criapi.VersionResponse, error) {
 	return &criapi.VersionResponse{RuntimeName: "containerd", RuntimeVersion: "v2.3.4"}, nil

@@ -5,8 +5,8 @@
 // into every host (/etc/mlplat-testbed/images: one "reference [program]" per line, and "*" for a
 // registry that holds every other image too, as the public registries do); an image that is not
 // there cannot be pulled, as from a registry that does not have it. A line "offline" makes the host
-// one without a route to the public registries: a registry the host reaches only through them (no
-// site registry or mirror in /etc/containerd/certs.d, package registry) cannot be reached at all.
+// one without a route to the public registries: a pull from one (a registry host not on the test
+// networks, package registry) fails as unreachable; site registries and mirrors are reached for real.
 //
 // The images pulled or imported onto a host are in Store (store.go), their blobs in package content.
 package images

@@ -246,7 +246,11 @@ func newEnv(t *testing.T, catalogue string) *testEnv {
 		t.Fatal(err)
 	}
 	e.puller = &Puller{HostsDir: e.hostsDir, Content: content.Open(t.TempDir()), Catalogue: c, Version: "2.3.4",
-		Log: func(format string, args ...any) { e.mu.Lock(); e.logs = append(e.logs, fmt.Sprintf(format, args...)); e.mu.Unlock() }}
+		Log: func(format string, args ...any) {
+			e.mu.Lock()
+			e.logs = append(e.logs, fmt.Sprintf(format, args...))
+			e.mu.Unlock()
+		}}
 	return e
 }
 
