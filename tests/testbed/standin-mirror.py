@@ -6,7 +6,7 @@ artifact at its upstream path (OUT/<host>/<path>, the layout `bundle create --ba
 `--mirror` use) plus the checksum files the row names, so `mlplat bundle create` downloads and
 verifies them for real. kubeadm and kubectl are the real upstream programs the testbed built
 (tests/testbed/build-programs.sh: PROGRAMS/upstream), which must be the row's Kubernetes version; the
-kubelet and containerd are the testbed's Go stand-ins (PROGRAMS/standins) marked with the row's
+kubelet, containerd and ctr are the testbed's Go stand-ins (PROGRAMS/standins) marked with the row's
 version; the rest are the stand-ins of tests/testbed/standins/bin with the row's versions filled in.
 The archives have the real ones' layout.
 
@@ -88,7 +88,7 @@ def content(artifact, row):
         v = comp["containerd"]["version"]
         return tar_gz([("bin/containerd", marked("containerd", v), 0o755),
                        ("bin/containerd-shim-runc-v2", standin("containerd", v), 0o755),
-                       ("bin/ctr", standin("containerd", v), 0o755)])
+                       ("bin/ctr", marked("ctr", v), 0o755)])
     if name == "runc":
         return standin("runc", comp["runc"]["version"])
     if name == "cni-plugins":

@@ -6,8 +6,10 @@
 //   - serves the CRI (k8s.io/cri-api runtime/v1) on /run/containerd/containerd.sock: Version, Status
 //     (NetworkReady only once a CNI network config exists in /etc/cni/net.d, as the CRI plugin reports
 //     it: "cni plugin not initialized" before), RuntimeConfig (the cgroup driver of SystemdCgroup), and
-//     the image service against the testbed's registry (package images): an image the registry does
-//     not hold cannot be pulled, and ImageStatus knows only what was pulled;
+//     the image service (image.go): a pull follows the registry hosts of config_path's hosts.toml with
+//     real distribution requests (package registry) into the content store (package content); a
+//     public registry is the testbed's catalogue (package images), unreachable on an offline host;
+//     ImageStatus knows what was pulled or imported (ctr, cmd/ctr) into namespace k8s.io;
 //   - answers the pod sandbox calls kubeadm reset makes (ListPodSandbox, StopPodSandbox,
 //     RemovePodSandbox: sandbox.go) over the pods the kubelet stand-in runs as host processes.
 //
@@ -28,22 +30,19 @@ import (
 	"syscall"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"mlplat.test/testbed/standins/internal/content"
 	"mlplat.test/testbed/standins/internal/images"
 	"mlplat.test/testbed/standins/internal/sandbox"
 	"mlplat.test/testbed/standins/internal/standin"
 )
 
 const (
-	configPath = "/etc/containerd/config.toml"
-	socketPath = "/run/containerd/containerd.sock"
-	cniConfDir = "/etc/cni/net.d"
-	storePath  = "/var/lib/containerd/io.containerd.content.v1.content/mlplat-standin-images.json"
-	// kubeadm counts an image as present only with a non-zero size (cri-client remote_image.go).
-	imageSize   = 1 << 20
+	configPath  = "/etc/containerd/config.toml"
+	socketPath  = "/run/containerd/containerd.sock"
+	cniConfDir  = "/etc/cni/net.d"
+	hostsFile   = "/etc/hosts"
 	defaultConf = "version = 3\nroot = \"/var/lib/containerd\"\nstate = \"/run/containerd\"\n\n[grpc]\n  address = \"/run/containerd/containerd.sock\"\n"
 )
 
@@ -78,7 +77,10 @@ func main() {
 
 type config struct {
 	systemdCgroup bool
+	configPath    string // the CRI's registry config_path ("" when unset, as containerd's default)
 }
+
+var configPathLine = regexp.MustCompile(`(?m)^\s*config_path\s*=\s*['"]([^'"]*)['"]\s*$`)
 
 var versionLine = regexp.MustCompile(`(?m)^\s*version\s*=\s*(\d+)\s*$`)
 
@@ -100,7 +102,11 @@ func loadConfig(path string) (config, error) {
 		}
 		return config{}, fmt.Errorf("failed to load TOML %s: unsupported config version %s (containerd 2.x reads version 3)", path, got)
 	}
-	return config{systemdCgroup: regexp.MustCompile(`(?m)^\s*SystemdCgroup\s*=\s*true\s*$`).Match(data)}, nil
+	cfg := config{systemdCgroup: regexp.MustCompile(`(?m)^\s*SystemdCgroup\s*=\s*true\s*$`).Match(data)}
+	if m := configPathLine.FindSubmatch(data); m != nil {
+		cfg.configPath = string(m[1])
+	}
+	return cfg, nil
 }
 
 func serve(cfgPath, version string) error {
@@ -118,9 +124,9 @@ func serve(cfgPath, version string) error {
 	}
 	_ = os.Chmod(socketPath, 0o660)
 	srv := grpc.NewServer()
-	cri := &cri{version: version, cfg: cfg, store: images.OpenStore(storePath), podsDir: sandbox.PodsDir}
+	cri := &cri{version: version, cfg: cfg, podsDir: sandbox.PodsDir}
 	runtime.RegisterRuntimeServiceServer(srv, cri)
-	runtime.RegisterImageServiceServer(srv, &imageService{store: cri.store})
+	runtime.RegisterImageServiceServer(srv, newImageService(content.Root, cfg.configPath, images.CataloguePath, hostsFile, version))
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	go func() { <-stop; srv.Stop() }()
@@ -132,7 +138,6 @@ type cri struct {
 	runtime.UnimplementedRuntimeServiceServer
 	version string
 	cfg     config
-	store   *images.Store
 	podsDir string     // the kubelet's pods directory (sandbox.PodsDir; a test's own)
 	mu      sync.Mutex // one sandbox call at a time
 }
@@ -182,64 +187,4 @@ func (c *cri) RuntimeConfig(context.Context, *runtime.RuntimeConfigRequest) (*ru
 	return &runtime.RuntimeConfigResponse{Linux: &runtime.LinuxRuntimeConfiguration{CgroupDriver: driver}}, nil
 }
 
-type imageService struct {
-	runtime.UnimplementedImageServiceServer
-	store *images.Store
-}
-
-func imageOf(spec *runtime.ImageSpec) string {
-	if spec == nil {
-		return ""
-	}
-	return images.Normalize(spec.Image)
-}
-
-func (s *imageService) ListImages(context.Context, *runtime.ListImagesRequest) (*runtime.ListImagesResponse, error) {
-	refs, err := s.store.Pulled()
-	if err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
-	}
-	out := &runtime.ListImagesResponse{}
-	for _, r := range refs {
-		out.Images = append(out.Images, &runtime.Image{Id: "sha256:" + standin.Digest(r), RepoTags: []string{r}, Size: imageSize})
-	}
-	return out, nil
-}
-
-func (s *imageService) ImageStatus(_ context.Context, req *runtime.ImageStatusRequest) (*runtime.ImageStatusResponse, error) {
-	ref := imageOf(req.Image)
-	has, err := s.store.Has(ref)
-	if err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
-	}
-	if !has {
-		return &runtime.ImageStatusResponse{}, nil // not present: no image, no error, as the CRI says
-	}
-	return &runtime.ImageStatusResponse{Image: &runtime.Image{Id: "sha256:" + standin.Digest(ref), RepoTags: []string{ref}, Size: imageSize}}, nil
-}
-
-func (s *imageService) PullImage(_ context.Context, req *runtime.PullImageRequest) (*runtime.PullImageResponse, error) {
-	ref := imageOf(req.Image)
-	cat, err := images.LoadCatalogue(images.CataloguePath)
-	if err != nil {
-		return nil, status.Errorf(codes.Unknown, "failed to pull and unpack image %q: %v", ref, err)
-	}
-	if _, ok := images.Lookup(cat, ref); !ok {
-		return nil, status.Errorf(codes.NotFound, "failed to pull and unpack image %q: failed to resolve reference %q: %s: not found", ref, ref, ref)
-	}
-	if err := s.store.Add(ref); err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
-	}
-	return &runtime.PullImageResponse{ImageRef: "sha256:" + standin.Digest(ref)}, nil
-}
-
-func (s *imageService) RemoveImage(_ context.Context, req *runtime.RemoveImageRequest) (*runtime.RemoveImageResponse, error) {
-	if err := s.store.Remove(imageOf(req.Image)); err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
-	}
-	return &runtime.RemoveImageResponse{}, nil
-}
-
-func (s *imageService) ImageFsInfo(context.Context, *runtime.ImageFsInfoRequest) (*runtime.ImageFsInfoResponse, error) {
-	return &runtime.ImageFsInfoResponse{}, nil
-}
+// imageService is the CRI image service of image.go.

@@ -21,7 +21,6 @@ import (
 	criclient "k8s.io/cri-client/pkg"
 	kubeadmruntime "k8s.io/kubernetes/cmd/kubeadm/app/util/runtime"
 
-	"mlplat.test/testbed/standins/internal/images"
 	"mlplat.test/testbed/standins/internal/sandbox"
 )
 
@@ -158,9 +157,10 @@ func serveCRI(t *testing.T, podsDir string) string {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	c := &cri{version: "2.3.4", podsDir: podsDir, store: images.OpenStore(filepath.Join(t.TempDir(), "images.json"))}
+	c := &cri{version: "2.3.4", podsDir: podsDir}
 	runtime.RegisterRuntimeServiceServer(srv, c)
-	runtime.RegisterImageServiceServer(srv, &imageService{store: c.store}) // kubeadm's client connects to both
+	// kubeadm's client connects to both
+	runtime.RegisterImageServiceServer(srv, newImageService(t.TempDir(), "", filepath.Join(t.TempDir(), "images"), "", "2.3.4"))
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
 	return "unix://" + sock

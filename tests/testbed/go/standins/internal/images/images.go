@@ -4,18 +4,18 @@
 // tests/testbed/build-programs.sh. The testbed writes the catalogue of what its "registry" holds
 // into every host (/etc/mlplat-testbed/images: one "reference [program]" per line, and "*" for a
 // registry that holds every other image too, as the public registries do); an image that is not
-// there cannot be pulled, as from a registry that does not have it.
+// there cannot be pulled, as from a registry that does not have it. A line "offline" makes the host
+// one without a route to the public registries: a pull from one (a registry host not on the test
+// networks, package registry) fails as unreachable; site registries and mirrors are reached for real.
+//
+// The images pulled or imported onto a host are in Store (store.go), their blobs in package content.
 package images
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
-	"sync"
 )
 
 // CataloguePath is where the testbed writes each host's catalogue.
@@ -25,13 +25,6 @@ const CataloguePath = "/etc/mlplat-testbed/images"
 type Image struct {
 	Ref     string // fully qualified, e.g. registry.k8s.io/kube-apiserver:v1.36.3
 	Program string // absolute path of the binary a container of this image runs; "" when none can run on a host
-}
-
-// Store is the set of images pulled onto this host, persisted in a JSON file (containerd's content
-// store stands behind this in the real runtime).
-type Store struct {
-	path string
-	mu   sync.Mutex
 }
 
 // LoadCatalogue reads the catalogue at path; an error names the file and line.
@@ -50,8 +43,11 @@ func LoadCatalogue(path string) (map[string]Image, error) {
 		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
 			continue
 		}
-		if fields[0] == "*" {
-			out["*"] = Image{Ref: "*"}
+		if fields[0] == "*" || fields[0] == Offline {
+			if len(fields) > 1 {
+				return nil, fmt.Errorf("%s:%d: %q takes no program, got %q", path, line, fields[0], sc.Text())
+			}
+			out[fields[0]] = Image{Ref: fields[0]}
 			continue
 		}
 		if len(fields) > 2 {
@@ -64,6 +60,15 @@ func LoadCatalogue(path string) (map[string]Image, error) {
 		out[img.Ref] = img
 	}
 	return out, sc.Err()
+}
+
+// Offline is the catalogue's line for a host without a route to the public registries.
+const Offline = "offline"
+
+// IsOffline reports whether the catalogue has the line "offline".
+func IsOffline(cat map[string]Image) bool {
+	_, ok := cat[Offline]
+	return ok
 }
 
 // Lookup returns the catalogue's entry for ref, and whether the registry holds it.
@@ -95,85 +100,6 @@ func Normalize(ref string) string {
 		name = "docker.io/" + name
 	}
 	return name + tag
-}
-
-// OpenStore returns the store kept at path.
-func OpenStore(path string) *Store { return &Store{path: path} }
-
-func (s *Store) load() (map[string]bool, error) {
-	data, err := os.ReadFile(s.path)
-	if os.IsNotExist(err) {
-		return map[string]bool{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	set := map[string]bool{}
-	if err := json.Unmarshal(data, &set); err != nil {
-		return nil, fmt.Errorf("%s: %w", s.path, err)
-	}
-	return set, nil
-}
-
-func (s *Store) save(set map[string]bool) error {
-	data, err := json.MarshalIndent(set, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
-		return err
-	}
-	tmp := s.path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, s.path)
-}
-
-// Pulled returns the references pulled so far, sorted.
-func (s *Store) Pulled() ([]string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	set, err := s.load()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, 0, len(set))
-	for ref := range set {
-		out = append(out, ref)
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
-// Has reports whether ref was pulled.
-func (s *Store) Has(ref string) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	set, err := s.load()
-	return set[Normalize(ref)], err
-}
-
-// Add records ref as pulled.
-func (s *Store) Add(ref string) error {
-	return s.update(func(set map[string]bool) { set[Normalize(ref)] = true })
-}
-
-// Remove forgets ref.
-func (s *Store) Remove(ref string) error {
-	return s.update(func(set map[string]bool) { delete(set, Normalize(ref)) })
-}
-
-// update changes the stored set under the lock and writes it back atomically.
-func (s *Store) update(change func(map[string]bool)) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	set, err := s.load()
-	if err != nil {
-		return err
-	}
-	change(set)
-	return s.save(set)
 }
 
 // PodImagesPath lists the images whose containers the kubelet stand-in runs itself, in an API pod,
