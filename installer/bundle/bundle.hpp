@@ -234,6 +234,11 @@ struct SiteRegistry {
   std::string credentials_file;
 };
 
+// The HTTP Authorization value the site registry's credentials make ("Basic <base64 of user:password>",
+// what containerd's hosts.toml header sends), registered with the log's redaction; empty when the
+// registry is anonymous. Errors as push_images' for an unreadable or malformed credentials file.
+Result<std::string> site_authorization(const SiteRegistry& site);
+
 // One image of push_images.
 struct PushedImage {
   std::string ref;          // the row's reference

@@ -836,6 +836,17 @@ Result<std::optional<Credentials>> read_credentials(const std::string& file)
 
 } // namespace
 
+Result<std::string> site_authorization(const SiteRegistry& site)
+{
+  TRY_ASSIGN(const auto credentials, read_credentials(site.credentials_file));
+  if (!credentials) {
+    return std::string();
+  }
+  const std::string header = "Basic " + base64(credentials->username + ":" + credentials->password);
+  log::add_secret(header.substr(6));
+  return header;
+}
+
 Result<std::vector<PushedImage>> push_images(const Bom& bom, const sfs::path& bundle_dir, const SiteRegistry& site, const std::set<std::string>& only,
                                              Terminal progress)
 {

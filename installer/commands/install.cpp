@@ -18,8 +18,36 @@ namespace {
 
 // Renders the platform overlays and settles the ingress certificate, on this machine, before any
 // host is touched; a plan writes no certificate.
+Status render_platform(workflow::Context& ctx);
+
+// With a site registry, every image of the bundle goes there once, before any host is touched (those
+// it serves at the bill of materials' digest already are skipped), so that the hosts, whose
+// hosts.toml name only the site registry, find every image they pull. A plan pushes nothing.
+Status push_to_site(const workflow::Context& ctx)
+{
+  const config::SiteRegistry& site = ctx.cluster.registry.site;
+  if (site.url.empty() || ctx.bom == nullptr) {
+    return {};
+  }
+  if (!ctx.bom->images_included) {
+    return fail(ErrorCode::config_invalid,
+                fmt::format("spec.registry.site ({}) is set, but bundle {} carries no images to push to it", site.url, ctx.bundle_dir.string()),
+                "create the bundle with its images: mlplat bundle create --images (docs/bundle.md, \"Air-gapped installs\")");
+  }
+  if (ctx.dry_run) {
+    log::info("site registry: install would push the bundle's {} images to {} (skipping those it serves at the same digest)",
+              ctx.bom->images.size(), site.url);
+    return {};
+  }
+  TRY_ASSIGN(const auto pushed, bundle::push_images(*ctx.bom, ctx.bundle_dir, {site.url, site.ca_file, site.credentials_file}));
+  const auto skipped = std::count_if(pushed.begin(), pushed.end(), [](const bundle::PushedImage& p) { return p.skipped; });
+  log::info("site registry {}: {} images pushed, {} already there at the same digest", site.url, pushed.size() - size_t(skipped), skipped);
+  return {};
+}
+
 Status render_platform(workflow::Context& ctx)
 {
+  TRY(push_to_site(ctx));
   if (ctx.bom == nullptr || !ctx.cluster.pipelines.enabled) {
     return {};
   }

@@ -133,7 +133,14 @@ void decode(const YAML::Node& root, Cluster& c, Problems& p)
         }
       });
       spec.sub("storage", [&](MapReader& s) { s.str("basePath", c.storage.base_path); });
-      spec.sub("registry", [&](MapReader& r) { r.string_map("mirrors", c.registry.mirrors); });
+      spec.sub("registry", [&](MapReader& r) {
+        r.string_map("mirrors", c.registry.mirrors);
+        r.sub("site", [&](MapReader& site) {
+          site.str("url", c.registry.site.url);
+          site.str("caFile", c.registry.site.ca_file);
+          site.str("credentialsFile", c.registry.site.credentials_file);
+        });
+      });
       spec.sub("ingress", [&](MapReader& i) {
         i.str("domain", c.ingress.domain);
         i.string_list("altNames", c.ingress.alt_names);
@@ -250,6 +257,23 @@ void validate(const Cluster& c, Problems& p, KeyFiles key_files)
       p.add(c.where(path), fmt::format("spec.registry.mirrors: {} {}", grammar::quoted(registry), ok.error().message), ok.error().fix);
     } else {
       require(c, p, path, url, grammar::mirror_url(url));
+    }
+  }
+
+  // The site registry: an https URL of a host[:port] (it becomes every image's registry and a hosts.toml
+  // server), its CA and credentials files local paths.
+  if (!c.registry.site.url.empty()) {
+    require(c, p, "spec.registry.site.url", c.registry.site.url, grammar::mirror_url(c.registry.site.url));
+    if (c.registry.site.url.rfind("https://", 0) != 0) {
+      p.add(c.where("spec.registry.site.url"), fmt::format("spec.registry.site.url: {} is not an https URL", grammar::quoted(c.registry.site.url)),
+            "give the site registry's https://host:port (containerd and skopeo verify it with spec.registry.site.caFile)");
+    }
+  } else if (!c.registry.site.ca_file.empty() || !c.registry.site.credentials_file.empty()) {
+    p.add(c.where("spec.registry.site"), "spec.registry.site: caFile or credentialsFile without a url", "add spec.registry.site.url");
+  }
+  for (const auto& [field, value] : {std::pair{"caFile", c.registry.site.ca_file}, std::pair{"credentialsFile", c.registry.site.credentials_file}}) {
+    if (!value.empty()) {
+      require(c, p, std::string("spec.registry.site.") + field, value, grammar::local_path(value));
     }
   }
 

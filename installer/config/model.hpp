@@ -72,9 +72,18 @@ struct Network {
   std::string control_plane_endpoint;
 };
 
+// spec.registry.site: the site's own registry. With it, install pushes the bundle's images there once
+// and every host pulls every image of the row from it (docs/bundle.md, "Air-gapped installs").
+struct SiteRegistry {
+  std::string url;               // https://host[:port]; empty: none
+  std::string ca_file;           // the CA its certificate chains to (on this machine); copied to the hosts
+  std::string credentials_file;  // "username:"/"password:" lines (0600); empty: the environment's, or anonymous
+};
+
 struct Registry {
   // registry host ("docker.io", "registry.k8s.io") -> mirror URL ("https://mirror.example:5000")
   std::map<std::string, std::string> mirrors;
+  SiteRegistry site;
 };
 
 struct Storage {

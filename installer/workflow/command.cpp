@@ -1,5 +1,7 @@
 #include "workflow/command.hpp"
 
+#include "render/host.hpp"
+
 #include "compat/gate.hpp"
 #include "config/load.hpp"
 #include "config/topology.hpp"
@@ -368,7 +370,7 @@ int run_command(const CommandSpec& spec, const Request& request, const Ui& ui)
   ctx.row = row;
   ctx.state_dir = dir;
   ctx.first_control_plane = cluster->first_control_plane();
-  ctx.registry_mirrors = cluster->registry.mirrors;
+  ctx.registry_mirrors = row != nullptr ? render::effective_mirrors(cluster->registry, *row) : cluster->registry.mirrors;
   ctx.bundle_url = request.bundle_url;
   ctx.worker_batch = request.worker_batch;
   ctx.dry_run = spec.dry_run;

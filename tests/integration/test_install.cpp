@@ -4,6 +4,7 @@
 #include "support/catch.hpp"
 
 #include "support/http_server.hpp"
+#include "support/registry.hpp"
 
 #include "integration/audit.hpp"
 #include "integration/testbed.hpp"
@@ -14,6 +15,7 @@
 #include "config/profile.hpp"
 #include "fetch/probe.hpp"
 #include "render/platform.hpp"
+#include "render/references.hpp"
 #include "util/fs.hpp"
 #include "tls/tls.hpp"
 #include "util/sha256.hpp"
@@ -2121,5 +2123,114 @@ TEST_CASE("status and kubeconfig on the real control plane: healthy exits 0 with
     CHECK((*find_named(j["nodes"], "node-114"))["ready"] == "True");
     testbed::script({"restart", "node-115"});
     wait_for_ready(114, "node-115", "True");
+  }
+}
+
+namespace {
+
+// A bundle of the test row with its images: every image of the row made at test time (a small OCI
+// image per reference) and pushed to `source`, a registry on loopback standing for the public
+// registries, which bundle create copies them from (--image-mirror for each, nothing upstream).
+std::string bundle_with_images(const std::string& dir, const mlplat::testing::Registry& source, size_t* count)
+{
+  auto row = mlplat_run({"--data-dir", k_real_data, "matrix", "--row", "k8s-1.36", "--output", "json"});
+  REQUIRE(row.exit_code == 0);
+  const auto j = nlohmann::json::parse(row.out);
+  std::set<std::string> registries;
+  size_t n = 0;
+  for (const auto& image : j["rows"][0]["images"]) {
+    const auto ref = render::parse_image(image.get<std::string>());
+    REQUIRE(ref);
+    registries.insert(ref->registry);
+    const std::string layout = fmt::format("{}/layouts/{}", dir, n++);
+    mlplat::testing::make_test_image(layout, ref->path, ref->suffix.substr(1));
+    source.push(layout, ref->suffix.substr(1), ref->path);
+  }
+  *count = n;
+  REQUIRE(fs::write_file_atomic(dir + "/row.json", row.out, 0644));
+  auto mirror = run_process({"python3", MLPLAT_SOURCE_DIR "/tests/testbed/standin-mirror.py", "--matrix-json", dir + "/row.json", "--out", dir + "/www"}, 60s);
+  REQUIRE(mirror);
+  REQUIRE(mirror->ok());
+  mlplat::testing::HttpServer server(dir + "/www");
+  const std::string out = dir + "/bundle-images";
+  std::vector<std::string> args{"--data-dir", k_real_data, "bundle", "create", "--base-url", server.url(), "--accept-unpinned", "all",
+                                "-o", out, "--sign-key", bundle_signer(dir).key, "--images", "--no-upstream-images",
+                                "--image-mirror-ca", source.ca_file(), "--registry-auth", source.auth_file("source-auth.json")};
+  for (const auto& r : registries) {
+    args.push_back("--image-mirror");
+    args.push_back(r + "=" + source.url());
+  }
+  auto created = mlplat_run(args, 600s);
+  INFO(created.out << created.err);
+  REQUIRE(created.exit_code == 0);
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("air-gapped: the bundle's images pushed once to a site registry (TLS, htpasswd), every host pulls every image from it and "
+          "none from a public registry; wrong credentials refused before any host", "[install][real][airgap]")
+{
+  const std::string dir = testbed::temp_dir("airgap");
+  const std::string state = dir + "/state";
+  const std::vector<int> nodes{116, 117};
+  for (int n : nodes) {
+    fresh_host(n);
+  }
+  mlplat::testing::Registry source(dir + "/source", "127.0.0.1");
+  size_t images = 0;
+  const auto bundle = bundle_with_images(dir, source, &images);
+  REQUIRE(images >= 40);
+  // The site registry on the testbed's bridge, the only registry the hosts can reach.
+  mlplat::testing::Registry site(dir + "/site", testbed::net() + ".1");
+  // The hosts have no route beyond the testbed's subnet, and their runtime treats every registry
+  // without a hosts.toml as unreachable (the stand-in's `offline`, no packet sent).
+  for (int n : nodes) {
+    const auto route = on_host(n, "ip route get 192.0.2.1 2>&1; echo offline >> /etc/mlplat-testbed/images");
+    CHECK(contains(route.out, "unreachable"));
+  }
+  auto spec = [&](const std::string& credentials) {
+    return fmt::format("  pipelines:\n    enabled: false\n  registry:\n    site:\n      url: {}\n      caFile: {}\n      credentialsFile: {}\n", site.url(),
+                       site.ca_file(), credentials);
+  };
+
+  // Wrong credentials: refused on this machine, naming the registry and the reason; no host touched.
+  const auto wrong = cluster_file(dir, nodes, "", 1, spec(site.credentials_file("wrong-credentials", "not-the-password")));
+  const auto refused = mlplat_run({"--data-dir", k_real_data, "install", "-c", wrong, "--state-dir", state, "--bundle", bundle, "--only", k_real_cluster}, 300s);
+  INFO(refused.out << refused.err);
+  CHECK(refused.exit_code != 0);
+  CHECK(contains(refused.err, site.host()));
+  CHECK(contains(refused.err, "unauthorized"));
+  CHECK_FALSE(contains(refused.out + refused.err, "not-the-password"));
+  CHECK(on_host(116, "test -e /var/lib/mlplat && echo touched || echo untouched").out == "untouched\n");
+
+  const auto file = cluster_file(dir, nodes, "", 1, spec(site.credentials_file("credentials")));
+  const auto installed = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", state, "--bundle", bundle, "--only", k_real_cluster}, 900s);
+  INFO(installed.out << installed.err);
+  REQUIRE(installed.exit_code == 0);
+  CHECK(contains(installed.err, fmt::format("site registry {}: {} images pushed, 0 already there", site.url(), images)));
+  CHECK_FALSE(contains(installed.out + installed.err, "test-only-password-5f2c"));
+  // Every image pushed once; the hosts pulled from the site registry: kubeadm's, the pause image,
+  // Calico's and OpenEBS' (the stand-in runtime fetches manifests and blobs for real).
+  CHECK(site.count("PUT", "/manifests/") == int(images));
+  const std::string log = site.log();
+  for (int n : nodes) {
+    CHECK(contains(log, testbed::address(n) + ":"));
+  }
+  for (const auto* path : {"/v2/kube-apiserver/manifests/", "/v2/pause/manifests/", "/v2/calico/node/manifests/", "/v2/openebs/provisioner-localpv/manifests/"}) {
+    INFO(path);
+    CHECK((site.count("GET", path) + site.count("HEAD", path)) > 0);
+  }
+  // The credentials are in the hosts' hosts.toml only, readable by root alone.
+  CHECK(on_host(117, "stat -c %a /etc/containerd/certs.d/registry.k8s.io/hosts.toml").out == "600\n");
+  CHECK(contains(on_host(117, "cat /etc/containerd/certs.d/quay.io/hosts.toml").out, "server = \"" + site.url() + "\""));
+  // A second install pushes nothing: the site registry serves every image at its digest.
+  const auto again = mlplat_run({"--data-dir", k_real_data, "install", "-c", file, "--state-dir", state, "--bundle", bundle, "--only", k_real_cluster}, 900s);
+  INFO(again.out << again.err);
+  CHECK(again.exit_code == 0);
+  CHECK(contains(again.err, fmt::format("site registry {}: 0 images pushed, {} already there", site.url(), images)));
+  CHECK(site.count("PUT", "/manifests/") == int(images));
+  for (int n : nodes) {
+    fresh_host(n);
   }
 }

@@ -1,7 +1,9 @@
 #include "phases/phases.hpp"
 
 #include "assets/assets.hpp"
+#include "bundle/bundle.hpp"
 #include "render/host.hpp"
+#include "util/fs.hpp"
 #include "util/sha256.hpp"
 #include "util/text.hpp"
 
@@ -76,11 +78,23 @@ Result<Phase> containerd_phase(transport::Fleet& fleet, const std::vector<size_t
   }
 
   std::vector<FileSpec> config_files{{"/etc/containerd/config.toml", config, 0644}, {"/etc/crictl.yaml", crictl_yaml, 0644}};
-  if (!in.registry_mirrors.empty()) {
-    for (const auto& [registry, mirror] : in.registry_mirrors) {
-      // The registry's name is a host[:port] (checked at load): it names a directory of certs.d.
-      config_files.push_back({"/etc/containerd/certs.d/" + registry + "/hosts.toml", render::registry_hosts(registry, mirror), 0644});
+  const config::SiteRegistry& site = in.cluster.registry.site;
+  std::string authorization;
+  if (!site.url.empty()) {
+    TRY_ASSIGN(authorization, bundle::site_authorization({site.url, site.ca_file, site.credentials_file}));
+    if (!site.ca_file.empty()) {
+      TRY_ASSIGN(const std::string ca, fs::read_file(site.ca_file));
+      config_files.push_back({render::k_site_ca_path, ca, 0644});
     }
+  }
+  for (const auto& [registry, mirror] : in.registry_mirrors) {
+    // The registry's name is a host[:port] (checked at load): it names a directory of certs.d. With
+    // the site registry's credentials in it, the file is a secret.
+    const bool is_site = !site.url.empty();
+    config_files.push_back({"/etc/containerd/certs.d/" + registry + "/hosts.toml",
+                            render::registry_hosts(registry, mirror, is_site, is_site && !site.ca_file.empty() ? render::k_site_ca_path : "",
+                                                   is_site ? authorization : ""),
+                            is_site && !authorization.empty() ? 0600u : 0644u});
   }
   const std::vector<FileSpec> unit_files{{"/usr/local/lib/systemd/system/containerd.service", containerd_unit, 0644},
                                          {"/usr/local/lib/systemd/system/kubelet.service", kubelet_unit, 0644},
