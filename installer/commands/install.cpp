@@ -171,7 +171,7 @@ std::vector<workflow::PhaseSpec> install_phases()
   // install's tls installs the certificate settled with the rendered platform, which needs the bundle.
   auto tls = phases::tls();
   tls.needs_bundle = true;
-  return {phases::prepare(),  phases::artifacts(),  phases::containerd(), phases::init(),    phases::join_control_planes(),
+  return {phases::prepare(),  phases::artifacts(),  phases::containerd(), phases::images(), phases::init(),    phases::join_control_planes(),
           phases::join_workers(), phases::kubeconfig(), phases::nodes(),   phases::cni(),     phases::storage(),
           phases::volumes(),  phases::cleanup(),  phases::pipelines(),  phases::istio(),      tls,               phases::gateway(),
           phases::smoke()};

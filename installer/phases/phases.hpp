@@ -27,6 +27,8 @@ workflow::PhaseSpec artifacts();
 // containerd's config (registry mirrors in certs.d), systemd units, containerd running, the kubelet
 // enabled.
 workflow::PhaseSpec containerd();
+// host/images: the bundle's container images loaded into containerd (no site registry; phases/host/images.cpp).
+workflow::PhaseSpec images();
 
 // cluster/init: kubeadm init on the first control plane from mlplat's v1beta4 config, as a transient
 // service of the host, never twice; then the API server answering /readyz.

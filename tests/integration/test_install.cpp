@@ -2230,6 +2230,32 @@ TEST_CASE("air-gapped: the bundle's images pushed once to a site registry (TLS, 
   CHECK(again.exit_code == 0);
   CHECK(contains(again.err, fmt::format("site registry {}: 0 images pushed, {} already there", site.url(), images)));
   CHECK(site.count("PUT", "/manifests/") == int(images));
+
+  // Without a site registry the hosts get the images from the bundle: loaded by the bundle's ctr,
+  // checked by digest, skipped when present; the hosts still reach no registry at all.
+  for (int n : nodes) {
+    fresh_host(n);
+    on_host(n, "echo offline >> /etc/mlplat-testbed/images");
+  }
+  const int site_gets = site.count("GET", "/manifests/") + site.count("HEAD", "/manifests/");
+  const auto loaded_file = cluster_file(dir, nodes, "", 1, "  pipelines:\n    enabled: false\n");
+  const auto loaded = mlplat_run({"--data-dir", k_real_data, "install", "-c", loaded_file, "--state-dir", dir + "/state-load", "--bundle", bundle,
+                                  "--only", k_real_cluster + ",images"}, 900s);
+  INFO(loaded.out << loaded.err);
+  REQUIRE(loaded.exit_code == 0);
+  CHECK(site.count("GET", "/manifests/") + site.count("HEAD", "/manifests/") == site_gets);
+  const auto cp = on_host(116, "/usr/local/bin/ctr -n k8s.io images ls | awk 'NR > 1 {print $1}'").out;
+  const auto worker = on_host(117, "/usr/local/bin/ctr -n k8s.io images ls | awk 'NR > 1 {print $1}'").out;
+  CHECK(contains(cp, "registry.k8s.io/kube-apiserver:"));
+  CHECK_FALSE(contains(worker, "registry.k8s.io/kube-apiserver:"));
+  CHECK(contains(worker, "quay.io/calico/node:"));
+  CHECK(on_host(117, "ls /var/lib/mlplat/images | wc -l").out == "0\n");
+  // Present at their digests: a second run loads nothing.
+  const auto reloaded = mlplat_run({"--data-dir", k_real_data, "install", "-c", loaded_file, "--state-dir", dir + "/state-load", "--bundle", bundle,
+                                    "--only", k_real_cluster + ",images"}, 900s);
+  INFO(reloaded.out << reloaded.err);
+  CHECK(reloaded.exit_code == 0);
+  CHECK(contains(reloaded.out, "0 steps applied"));
   for (int n : nodes) {
     fresh_host(n);
   }
