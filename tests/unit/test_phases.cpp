@@ -195,7 +195,7 @@ TEST_CASE("install's phases, in order, with their paths, and the help that lists
   for (const auto& p : commands::install_phases()) {
     paths.push_back(p.path);
   }
-  CHECK(paths == std::vector<std::string>{"host/prepare", "host/artifacts", "host/containerd", "cluster/init",
+  CHECK(paths == std::vector<std::string>{"host/prepare", "host/artifacts", "host/containerd", "host/images", "cluster/init",
                                           "cluster/join-control-planes", "cluster/join-workers", "cluster/kubeconfig", "cluster/nodes",
                                           "cluster/cni", "cluster/storage", "cluster/volumes", "cluster/cleanup", "platform/pipelines",
                                           "platform/istio", "platform/tls", "platform/gateway", "platform/smoke"});
@@ -209,8 +209,8 @@ TEST_CASE("install's phases, in order, with their paths, and the help that lists
   // installs the certificate settled with the rendered platform, so it needs the bundle.
   CHECK_FALSE(commands::certs_rotate(0).phases[0].skip_if);
   CHECK_FALSE(commands::certs_rotate(0).phases[0].needs_bundle);
-  CHECK(commands::install_phases()[14].path == "platform/tls");
-  CHECK(commands::install_phases()[14].needs_bundle);
+  CHECK(commands::install_phases()[15].path == "platform/tls");
+  CHECK(commands::install_phases()[15].needs_bundle);
 }
 
 TEST_CASE("the plan of a 1+2 cluster: each host gets its commands and uploads, the first control plane the cluster's", "[phases]")
