@@ -1,6 +1,8 @@
 // `mlplat bundle create|verify|list`: offline artifact bundles of a matrix row.
 #include "app/commands.hpp"
 
+#include <unistd.h>
+
 #include "bundle/bundle.hpp"
 #include "compat/matrix.hpp"
 #include "util/log.hpp"
@@ -173,6 +175,43 @@ int cmd_bundle_list(const GlobalOptions& global, const BundleOptions& options)
     return report_error(global, sha.error());
   }
   print_bom(global, *bom, *sha);
+  return k_exit_ok;
+}
+
+int cmd_bundle_push(const GlobalOptions& global, const BundleOptions& options)
+{
+  auto matrix = compat::load_active_matrix();
+  if (!matrix) {
+    return report_error(global, matrix.error());
+  }
+  bundle::Trust trust;
+  trust.matrix = &*matrix;
+  trust.allowed_signers = options.allowed_signers;
+  trust.signer = options.signer;
+  trust.accept_unsigned = options.accept_unsigned;
+  // An archive is opened in a private scratch directory, removed when done.
+  std::error_code ec;
+  const std::filesystem::path scratch = std::filesystem::temp_directory_path() / fmt::format("mlplat-push-{}", ::getpid());
+  std::filesystem::create_directories(scratch, ec);
+  std::filesystem::permissions(scratch, std::filesystem::perms::owner_all, ec);
+  struct Remove {
+    std::filesystem::path p;
+    ~Remove() { std::error_code e; std::filesystem::remove_all(p, e); }
+  } remove_scratch{scratch};
+  auto dir = bundle::open_dir(options.path, scratch / "bundle");
+  if (!dir) {
+    return report_error(global, dir.error());
+  }
+  auto bom = bundle::verify(*dir, trust);
+  if (!bom) {
+    return report_error(global, bom.error());
+  }
+  auto pushed = bundle::push_images(*bom, *dir, {options.site, options.site_ca, options.site_credentials});
+  if (!pushed) {
+    return report_error(global, pushed.error());
+  }
+  const auto skipped = std::count_if(pushed->begin(), pushed->end(), [](const bundle::PushedImage& p) { return p.skipped; });
+  log::info("site registry {}: {} images pushed, {} already there at the same digest", options.site, pushed->size() - size_t(skipped), skipped);
   return k_exit_ok;
 }
 

@@ -167,6 +167,19 @@ int run_cli(int argc, char** argv)
     ->check(sha256_arg);
   auto* bundle_list_cmd = bundle_cmd->add_subcommand("list", "Show a bundle's bill of materials");
   bundle_list_cmd->add_option("bundle", bundle_options.path, "Bundle directory or archive")->required();
+  auto* bundle_push_cmd = bundle_cmd->add_subcommand("push", "Verify a bundle, then copy its images to a site registry (skipping those it has)");
+  bundle_push_cmd->add_option("bundle", bundle_options.path, "Bundle directory or archive")->required();
+  bundle_push_cmd->add_option("--site", bundle_options.site, "The site registry's https://HOST[:PORT]")->required();
+  bundle_push_cmd->add_option("--site-ca", bundle_options.site_ca, "The CA its certificate chains to")->check(CLI::ExistingFile);
+  bundle_push_cmd->add_option("--site-credentials", bundle_options.site_credentials,
+                              "A file of 'username: U' and 'password: P' lines (default: $MLPLAT_SITE_REGISTRY_USERNAME/_PASSWORD)")
+    ->check(CLI::ExistingFile);
+  bundle_push_cmd->add_option("--allowed-signers", bundle_options.allowed_signers, "ssh-keygen allowed signers file to check the signature against")
+    ->check(CLI::ExistingFile);
+  bundle_push_cmd->add_option("--signer", bundle_options.signer, "The identity in the allowed signers file that must have signed it");
+  bundle_push_cmd->add_option("--accept-unsigned-bundle", bundle_options.accept_unsigned,
+                              "Accept the bundle whose bundle.json has this sha256 without a good signature")
+    ->check(sha256_arg);
 
   CertsOptions certs_options;
   auto* certs_cmd = app.add_subcommand("certs", "Show or rotate the ingress certificate");
@@ -275,6 +288,8 @@ int run_cli(int argc, char** argv)
     rc = cmd_bundle_verify(global, bundle_options);
   } else if (bundle_list_cmd->parsed()) {
     rc = cmd_bundle_list(global, bundle_options);
+  } else if (bundle_push_cmd->parsed()) {
+    rc = cmd_bundle_push(global, bundle_options);
   } else if (matrix_check_cmd->parsed()) {
     rc = cmd_matrix_check(global, matrix_options);
   } else if (matrix_cmd->parsed()) {

@@ -45,6 +45,11 @@ int cmd_bundle_verify(const GlobalOptions& global, const BundleOptions& options)
 // `mlplat bundle list`: the bundle's bill of materials (artifacts, checksums, images).
 int cmd_bundle_list(const GlobalOptions& global, const BundleOptions& options);
 
+// `mlplat bundle push`: the bundle checked as `bundle verify` checks it, then its images copied to a
+// site registry (bundle::push_images; those it serves at the same digest skipped), as install does
+// with spec.registry.site, to stock the registry ahead of the install.
+int cmd_bundle_push(const GlobalOptions& global, const BundleOptions& options);
+
 // `mlplat version`: the program version and the library versions it runs with.
 int cmd_version(const GlobalOptions& global);
 

@@ -76,6 +76,9 @@ struct BundleOptions {
   std::string image_mirror_ca;               // create: PEM CA of the image mirrors
   std::string registry_auth;                 // create: a containers-auth.json (default: $MLPLAT_REGISTRY_AUTH)
   bool no_upstream_images = false;           // create: images only from the mirrors
+  std::string site;                          // push: the site registry's https URL
+  std::string site_ca;                       // push: its CA
+  std::string site_credentials;              // push: its credentials file (default: the environment's)
 };
 
 struct ResetOptions {
