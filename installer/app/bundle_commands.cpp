@@ -136,6 +136,22 @@ int cmd_bundle_create(const GlobalOptions& global, const BundleOptions& options)
   return k_exit_ok;
 }
 
+namespace {
+
+// What makes a bundle trusted for verify and push: the matrix in use and the operator's signers (or
+// acceptance of one bill of materials by its sha256).
+bundle::Trust trust_of(const BundleOptions& options, const compat::Matrix& matrix)
+{
+  bundle::Trust trust;
+  trust.matrix = &matrix;
+  trust.allowed_signers = options.allowed_signers;
+  trust.signer = options.signer;
+  trust.accept_unsigned = options.accept_unsigned;
+  return trust;
+}
+
+} // namespace
+
 int cmd_bundle_verify(const GlobalOptions& global, const BundleOptions& options)
 {
   if (options.allowed_signers.empty() != options.signer.empty()) {
@@ -149,11 +165,7 @@ int cmd_bundle_verify(const GlobalOptions& global, const BundleOptions& options)
   if (!matrix) {
     return report_error(global, matrix.error());
   }
-  bundle::Trust trust;
-  trust.matrix = &*matrix;
-  trust.allowed_signers = options.allowed_signers;
-  trust.signer = options.signer;
-  trust.accept_unsigned = options.accept_unsigned;
+  const bundle::Trust trust = trust_of(options, *matrix);
   auto bom = bundle::verify(options.path, trust);
   if (!bom) {
     return report_error(global, bom.error());
@@ -184,11 +196,7 @@ int cmd_bundle_push(const GlobalOptions& global, const BundleOptions& options)
   if (!matrix) {
     return report_error(global, matrix.error());
   }
-  bundle::Trust trust;
-  trust.matrix = &*matrix;
-  trust.allowed_signers = options.allowed_signers;
-  trust.signer = options.signer;
-  trust.accept_unsigned = options.accept_unsigned;
+  const bundle::Trust trust = trust_of(options, *matrix);
   // An archive is opened in a private scratch directory, removed when done.
   std::error_code ec;
   const std::filesystem::path scratch = std::filesystem::temp_directory_path() / fmt::format("mlplat-push-{}", ::getpid());

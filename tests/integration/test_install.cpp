@@ -476,6 +476,43 @@ TEST_CASE("install makes a cluster of 1 control plane and 2 workers from a bundl
   CHECK(contains(third.out, "0 steps applied, 62 already in place"));
 }
 
+// What a render test renders from: its cluster file loaded, a real bundle of the test row (opened
+// and verified as install does) and the matrix in use. RealData must be in effect while it is used.
+struct RenderSetup {
+  config::Cluster cluster;
+  compat::Matrix matrix;
+  bundle::Bom bom;
+  std::filesystem::path bundle_dir;
+
+  render::Inputs inputs() const
+  {
+    render::Inputs in;
+    in.row = &matrix.default_();
+    in.bom = &bom;
+    in.bundle_dir = bundle_dir;
+    in.registry_mirrors = cluster.registry.mirrors;
+    return in;
+  }
+};
+
+RenderSetup render_setup(const std::string& dir, const std::string& file)
+{
+  const auto bundle = real_bundle(dir);
+  auto cluster = config::load_file(file);
+  REQUIRE(cluster);
+  auto bundle_dir = bundle::open_dir(bundle, dir + "/opened");
+  REQUIRE(bundle_dir);
+  auto matrix = compat::load_active_matrix();
+  REQUIRE(matrix);
+  bundle::Trust trust;
+  trust.matrix = &*matrix;
+  trust.allowed_signers = bundle_signer(dir).allowed;
+  trust.signer = k_bundle_signer;
+  auto bom = bundle::verify(*bundle_dir, trust);
+  REQUIRE(bom);
+  return RenderSetup{std::move(*cluster), std::move(*matrix), std::move(*bom), *bundle_dir};
+}
+
 TEST_CASE("the platform overlays build with a real kubectl kustomize: namespace, the class on every claim, every image from the mirror, Gateway and VirtualService", "[install][platform]")
 {
   const std::string dir = testbed::temp_dir("install-render");
@@ -486,27 +523,11 @@ TEST_CASE("the platform overlays build with a real kubectl kustomize: namespace,
                                  "      gcr.io: https://mirror.example.test:5000\n"
                                  "  ingress:\n    domain: ml.example.test\n    altNames: [kfp.example.test, 192.0.2.50]\n"
                                  "  pipelines:\n    namespace: ml-pipelines\n");
-  const auto bundle = real_bundle(dir);
   const RealData data;
-  auto cluster = config::load_file(file);
-  REQUIRE(cluster);
-  auto bundle_dir = bundle::open_dir(bundle, dir + "/opened");
-  REQUIRE(bundle_dir);
-  auto active = compat::load_active_matrix();
-  REQUIRE(active);
-  bundle::Trust trust;
-  trust.matrix = &*active;
-  trust.allowed_signers = bundle_signer(dir).allowed;
-  trust.signer = k_bundle_signer;
-  auto bom = bundle::verify(*bundle_dir, trust);
-  REQUIRE(bom);
-  auto matrix = compat::load_active_matrix();
-  REQUIRE(matrix);
-  render::Inputs in;
-  in.row = &matrix->default_();
-  in.bom = &*bom;
-  in.bundle_dir = *bundle_dir;
-  in.registry_mirrors = cluster->registry.mirrors;
+  auto setup = render_setup(dir, file);
+  auto* cluster = &setup.cluster;
+  auto* matrix = &setup.matrix;
+  render::Inputs in = setup.inputs();
   auto profile = config::load_profile("gcp");
   REQUIRE(profile);
   const auto effective = config::effective(*cluster, *profile);
@@ -684,25 +705,10 @@ TEST_CASE("every image reference and every address of the rendered platform come
     mirrors += fmt::format("      {}: {}\n", registry, mirror);
   }
   const auto file = cluster_file(dir, {83}, "", 1, "  profile: gcp\n  registry:\n    mirrors:\n" + mirrors + "  pipelines:\n    namespace: ml-pipelines\n");
-  const auto bundle = real_bundle(dir);
   const RealData data;
-  auto cluster = config::load_file(file);
-  REQUIRE(cluster);
-  auto bundle_dir = bundle::open_dir(bundle, dir + "/opened");
-  REQUIRE(bundle_dir);
-  auto matrix = compat::load_active_matrix();
-  REQUIRE(matrix);
-  bundle::Trust trust;
-  trust.matrix = &*matrix;
-  trust.allowed_signers = bundle_signer(dir).allowed;
-  trust.signer = k_bundle_signer;
-  auto bom = bundle::verify(*bundle_dir, trust);
-  REQUIRE(bom);
-  render::Inputs in;
-  in.row = &matrix->default_();
-  in.bom = &*bom;
-  in.bundle_dir = *bundle_dir;
-  in.registry_mirrors = cluster->registry.mirrors;
+  auto setup = render_setup(dir, file);
+  auto* cluster = &setup.cluster;
+  const render::Inputs in = setup.inputs();
   auto profile = config::load_profile("gcp");
   REQUIRE(profile);
   const auto r = render::render_platform(*cluster, config::effective(*cluster, *profile), in, dir + "/work");

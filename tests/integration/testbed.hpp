@@ -12,6 +12,7 @@
 //   node-99, 100 the real control plane without mlplat (test_kube.cpp)
 //   node-101, 102 install's cluster layer on the real control plane (rerun audited)   node-103..105 HA on it   node-106, 107 kill -9 on it
 //   node-108..110 reset and reinstall with the volumes kept   node-111..113 nodes added and removed   node-114, 115 status and kubeconfig
+//   node-116, 117 the air-gapped installs (site registry on the bridge, images loaded from the bundle)
 #pragma once
 
 #include "transport/session.hpp"
