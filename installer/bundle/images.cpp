@@ -1,6 +1,7 @@
 // Container images in bundles: copied by skopeo (argv, util/process) into OCI archives, checked blob by
 // blob with the tar program and sha256, and pushed to a site registry with their digests preserved.
 #include "bundle/bundle.hpp"
+#include "util/image_ref.hpp"
 
 #include "util/fs.hpp"
 #include "util/log.hpp"
@@ -354,27 +355,18 @@ Result<nlohmann::json> read_json(const sfs::path& file, const std::string& what,
 ImageName split_image(const std::string& ref)
 {
   ImageName n;
-  std::string rest = ref;
-  if (const auto at = rest.find('@'); at != std::string::npos) {
-    n.digest = rest.substr(at + 1);
-    rest = rest.substr(0, at);
+  const auto parsed = parse_image(ref);
+  if (!parsed) {
+    n.path = ref;
+    return n;
   }
-  const auto slash = rest.find('/');
-  const std::string first = slash == std::string::npos ? std::string() : rest.substr(0, slash);
-  if (!first.empty() && (first.find_first_of(".:") != std::string::npos || first == "localhost")) {
-    n.registry = first;
-    rest = rest.substr(slash + 1);
-  } else {
-    n.registry = "docker.io";
-    if (slash == std::string::npos) {
-      rest = "library/" + rest;
-    }
+  n.registry = parsed->registry;
+  n.path = parsed->path;
+  if (parsed->suffix.rfind('@', 0) == 0) {
+    n.digest = parsed->suffix.substr(1);
+  } else if (parsed->tag_written) {
+    n.tag = parsed->suffix.substr(1);
   }
-  if (const auto colon = rest.rfind(':'); colon != std::string::npos) {
-    n.tag = rest.substr(colon + 1);
-    rest = rest.substr(0, colon);
-  }
-  n.path = rest;
   return n;
 }
 

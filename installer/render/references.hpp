@@ -6,6 +6,7 @@
 #pragma once
 
 #include "util/error.hpp"
+#include "util/image_ref.hpp"
 
 #include <map>
 #include <optional>
@@ -18,22 +19,9 @@ namespace mlplat::render {
 
 // --- Interface ---
 
-// An image reference split as containerd resolves it: registry ("docker.io" for Docker Hub short
-// names), repository path ("library/mysql" for "mysql", "library/alpine" for "docker.io/alpine") and
-// the tag (":8.4", ":latest" when none) or digest ("@sha256:...").
-struct ImageRef {
-  std::string registry;
-  std::string path;
-  std::string suffix;
-  bool tag_written = true;  // false: no tag nor digest was written (":latest" implied)
-
-  // registry/path:tag, the fully qualified name ("docker.io/library/mysql:8.4").
-  std::string full() const;
-};
-
-// `text` parsed as an image reference (an image field's value: short names allowed); nothing when it
-// is not one (spaces, a scheme, an empty name, upper case in the repository).
-std::optional<ImageRef> parse_image(std::string_view text);
+// An image reference and its parser are util/image_ref.hpp's (shared with the bundle's image copies).
+using mlplat::ImageRef;
+using mlplat::parse_image;
 
 // The registry host of a mirror URL ("https://m.example:5000/" -> "m.example:5000").
 std::string mirror_host(const std::string& url);
