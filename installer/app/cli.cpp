@@ -159,12 +159,15 @@ int run_cli(int argc, char** argv)
     ->needs(images_flag);
   auto* bundle_verify_cmd = bundle_cmd->add_subcommand("verify", "Re-check every file of a bundle against its bill of materials");
   bundle_verify_cmd->add_option("bundle", bundle_options.path, "Bundle directory or archive")->required();
-  bundle_verify_cmd->add_option("--allowed-signers", bundle_options.allowed_signers, "ssh-keygen allowed signers file to check the signature against")
-    ->check(CLI::ExistingFile);
-  bundle_verify_cmd->add_option("--signer", bundle_options.signer, "The identity in the allowed signers file that must have signed it");
-  bundle_verify_cmd->add_option("--accept-unsigned-bundle", bundle_options.accept_unsigned,
-                                "Accept the bundle whose bundle.json has this sha256 without a good signature")
-    ->check(sha256_arg);
+  // What makes a bundle trusted, for the commands that check one (verify, push).
+  const auto add_trust_options = [&](CLI::App* cmd) {
+    cmd->add_option("--allowed-signers", bundle_options.allowed_signers, "ssh-keygen allowed signers file to check the signature against")
+      ->check(CLI::ExistingFile);
+    cmd->add_option("--signer", bundle_options.signer, "The identity in the allowed signers file that must have signed it");
+    cmd->add_option("--accept-unsigned-bundle", bundle_options.accept_unsigned, "Accept the bundle whose bundle.json has this sha256 without a good signature")
+      ->check(sha256_arg);
+  };
+  add_trust_options(bundle_verify_cmd);
   auto* bundle_list_cmd = bundle_cmd->add_subcommand("list", "Show a bundle's bill of materials");
   bundle_list_cmd->add_option("bundle", bundle_options.path, "Bundle directory or archive")->required();
   auto* bundle_push_cmd = bundle_cmd->add_subcommand("push", "Verify a bundle, then copy its images to a site registry (skipping those it has)");
@@ -174,12 +177,7 @@ int run_cli(int argc, char** argv)
   bundle_push_cmd->add_option("--site-credentials", bundle_options.site_credentials,
                               "A file of 'username: U' and 'password: P' lines (default: $MLPLAT_SITE_REGISTRY_USERNAME/_PASSWORD)")
     ->check(CLI::ExistingFile);
-  bundle_push_cmd->add_option("--allowed-signers", bundle_options.allowed_signers, "ssh-keygen allowed signers file to check the signature against")
-    ->check(CLI::ExistingFile);
-  bundle_push_cmd->add_option("--signer", bundle_options.signer, "The identity in the allowed signers file that must have signed it");
-  bundle_push_cmd->add_option("--accept-unsigned-bundle", bundle_options.accept_unsigned,
-                              "Accept the bundle whose bundle.json has this sha256 without a good signature")
-    ->check(sha256_arg);
+  add_trust_options(bundle_push_cmd);
 
   CertsOptions certs_options;
   auto* certs_cmd = app.add_subcommand("certs", "Show or rotate the ingress certificate");

@@ -4,6 +4,7 @@
 // that SHA256SUMS and bundle.json were updated for, bundle list, wrong credentials, and push_images
 // to a second registry with the digests kept.
 #include "support/catch.hpp"
+#include "support/cli.hpp"
 #include "support/http_server.hpp"
 #include "support/registry.hpp"
 
@@ -25,31 +26,13 @@ namespace sfs = std::filesystem;
 
 namespace {
 
-ProcessResult run(std::vector<std::string> argv, std::chrono::seconds deadline = 300s)
-{
-  auto r = run_process(argv, deadline);
-  REQUIRE(r);
-  return *r;
-}
-
-ProcessResult mlplat_run(std::vector<std::string> args)
-{
-  args.insert(args.begin(), MLPLAT_BINARY);
-  return run(args);
-}
-
-bool contains(const std::string& haystack, const std::string& needle)
-{
-  return haystack.find(needle) != std::string::npos;
-}
+using testing::contains;
+using testing::mlplat_run;
+using testing::run;
 
 std::string temp_dir(const std::string& name)
 {
-  const sfs::path p = sfs::temp_directory_path() / ("mlplat-images-" + name + "-" + std::to_string(::getpid()));
-  sfs::remove_all(p);
-  sfs::create_directories(p);
-  sfs::permissions(p, sfs::perms::owner_all);
-  return p.string();
+  return testing::temp_dir("images", name);
 }
 
 // The row's images and where the test registry holds them (the mirror keeps the repository path).

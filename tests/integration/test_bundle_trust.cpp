@@ -3,6 +3,7 @@
 // bundle.json and SHA256SUMS updated) refused for the matrix's pinned sha256 and for its signature,
 // and the operator's acceptance of an unsigned bundle by its bill of materials' sha256.
 #include "support/catch.hpp"
+#include "support/cli.hpp"
 #include "support/http_server.hpp"
 
 #include "util/fs.hpp"
@@ -21,23 +22,9 @@ namespace sfs = std::filesystem;
 
 namespace {
 
-ProcessResult run(std::vector<std::string> argv, std::chrono::seconds deadline = 120s)
-{
-  auto r = run_process(argv, deadline);
-  REQUIRE(r);
-  return *r;
-}
-
-ProcessResult mlplat_run(std::vector<std::string> args)
-{
-  args.insert(args.begin(), MLPLAT_BINARY);
-  return run(args);
-}
-
-bool contains(const std::string& haystack, const std::string& needle)
-{
-  return haystack.find(needle) != std::string::npos;
-}
+using testing::contains;
+using testing::mlplat_run;
+using testing::run;
 
 std::string random_bytes(size_t n, unsigned seed)
 {
@@ -51,10 +38,7 @@ std::string random_bytes(size_t n, unsigned seed)
 
 std::string temp_dir(const std::string& name)
 {
-  const sfs::path p = sfs::temp_directory_path() / ("mlplat-trust-" + name + "-" + std::to_string(::getpid()));
-  sfs::remove_all(p);
-  sfs::create_directories(p);
-  return p.string();
+  return testing::temp_dir("trust", name);
 }
 
 // An SSH key made at test time, and an allowed signers file naming its public key for `identity`.
