@@ -2266,3 +2266,50 @@ TEST_CASE("air-gapped: the bundle's images pushed once to a site registry (TLS, 
     fresh_host(n);
   }
 }
+
+TEST_CASE("every image the real kubeadm of the row's version lists is in the row (the shipped matrix's and the test matrix's)", "[install][platform]")
+{
+  // The real kubeadm the testbed built (tests/testbed/build-programs.sh), asked for the images of each
+  // row of its minor: `kubeadm config images list` is what kubeadm init pulls (its preflight) and the
+  // static pods run. An image missing from the row would be missing from a bundle and a site registry.
+  const std::string kubeadm = MLPLAT_BINARY_DIR "/testbed-programs/upstream/kubeadm";
+  const auto version = run_process({kubeadm, "version", "-o", "short"}, 30s);
+  REQUIRE(version);
+  REQUIRE(version->ok());
+  const std::string minor = std::string(text::trim(version->out)).substr(1, 4);  // "1.36"
+  size_t rows = 0;
+  for (const auto& data : {std::string(), k_real_data}) {
+    std::vector<std::string> args;
+    if (!data.empty()) {
+      args = {"--data-dir", data};
+    }
+    args.insert(args.end(), {"matrix", "--output", "json"});
+    const auto m = mlplat_run(args);
+    REQUIRE(m.exit_code == 0);
+    const auto matrix = nlohmann::json::parse(m.out);
+    for (const auto& row : matrix["rows"]) {
+      const std::string k8s = row["kubernetes"].get<std::string>();
+      if (k8s.rfind(minor + ".", 0) != 0) {
+        continue;
+      }
+      ++rows;
+      const auto listed = run_process({kubeadm, "config", "images", "list", "--kubernetes-version", "v" + k8s}, 30s);
+      REQUIRE(listed);
+      INFO(listed->err);
+      REQUIRE(listed->ok());
+      const auto images = row["images"].get<std::vector<std::string>>();
+      size_t n = 0;
+      for (const auto& line : text::split(listed->out, '\n')) {
+        const std::string image(text::trim(line));
+        if (image.empty()) {
+          continue;
+        }
+        ++n;
+        INFO("row " << row["id"].get<std::string>() << ": " << image);
+        CHECK(std::find(images.begin(), images.end(), image) != images.end());
+      }
+      CHECK(n == 7);
+    }
+  }
+  CHECK(rows == 2);
+}
