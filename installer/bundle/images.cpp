@@ -201,7 +201,7 @@ Result<ProcessResult> skopeo(std::vector<std::string> args, std::chrono::millise
   auto r = run_process(args, deadline);
   if (!r && r.error().code == ErrorCode::io) {
     return fail(ErrorCode::io, fmt::format("cannot run skopeo: {}", r.error().message),
-                "install skopeo (Debian: apt-get install skopeo); mlplat copies images with it");
+                "install skopeo (Debian: apt-get install skopeo); the bundle's images are copied with it");
   }
   return r;
 }

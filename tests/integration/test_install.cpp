@@ -2175,7 +2175,7 @@ std::string bundle_with_images(const std::string& dir, const mlplat::testing::Re
 } // namespace
 
 TEST_CASE("air-gapped: the bundle's images pushed once to a site registry (TLS, htpasswd), every host pulls every image from it and "
-          "none from a public registry; wrong credentials refused before any host", "[install][real][airgap]")
+          "none from a public registry, wrong credentials refused before any host", "[install][real][airgap]")
 {
   const std::string dir = testbed::temp_dir("airgap");
   const std::string state = dir + "/state";
